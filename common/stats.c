@@ -1,0 +1,22 @@
+/* stats: names of the counters and drop reasons (see stats.h). */
+#include "stats.h"
+
+const char *const stats_counter_names[STAT__COUNT] = {
+	[STAT_LOOPS] = "loops",
+	[STAT_SLEEPS] = "sleeps",
+	[STAT_CMDS] = "commands",
+	[STAT_EVENTS] = "events",
+	[STAT_EXC_UP] = "exception_up",
+	[STAT_EXC_DOWN] = "exception_down",
+	[STAT_PINGS] = "pings",
+};
+
+const char *const stats_drop_names[DROP__COUNT] = {
+	[DROP_RING_FULL] = "ring_full",
+	[DROP_MSG_BAD_TYPE] = "msg_bad_type",
+	[DROP_MSG_BAD_VERSION] = "msg_bad_version",
+	[DROP_MSG_BAD_LEN] = "msg_bad_len",
+	[DROP_MSG_WRONG_RING] = "msg_wrong_ring",
+	[DROP_MSG_BAD_FIELD] = "msg_bad_field",
+	[DROP_RING_STALE] = "ring_stale",
+};

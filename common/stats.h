@@ -1,0 +1,73 @@
+/*
+ * stats: per-worker counters in the shared segment.
+ *
+ * Each spdp worker (and spdp's main thread) owns one stats_block and is its
+ * only writer; spcp and spctl read it lock-free. A counter is an aligned
+ * 64-bit atomic written with relaxed load+store (no locked instruction: there
+ * is one writer), so a reader never sees a torn value. Blocks are cache-line
+ * aligned so workers never share a line.
+ *
+ * Counter and drop-reason names are also written into the segment, so a
+ * reader of another build still labels them correctly.
+ */
+#ifndef SP_STATS_H
+#define SP_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define STATS_MAX_COUNTERS 64
+#define STATS_MAX_DROPS 64
+#define STATS_NAME_LEN 32
+
+enum stat_counter {
+	STAT_LOOPS,      /* event-loop iterations */
+	STAT_SLEEPS,     /* times the loop slept on its doorbell */
+	STAT_CMDS,       /* commands handled */
+	STAT_EVENTS,     /* events published */
+	STAT_EXC_UP,     /* exception packets sent to spcp */
+	STAT_EXC_DOWN,   /* exception packets received from spcp */
+	STAT_PINGS,      /* heartbeats answered */
+	STAT__COUNT
+};
+
+enum stat_drop {
+	DROP_RING_FULL,        /* an event/exception ring to spcp was full */
+	DROP_MSG_BAD_TYPE,     /* unknown message type */
+	DROP_MSG_BAD_VERSION,  /* version 0 or newer than we speak */
+	DROP_MSG_BAD_LEN,      /* payload length impossible for the type */
+	DROP_MSG_WRONG_RING,   /* known type on a ring it does not belong to */
+	DROP_MSG_BAD_FIELD,    /* a field out of range */
+	DROP_RING_STALE,       /* messages discarded when a new consumer attached */
+	DROP__COUNT
+};
+
+struct stats_block {
+	_Alignas(64) _Atomic uint64_t heartbeat_ns; /* CLOCK_MONOTONIC of the last loop */
+	_Atomic uint64_t counters[STATS_MAX_COUNTERS];
+	_Atomic uint64_t drops[STATS_MAX_DROPS];
+};
+
+extern const char *const stats_counter_names[STAT__COUNT];
+extern const char *const stats_drop_names[DROP__COUNT];
+
+static inline void stats_add(struct stats_block *b, enum stat_counter c, uint64_t n)
+{
+	atomic_store_explicit(&b->counters[c],
+			      atomic_load_explicit(&b->counters[c], memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline void stats_drop(struct stats_block *b, enum stat_drop d)
+{
+	atomic_store_explicit(&b->drops[d],
+			      atomic_load_explicit(&b->drops[d], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t stats_read(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
+#endif
