@@ -388,3 +388,71 @@ void cfg_print_values(const struct cfg_key *keys, size_t n, const void *obj, FIL
 		}
 	}
 }
+
+#include <getopt.h>
+
+int cfg_from_args(const struct cfg_key *keys, size_t n, void *obj, int argc, char **argv,
+		  const char *prog, const char *title)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "show-config", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[CFG_ERRLEN];
+	const char *file = NULL;
+	bool show = false;
+	int c;
+
+	if (cfg_defaults(keys, n, obj, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return -EINVAL;
+	}
+	/* First pass: find the file, so overrides apply on top of it. */
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "c:o:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': file = optarg; break;
+		case 'o': break;
+		case 'P': cfg_print_example(keys, n, title, stdout); return 1;
+		case 'S': show = true; break;
+		case 'h':
+			printf("usage: %s [-c FILE] [-o section.key=value]... [--print-config] "
+			       "[--show-config] [-V]\n"
+			       "  -c, --config FILE     INI configuration (see --print-config)\n"
+			       "  -o, --set S.K=V       override one key, after the file\n"
+			       "      --print-config    print every key, documented, with defaults\n"
+			       "      --show-config     print the effective configuration and exit\n",
+			       prog);
+			return 1;
+		case 'V': printf("%s %s\n", prog, SP_VERSION); return 1;
+		default: return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		return -EINVAL;
+	}
+	if (file && cfg_load_file(keys, n, obj, file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return -EINVAL;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:o:hV", opts, NULL)) != -1) {
+		if (c == 'o' && cfg_override(keys, n, obj, optarg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			return -EINVAL;
+		}
+	}
+	if (show) {
+		cfg_print_values(keys, n, obj, stdout);
+		return 1;
+	}
+	return 0;
+}

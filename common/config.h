@@ -56,3 +56,13 @@ void cfg_print_example(const struct cfg_key *keys, size_t n, const char *title, 
 void cfg_print_values(const struct cfg_key *keys, size_t n, const void *obj, FILE *out);
 
 #endif
+
+/*
+ * Command line shared by the daemons: -c FILE, -o section.key=value
+ * (repeatable, applied after the file), --print-config (documented example
+ * on stdout), --show-config (effective values), -h, -V.
+ * Returns 0 to run, 1 when the caller should exit 0 (help/version/print
+ * done), or -EINVAL after printing the error to stderr.
+ */
+int cfg_from_args(const struct cfg_key *keys, size_t n, void *obj, int argc, char **argv,
+		  const char *prog, const char *title);

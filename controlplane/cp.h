@@ -1,0 +1,55 @@
+/*
+ * cp.h: spcp's internal types. spcp is single-threaded: one epoll loop in
+ * main.c drives the link to spdp (dp_link.c) and the control socket (ctl.c).
+ * Later issues add the agent endpoint, TURN allocation and MQTT to the same
+ * loop; anything that can block (DNS, broker connect) gets its own thread.
+ */
+#ifndef SP_CP_H
+#define SP_CP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "shm-t.h"
+
+struct cp_config {
+	char instance[SHM_INSTANCE_LEN];
+	char runtime_dir[96];
+	int log_level;
+	char ctl_group[32];
+	uint32_t heartbeat_ms;
+	uint32_t dp_timeout_ms;
+	uint32_t reattach_min_ms;
+	uint32_t reattach_max_ms;
+	bool dpdk_link;
+	char dpdk_runtime_dir[64];
+};
+
+extern const struct cfg_key cp_config_keys[];
+extern const size_t cp_config_nkeys;
+
+/* ---- dp_link: the attachment to spdp ---- */
+typedef struct dp_link dp_link;
+
+dp_link *dp_link_create(const struct cp_config *cfg, int epfd);
+void dp_link_destroy(dp_link *l);
+/* True when the epoll tag belongs to the link; handles the event. */
+bool dp_link_owns(const dp_link *l, const void *tag);
+void dp_link_event(dp_link *l, const void *tag, uint32_t events);
+/* Timers: re-attach with backoff, heartbeats. Call at least every 100 ms. */
+void dp_link_tick(dp_link *l);
+/* Drain every ring from spdp. Returns messages handled. */
+unsigned dp_link_poll(dp_link *l);
+/* Arm the rings from spdp before sleeping; false: data is waiting. */
+bool dp_link_arm(dp_link *l);
+bool dp_link_attached(const dp_link *l);
+cJSON *dp_link_status_json(const dp_link *l);
+/* spdp's segment as status JSON, or {"reachable": false}. */
+cJSON *dp_link_spdp_json(const dp_link *l);
+int dp_link_set_log_level(dp_link *l, int level);
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * spctl: the operator's tool. Asks spcp over its control socket and reads
+ * spdp's shared segment itself (read-only), so it still reports the data
+ * plane when the control plane is down.
+ *
+ * Exit status: 0 both processes reachable and attached; 2 spcp unreachable;
+ * 3 spdp unreachable; 4 neither; 5 both up but not (yet) attached;
+ * 1 usage or request error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "attach.h"
+#include "ctlsock.h"
+#include "shm.h"
+#include "status.h"
+
+enum { EXIT_USAGE = 1, EXIT_NO_CP = 2, EXIT_NO_DP = 3, EXIT_NONE = 4, EXIT_DETACHED = 5 };
+
+static struct {
+	const char *instance;
+	const char *runtime_dir;
+	bool json;
+	int timeout_ms;
+} opt = { "default", "/run/streampoint", false, 2000 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: spctl [-i INSTANCE] [-r RUNTIME_DIR] [--json] [-t MS] COMMAND\n"
+		"commands:\n"
+		"  status              spcp and spdp: pids, uptime, workers, rings, drops by reason\n"
+		"  log-level [LEVEL]   show or set the log level of both processes\n"
+		"  config              spcp's effective configuration\n"
+		"  call PATH[,PARAMS]  raw control-socket request (e.g. call /)\n"
+		"environment: SP_INSTANCE, SP_RUNTIME_DIR\n"
+		"exit: 0 ok, 2 spcp unreachable, 3 spdp unreachable, 4 neither, 5 not attached, 1 error\n");
+}
+
+static int cp_call(const char *request, cJSON **reply, char *err, size_t errlen)
+{
+	char path[108];
+	int fd, rc;
+
+	if (attach_path(path, sizeof(path), opt.runtime_dir, opt.instance, "spcp.sock") < 0) {
+		snprintf(err, errlen, "socket path too long");
+		return -ENAMETOOLONG;
+	}
+	fd = ctlsock_connect(path, NULL);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-fd));
+		return fd;
+	}
+	rc = ctlsock_call(fd, request, opt.timeout_ms, reply);
+	close(fd);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", request, strerror(-rc));
+	return rc;
+}
+
+static cJSON *dp_observe(char *err, size_t errlen)
+{
+	struct attach_result ar;
+	char path[108], why[160];
+	shm_seg *seg;
+	cJSON *o;
+	int rc;
+
+	if (attach_path(path, sizeof(path), opt.runtime_dir, opt.instance, ATTACH_SOCKET_NAME) < 0) {
+		snprintf(err, errlen, "socket path too long");
+		return NULL;
+	}
+	rc = attach_connect(path, ATTACH_OBSERVE, opt.timeout_ms, &ar);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return NULL;
+	}
+	seg = shm_map(ar.shm_fd, false, why, sizeof(why));
+	if (!seg) {
+		snprintf(err, errlen, "segment from %s unusable: %s", path, why);
+		attach_result_close(&ar);
+		return NULL;
+	}
+	o = status_spdp_json(seg);
+	shm_unmap(seg);
+	attach_result_close(&ar);
+	return o;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static bool flag(const cJSON *o, const char *k)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static void print_table(const cJSON *cp, const cJSON *dp)
+{
+	const cJSON *r, *w;
+
+	if (flag(cp, "reachable")) {
+		printf("spcp  pid %-7.0f up %-9.1fs ", num(cp, "pid"), num(cp, "uptime_s"));
+		if (flag(cp, "attached"))
+			printf("attached to spdp pid %.0f (attach #%.0f)", num(cp, "dp_pid"),
+			       num(cp, "attach_count"));
+		else
+			printf("NOT attached (attempts %.0f)", num(cp, "attach_attempts"));
+		const cJSON *ll = cJSON_GetObjectItemCaseSensitive(cp, "log_level");
+		printf("  log %s\n", cJSON_IsString(ll) ? ll->valuestring : "?");
+	} else {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(cp, "error");
+		printf("spcp  UNREACHABLE (%s)\n", cJSON_IsString(e) ? e->valuestring : "?");
+	}
+	if (!flag(dp, "reachable")) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(dp, "error");
+		printf("spdp  UNREACHABLE (%s)\n", cJSON_IsString(e) ? e->valuestring : "?");
+		return;
+	}
+	printf("spdp  pid %-7.0f up %-9.1fs workers %.0f  heartbeat %.0f ms ago  ", num(dp, "pid"),
+	       num(dp, "uptime_s"), num(dp, "workers"), num(dp, "heartbeat_age_ms"));
+	if (flag(dp, "cp_attached"))
+		printf("spcp pid %.0f attached\n", num(dp, "cp_pid"));
+	else
+		printf("no spcp attached\n");
+
+	printf("\n%-9s %6s %10s %9s %7s %10s %10s %8s %8s %7s\n", "RING", "WORKER", "CAPACITY",
+	       "USED", "DEPTH", "ENQUEUED", "DEQUEUED", "FULL", "REJECTED", "CORRUPT");
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(dp, "rings")) {
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(r, "kind");
+		const cJSON *wk = cJSON_GetObjectItemCaseSensitive(r, "worker");
+		char wbuf[16] = "-";
+		if (cJSON_IsNumber(wk))
+			snprintf(wbuf, sizeof(wbuf), "%d", wk->valueint);
+		printf("%-9s %6s %10.0f %9.0f %7.0f %10.0f %10.0f %8.0f %8.0f %7.0f\n",
+		       cJSON_IsString(k) ? k->valuestring : "?", wbuf, num(r, "capacity"),
+		       num(r, "used_bytes"), num(r, "depth"), num(r, "enqueued"), num(r, "dequeued"),
+		       num(r, "drops_full"), num(r, "rejected"), num(r, "corrupt"));
+	}
+	printf("\n%-7s %12s %12s %10s %10s %10s\n", "WORKER", "HEARTBEAT_MS", "LOOPS", "COMMANDS",
+	       "EVENTS", "PINGS");
+	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(dp, "workers_stats")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(w, "worker");
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "counters");
+		char ibuf[16];
+		if (cJSON_IsString(id))
+			snprintf(ibuf, sizeof(ibuf), "%s", id->valuestring);
+		else
+			snprintf(ibuf, sizeof(ibuf), "%d", id ? id->valueint : -1);
+		printf("%-7s %12.0f %12.0f %10.0f %10.0f %10.0f\n", ibuf, num(w, "heartbeat_age_ms"),
+		       num(c, "loops"), num(c, "commands"), num(c, "events"), num(c, "pings"));
+	}
+	printf("\nDROPS  ");
+	const cJSON *d;
+	cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(dp, "drops"))
+		printf(" %s=%.0f", d->string, d->valuedouble);
+	printf("\n");
+}
+
+static int cmd_status(void)
+{
+	char err[256];
+	cJSON *reply = NULL, *cp, *dp, *out;
+	int code;
+
+	if (cp_call("/status", &reply, err, sizeof(err)) == 0 && cJSON_IsObject(reply)) {
+		cp = cJSON_DetachItemFromObjectCaseSensitive(reply, "spcp");
+	} else {
+		cp = NULL;
+	}
+	if (!cp) {
+		cp = cJSON_CreateObject();
+		cJSON_AddBoolToObject(cp, "reachable", 0);
+		cJSON_AddStringToObject(cp, "error", err);
+	}
+	dp = dp_observe(err, sizeof(err));
+	if (!dp) {
+		dp = cJSON_CreateObject();
+		cJSON_AddBoolToObject(dp, "reachable", 0);
+		cJSON_AddStringToObject(dp, "error", err);
+	}
+	cJSON_Delete(reply);
+
+	bool cp_ok = flag(cp, "reachable"), dp_ok = flag(dp, "reachable");
+	code = cp_ok && dp_ok ? (flag(cp, "attached") ? 0 : EXIT_DETACHED) :
+	       cp_ok ? EXIT_NO_DP : dp_ok ? EXIT_NO_CP : EXIT_NONE;
+	if (opt.json) {
+		out = cJSON_CreateObject();
+		cJSON_AddItemToObject(out, "spcp", cp);
+		cJSON_AddItemToObject(out, "spdp", dp);
+		char *s = cJSON_Print(out);
+		puts(s);
+		free(s);
+		cJSON_Delete(out);
+	} else {
+		print_table(cp, dp);
+		cJSON_Delete(cp);
+		cJSON_Delete(dp);
+	}
+	return code;
+}
+
+static int print_call(const char *request)
+{
+	char err[256];
+	cJSON *reply = NULL;
+
+	if (cp_call(request, &reply, err, sizeof(err)) < 0) {
+		fprintf(stderr, "spctl: %s\n", err);
+		return EXIT_NO_CP;
+	}
+	if (cJSON_IsString(reply) && !opt.json) {
+		fputs(reply->valuestring, stdout);
+	} else {
+		char *s = opt.json ? cJSON_Print(reply) : cJSON_Print(reply);
+		puts(s ? s : "null");
+		free(s);
+	}
+	bool failed = cJSON_IsNull(reply) || cJSON_GetObjectItemCaseSensitive(reply, "error");
+	cJSON_Delete(reply);
+	return failed ? EXIT_USAGE : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "instance", required_argument, NULL, 'i' },
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char req[1024];
+	int c;
+
+	if (getenv("SP_INSTANCE"))
+		opt.instance = getenv("SP_INSTANCE");
+	if (getenv("SP_RUNTIME_DIR"))
+		opt.runtime_dir = getenv("SP_RUNTIME_DIR");
+	while ((c = getopt_long(argc, argv, "+i:r:t:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': opt.instance = optarg; break;
+		case 'r': opt.runtime_dir = optarg; break;
+		case 'j': opt.json = true; break;
+		case 't': opt.timeout_ms = atoi(optarg) > 0 ? atoi(optarg) : 2000; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind++];
+	if (!strcmp(cmd, "status") && optind == argc)
+		return cmd_status();
+	if (!strcmp(cmd, "log-level") && argc - optind <= 1) {
+		snprintf(req, sizeof(req), "/log_level%s%s", optind < argc ? "," : "",
+			 optind < argc ? argv[optind] : "");
+		return print_call(req);
+	}
+	if (!strcmp(cmd, "config") && optind == argc)
+		return print_call("/config");
+	if (!strcmp(cmd, "call") && argc - optind == 1)
+		return print_call(argv[optind]);
+	fprintf(stderr, "spctl: unknown command or wrong arguments: %s\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,75 @@
+/*
+ * dp.h: spdp's internal types, shared by its main thread (main.c), the
+ * attach server (attach_server.c) and the workers (worker.c).
+ *
+ * Ownership: struct dp and everything it points to belong to the main
+ * thread; each struct dp_worker's rings and stats block belong to that
+ * worker's thread once it started (the main thread only reads stats and
+ * signals stop).
+ */
+#ifndef SP_DP_H
+#define SP_DP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "ring.h"
+#include "shm.h"
+
+struct dp_config {
+	char instance[SHM_INSTANCE_LEN];
+	char runtime_dir[96];
+	uint32_t workers;
+	int log_level;
+	char ctl_group[32];
+	uint64_t main_ring_bytes;
+	uint64_t cmd_ring_bytes;
+	uint64_t evt_ring_bytes;
+	uint64_t exc_ring_bytes;
+	uint32_t idle_sleep_ms;
+};
+
+extern const struct cfg_key dp_config_keys[];
+extern const size_t dp_config_nkeys;
+
+struct dp;
+
+struct dp_worker {
+	uint32_t id;
+	pthread_t thread;
+	struct dp *dp;
+	ring *cmd, *evt, *exc_up, *exc_down;
+	int doorbell;
+	struct stats_block *stats;
+	_Atomic bool stop;
+};
+
+struct dp {
+	struct dp_config cfg;
+	gid_t ctl_gid;
+	shm_seg *seg;
+	int doorbells[2 + SHM_MAX_WORKERS];
+	uint32_t n_doorbells;
+	struct dp_worker *workers;
+	ring *main_cmd, *main_evt;
+	struct stats_block *main_stats;
+	char sock_path[108];
+};
+
+int dp_worker_start(struct dp_worker *w);
+void dp_worker_stop(struct dp_worker *w);
+
+/* attach_server.c: serves spdp.sock from the main thread's epoll loop. */
+struct dp_attach_server;
+struct dp_attach_server *dp_attach_server_open(struct dp *dp, int epfd);
+/* Called for epoll events whose data.ptr belongs to the server. */
+void dp_attach_server_event(struct dp_attach_server *as, void *tag, uint32_t events);
+/* Expire pending connections that never sent their request. */
+void dp_attach_server_tick(struct dp_attach_server *as);
+void dp_attach_server_close(struct dp_attach_server *as);
+
+#endif

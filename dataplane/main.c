@@ -1,0 +1,298 @@
+/*
+ * spdp: the streampoint data plane.
+ *
+ * The main thread creates the shared segment and the doorbells, starts one
+ * worker per configured core, serves the attach socket, handles the main
+ * command ring (process-wide commands from spcp) and keeps the process
+ * heartbeat. Forwarding never depends on spcp: when it goes away spdp goes
+ * on with the state it has, and a restarted spcp attaches again.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "clock.h"
+#include "config.h"
+#include "dp.h"
+#include "log.h"
+#include "msg.h"
+
+#define MAIN_BURST 32
+#define TICK_MS 100
+
+static void main_emit(struct dp *dp, uint16_t type, const void *p, uint32_t len)
+{
+	if (ring_enqueue(dp->main_evt, type, 1, p, len) < 0) {
+		stats_drop(dp->main_stats, DROP_RING_FULL);
+		log_rl(LOG_LVL_WARNING, 0, "main event ring full, %s dropped", msg_type_name(type));
+		return;
+	}
+	stats_add(dp->main_stats, STAT_EVENTS, 1);
+}
+
+static void main_handle(struct dp *dp, const struct ring_msg *m)
+{
+	switch (m->type) {
+	case MSG_HELLO: {
+		struct msg_hello h;
+		struct shm_procinfo *pi = shm_procinfo(dp->seg);
+		msg_read(m, &h, sizeof(h));
+		log_info("hello from spcp pid %d (protocol %u)", h.cp_pid, h.proto_version);
+		struct msg_hello_ack a = { .dp_pid = (int32_t)getpid(), .proto_version = MSG_PROTO_VERSION,
+					   .n_workers = dp->cfg.workers,
+					   .dp_start_real_ns = atomic_load(&pi->dp_start_real_ns) };
+		main_emit(dp, MSG_HELLO_ACK, &a, sizeof(a));
+		break;
+	}
+	case MSG_PING: {
+		struct msg_ping p;
+		msg_read(m, &p, sizeof(p));
+		struct msg_pong r = { .seq = p.seq, .sent_ns = p.sent_ns, .recv_ns = clock_mono_ns(),
+				      .worker = UINT32_MAX };
+		stats_add(dp->main_stats, STAT_PINGS, 1);
+		main_emit(dp, MSG_PONG, &r, sizeof(r));
+		break;
+	}
+	case MSG_SET_LOG_LEVEL: {
+		struct msg_set_log_level l;
+		msg_read(m, &l, sizeof(l));
+		log_set_level((int)l.level);
+		log_notice("log level set to %s by spcp", log_level_name((int)l.level));
+		break;
+	}
+	default: {
+		struct msg_cmd_error e = { .cmd_type = m->type, .error = -EOPNOTSUPP };
+		main_emit(dp, MSG_CMD_ERROR, &e, sizeof(e));
+	}
+	}
+}
+
+static void main_drain(struct dp *dp)
+{
+	struct ring_msg msgs[MAIN_BURST];
+	unsigned n;
+
+	while ((n = ring_dequeue_burst(dp->main_cmd, msgs, MAIN_BURST)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			int why = msg_check(&msgs[i], RING_KIND_MAIN_CMD);
+			if (why) {
+				ring_count_reject(dp->main_cmd);
+				stats_drop(dp->main_stats, (enum stat_drop)why);
+				log_rl(LOG_LVL_WARNING, 0, "main: rejected message type %u: %s",
+				       msgs[i].type, stats_drop_names[why]);
+				continue;
+			}
+			stats_add(dp->main_stats, STAT_CMDS, 1);
+			main_handle(dp, &msgs[i]);
+		}
+		ring_release(dp->main_cmd);
+	}
+}
+
+static int resolve_group(const char *name, gid_t *gid)
+{
+	struct group *g;
+
+	*gid = (gid_t)-1;
+	if (!name[0])
+		return 0;
+	g = getgrnam(name);
+	if (!g)
+		return -ENOENT;
+	*gid = g->gr_gid;
+	return 0;
+}
+
+static ring *open_ring(struct dp *dp, enum ring_kind kind, uint32_t worker, enum ring_role role)
+{
+	uint32_t idx = shm_ring_index(kind, worker);
+	const struct ring_desc *d = shm_ring_desc(dp->seg, idx);
+	return ring_open(shm_ring_ctrl(dp->seg, idx), shm_ring_data(dp->seg, idx), d->capacity,
+			 dp->doorbells[d->doorbell], role);
+}
+
+static int dp_setup(struct dp *dp)
+{
+	struct shm_params sp = {
+		.workers = dp->cfg.workers, .main_ring_bytes = dp->cfg.main_ring_bytes,
+		.cmd_ring_bytes = dp->cfg.cmd_ring_bytes, .evt_ring_bytes = dp->cfg.evt_ring_bytes,
+		.exc_ring_bytes = dp->cfg.exc_ring_bytes, .instance = dp->cfg.instance,
+	};
+	struct shm_procinfo *pi;
+	int rc;
+
+	rc = attach_path(dp->sock_path, sizeof(dp->sock_path), dp->cfg.runtime_dir,
+			 dp->cfg.instance, ATTACH_SOCKET_NAME);
+	if (rc < 0) {
+		log_error(-rc, "[spdp] runtime_dir/instance make the socket path too long");
+		return rc;
+	}
+	rc = attach_make_dir(dp->cfg.runtime_dir, dp->cfg.instance, (unsigned)dp->ctl_gid);
+	if (rc < 0) {
+		log_error(-rc, "cannot create %s/%s", dp->cfg.runtime_dir, dp->cfg.instance);
+		return rc;
+	}
+	dp->seg = shm_create(&sp);
+	if (!dp->seg) {
+		log_error(errno, "cannot create the shared segment");
+		return -errno;
+	}
+	pi = shm_procinfo(dp->seg);
+	atomic_store(&pi->dp_pid, (int32_t)getpid());
+	atomic_store(&pi->dp_start_real_ns, clock_real_ns());
+	atomic_store(&pi->dp_start_mono_ns, clock_mono_ns());
+	atomic_store(&pi->dp_heartbeat_ns, clock_mono_ns());
+
+	dp->n_doorbells = shm_header(dp->seg)->n_doorbells;
+	for (uint32_t i = 0; i < dp->n_doorbells; i++) {
+		dp->doorbells[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (dp->doorbells[i] < 0) {
+			log_error(errno, "eventfd");
+			return -errno;
+		}
+	}
+	dp->main_cmd = open_ring(dp, RING_KIND_MAIN_CMD, 0, RING_CONSUMER);
+	dp->main_evt = open_ring(dp, RING_KIND_MAIN_EVT, 0, RING_PRODUCER);
+	dp->main_stats = shm_stats(dp->seg, dp->cfg.workers);
+	dp->workers = calloc(dp->cfg.workers, sizeof(*dp->workers));
+	if (!dp->main_cmd || !dp->main_evt || !dp->workers)
+		return -ENOMEM;
+	for (uint32_t w = 0; w < dp->cfg.workers; w++) {
+		struct dp_worker *wk = &dp->workers[w];
+		wk->id = w;
+		wk->dp = dp;
+		wk->doorbell = dp->doorbells[SHM_DOORBELL_WORKER(w)];
+		wk->stats = shm_stats(dp->seg, w);
+		wk->cmd = open_ring(dp, RING_KIND_CMD, w, RING_CONSUMER);
+		wk->exc_down = open_ring(dp, RING_KIND_EXC_DOWN, w, RING_CONSUMER);
+		wk->evt = open_ring(dp, RING_KIND_EVT, w, RING_PRODUCER);
+		wk->exc_up = open_ring(dp, RING_KIND_EXC_UP, w, RING_PRODUCER);
+		if (!wk->cmd || !wk->exc_down || !wk->evt || !wk->exc_up)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_fd(int epfd, int fd, void *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int main(int argc, char **argv)
+{
+	static struct dp dp;
+	struct dp_attach_server *as;
+	char tag_signal, tag_timer, tag_doorbell;
+	int rc, epfd, sfd, tfd, started = 0, exit_code = EXIT_FAILURE;
+	sigset_t mask;
+
+	rc = cfg_from_args(dp_config_keys, dp_config_nkeys, &dp.cfg, argc, argv, "spdp",
+			   "spdp: streampoint data plane");
+	if (rc)
+		return rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	log_init("spdp", dp.cfg.log_level);
+	if (resolve_group(dp.cfg.ctl_group, &dp.ctl_gid) < 0) {
+		log_error(0, "[spdp] ctl_group: no such group '%s'", dp.cfg.ctl_group);
+		return EXIT_FAILURE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	/* Block before starting workers so only the main thread takes them. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+	if (dp_setup(&dp) < 0)
+		goto out;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (epfd < 0 || sfd < 0 || tfd < 0) {
+		log_error(errno, "epoll/signalfd/timerfd");
+		goto out;
+	}
+	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
+				  .it_value = { 0, TICK_MS * 1000000L } };
+	timerfd_settime(tfd, 0, &its, NULL);
+	add_fd(epfd, sfd, &tag_signal);
+	add_fd(epfd, tfd, &tag_timer);
+	add_fd(epfd, dp.doorbells[SHM_DOORBELL_MAIN], &tag_doorbell);
+
+	for (uint32_t w = 0; w < dp.cfg.workers; w++) {
+		if ((rc = dp_worker_start(&dp.workers[w])) < 0) {
+			log_error(-rc, "cannot start worker %u", w);
+			goto out_workers;
+		}
+		started++;
+	}
+	as = dp_attach_server_open(&dp, epfd);
+	if (!as)
+		goto out_workers;
+	log_notice("spdp %s instance '%s' running: %u workers, segment %llu bytes", SP_VERSION,
+		   dp.cfg.instance, dp.cfg.workers,
+		   (unsigned long long)shm_header(dp.seg)->total_size);
+
+	for (bool running = true; running;) {
+		struct epoll_event evs[16];
+		int n;
+
+		/* Arm before sleeping so spcp rings the main doorbell. */
+		bool armed = ring_arm(dp.main_cmd);
+		n = epoll_wait(epfd, evs, 16, armed ? TICK_MS : 0);
+		ring_disarm(dp.main_cmd);
+		if (n < 0 && errno != EINTR) {
+			log_error(errno, "epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			void *tag = evs[i].data.ptr;
+			if (tag == &tag_signal) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						log_notice("SIGHUP: configuration reload is not supported; restart spdp");
+						continue;
+					}
+					log_notice("signal %u: shutting down", si.ssi_signo);
+					running = false;
+				}
+			} else if (tag == &tag_timer) {
+				uint64_t ticks;
+				ssize_t r = read(tfd, &ticks, sizeof(ticks));
+				(void)r;
+				dp_attach_server_tick(as);
+			} else if (tag == &tag_doorbell) {
+				uint64_t v;
+				ssize_t r = read(dp.doorbells[SHM_DOORBELL_MAIN], &v, sizeof(v));
+				(void)r;
+			} else {
+				dp_attach_server_event(as, tag, evs[i].events);
+			}
+		}
+		uint64_t now = clock_mono_ns();
+		atomic_store(&shm_procinfo(dp.seg)->dp_heartbeat_ns, now);
+		atomic_store_explicit(&dp.main_stats->heartbeat_ns, now, memory_order_relaxed);
+		stats_add(dp.main_stats, STAT_LOOPS, 1);
+		main_drain(&dp);
+	}
+	exit_code = EXIT_SUCCESS;
+	atomic_store(&shm_procinfo(dp.seg)->shutting_down, 1);
+	dp_attach_server_close(as);
+out_workers:
+	for (int w = 0; w < started; w++)
+		dp_worker_stop(&dp.workers[w]);
+out:
+	log_notice("spdp stopped");
+	return exit_code;
+}
