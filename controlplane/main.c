@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 		if (dpdk_link_path(&cfg, ldir, sizeof(ldir), lpath, sizeof(lpath)) < 0 ||
 		    (mkdir(cfg.dpdk_runtime_dir, 0755) < 0 && errno != EEXIST) ||
 		    (mkdir(ldir, 0750) < 0 && errno != EEXIST) ||
+		    (gid != (gid_t)-1 && chown(ldir, (uid_t)-1, gid) < 0) ||
 		    ((void)unlink(lpath), symlink(sock_path, lpath) < 0))
 			log_warn(errno, "dpdk-telemetry link %s", lpath);
 		else
