@@ -23,7 +23,21 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 	[MSG_EXC_PACKET] = { "exc_packet", 1, sizeof(struct msg_exc_packet),
 			     sizeof(struct msg_exc_packet) + MSG_EXC_MAX_PAYLOAD,
 			     K(EXC_UP) | K(EXC_DOWN) },
+	[MSG_FLOW_ADD] = { "flow_add", 1, sizeof(struct msg_flow_add), sizeof(struct msg_flow_add), K(CMD) },
+	[MSG_FLOW_DEL] = { "flow_del", 1, sizeof(struct msg_flow_del), sizeof(struct msg_flow_del), K(CMD) },
+	[MSG_SUB_ADD] = { "sub_add", 1, sizeof(struct msg_sub_add), sizeof(struct msg_sub_add), K(CMD) },
+	[MSG_SUB_DEL] = { "sub_del", 1, sizeof(struct msg_sub_del), sizeof(struct msg_sub_del), K(CMD) },
+	[MSG_FLOW_DUMP] = { "flow_dump", 1, sizeof(struct msg_flow_dump), sizeof(struct msg_flow_dump), K(CMD) },
+	[MSG_FLOW_EVENT] = { "flow_event", 1, sizeof(struct msg_flow_event),
+			     sizeof(struct msg_flow_event), K(EVT) },
 };
+
+static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
+{
+	if (a->family == 0)
+		return may_be_unset;
+	return (a->family == AF_INET || a->family == AF_INET6) && a->port != 0;
+}
 
 const struct msg_info *msg_lookup(uint16_t type)
 {
@@ -55,6 +69,27 @@ static int check_fields(const struct ring_msg *m)
 		    (p.proto != IPPROTO_UDP && p.proto != IPPROTO_TCP))
 			return DROP_MSG_BAD_FIELD;
 		return 0;
+	}
+	case MSG_FLOW_ADD: {
+		struct msg_flow_add p;
+		msg_read(m, &p, sizeof(p));
+		bool latch = p.flags & MSG_FLOW_F_LATCH;
+		if (p.flags & ~7u || !addr_ok(&p.source, latch) || (!latch && p.source.family == 0))
+			return DROP_MSG_BAD_FIELD;
+		return 0;
+	}
+	case MSG_SUB_ADD: {
+		struct msg_sub_add p;
+		msg_read(m, &p, sizeof(p));
+		if (p.flags & ~1u || !addr_ok(&p.rtp, false) ||
+		    !addr_ok(&p.rtcp, (p.flags & MSG_SUB_F_RTCP_MUX) != 0))
+			return DROP_MSG_BAD_FIELD;
+		return 0;
+	}
+	case MSG_FLOW_EVENT: {
+		struct msg_flow_event p;
+		msg_read(m, &p, sizeof(p));
+		return p.kind >= 1 && p.kind <= FLOW_EV__MAX ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	default:
 		return 0;

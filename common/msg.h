@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "addr.h"
 #include "ring.h"
 #include "shm-t.h"
 #include "stats.h"
@@ -28,6 +29,12 @@ enum msg_type {
 	MSG_SET_LOG_LEVEL = 5, /* spcp -> spdp main */
 	MSG_CMD_ERROR = 6,     /* spdp -> spcp: a command was refused */
 	MSG_EXC_PACKET = 7,    /* exception packet, either direction */
+	MSG_FLOW_ADD = 8,      /* spcp -> worker: create a flow */
+	MSG_FLOW_DEL = 9,      /* spcp -> worker */
+	MSG_SUB_ADD = 10,      /* spcp -> worker: add a subscriber to a flow */
+	MSG_SUB_DEL = 11,      /* spcp -> worker */
+	MSG_FLOW_EVENT = 12,   /* worker -> spcp: result of the above, removals */
+	MSG_FLOW_DUMP = 13,    /* spcp -> worker: report every flow and subscriber */
 	MSG__COUNT
 };
 
@@ -86,6 +93,83 @@ struct msg_exc_packet {
 	uint32_t reserved2;
 };
 #define MSG_EXC_MAX_PAYLOAD 65535u
+
+/* Flow and subscriber identifiers are chosen by spcp, unique per spdp. */
+#define MSG_FLOW_F_RTCP_MUX 1u   /* camera sends RTCP on the RTP port */
+#define MSG_FLOW_F_LATCH 2u      /* accept the first source that sends (no source given) */
+#define MSG_FLOW_F_PINNED_PORT 4u /* rtp_port is the port to bind, not 0 = any */
+
+struct msg_flow_add {
+	uint64_t seq;        /* echoed in the flow event */
+	uint32_t flow_id;
+	uint32_t flags;      /* MSG_FLOW_F_* */
+	uint32_t ssrc;       /* accept only this SSRC when ssrc_filter */
+	uint8_t ssrc_filter;
+	uint8_t reserved[1];
+	uint16_t rtp_port;   /* host order; 0: allocate from the media range */
+	struct sp_addr source; /* camera RTP source; family 0 with MSG_FLOW_F_LATCH */
+};
+
+struct msg_flow_del {
+	uint64_t seq;
+	uint32_t flow_id;
+	uint32_t reserved;
+};
+
+#define MSG_SUB_F_RTCP_MUX 1u    /* subscriber takes RTCP on its RTP address */
+
+struct msg_sub_add {
+	uint64_t seq;
+	uint32_t flow_id;
+	uint32_t sub_id;
+	uint32_t flags;      /* MSG_SUB_F_* */
+	uint32_t reserved;
+	struct sp_addr rtp;  /* where RTP goes */
+	struct sp_addr rtcp; /* where RTCP goes (ignored with RTCP_MUX) */
+};
+
+struct msg_flow_dump {
+	uint64_t seq;
+};
+
+struct msg_sub_del {
+	uint64_t seq;
+	uint32_t flow_id;
+	uint32_t sub_id;
+};
+
+enum msg_flow_event_kind {
+	FLOW_EV_ADDED = 1,       /* flow created: ports in rtp_port/rtcp_port */
+	FLOW_EV_REMOVED = 2,     /* flow deleted (by command) */
+	FLOW_EV_SUB_ADDED = 3,
+	FLOW_EV_SUB_REMOVED = 4, /* by command, or reason below */
+	FLOW_EV_FAILED = 5,      /* a command was refused: error says why */
+	FLOW_EV_LATCHED = 6,     /* a latching flow accepted its source */
+	FLOW_EV_DUMP_DONE = 7,   /* end of a worker's answer to MSG_FLOW_DUMP */
+	FLOW_EV__MAX = 7,
+};
+
+enum msg_sub_removed_reason {
+	SUB_RM_COMMAND = 0,
+	SUB_RM_SEND_ERRORS = 1,  /* ICMP unreachable and the like, past the limit */
+	SUB_RM_RTCP_TIMEOUT = 2, /* no RTCP from the viewer for rtcp_timeout_ms */
+	SUB_RM_FLOW_REMOVED = 3,
+};
+
+struct msg_flow_event {
+	uint64_t seq;        /* the command's, 0 for spontaneous events */
+	uint32_t kind;       /* enum msg_flow_event_kind */
+	uint32_t flow_id;
+	uint32_t sub_id;
+	int32_t error;       /* -errno with FLOW_EV_FAILED */
+	uint32_t reason;     /* enum msg_sub_removed_reason */
+	uint16_t rtp_port;   /* host order */
+	uint16_t rtcp_port;
+	uint32_t worker;
+	uint32_t flags;      /* the flow's or subscriber's MSG_*_F_* (in dumps) */
+	struct sp_addr source; /* flow source (latched or configured); sub: RTP address */
+	struct sp_addr rtcp;   /* sub: RTCP address (in dumps) */
+};
 
 struct msg_info {
 	const char *name;

@@ -55,11 +55,17 @@ ring *ring_open(struct ring_ctrl *ctrl, void *data, uint64_t capacity,
 	r->doorbell = doorbell_fd;
 	r->role = role;
 	if (role == RING_PRODUCER) {
+		/* head is shared memory a peer could have left misaligned: an
+		 * unaligned record header near the end would be written past
+		 * the data area. Records always start aligned. */
 		r->local = atomic_load_explicit(&ctrl->head, memory_order_relaxed);
+		r->local = (r->local + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
 		r->cached = atomic_load_explicit(&ctrl->tail, memory_order_acquire);
 	} else {
+		/* Nothing cached: the first dequeue loads head and checks it
+		 * against the capacity like every later load. */
 		r->local = atomic_load_explicit(&ctrl->tail, memory_order_relaxed);
-		r->cached = atomic_load_explicit(&ctrl->head, memory_order_acquire);
+		r->cached = r->local;
 	}
 	return r;
 }

@@ -9,6 +9,11 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_EXC_UP] = "exception_up",
 	[STAT_EXC_DOWN] = "exception_down",
 	[STAT_PINGS] = "pings",
+	[STAT_RX_PACKETS] = "rx_packets",
+	[STAT_RX_BYTES] = "rx_bytes",
+	[STAT_TX_PACKETS] = "tx_packets",
+	[STAT_TX_BYTES] = "tx_bytes",
+	[STAT_RX_REARMS] = "rx_rearms",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -19,4 +24,8 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_MSG_WRONG_RING] = "msg_wrong_ring",
 	[DROP_MSG_BAD_FIELD] = "msg_bad_field",
 	[DROP_RING_STALE] = "ring_stale",
+	[DROP_RX_NO_BUFFER] = "rx_no_buffer",
+	[DROP_RX_TRUNCATED] = "rx_truncated",
+	[DROP_TX_NO_SLOT] = "tx_no_slot",
+	[DROP_TX_ERROR] = "tx_error",
 };

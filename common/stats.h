@@ -28,6 +28,11 @@ enum stat_counter {
 	STAT_EXC_UP,     /* exception packets sent to spcp */
 	STAT_EXC_DOWN,   /* exception packets received from spcp */
 	STAT_PINGS,      /* heartbeats answered */
+	STAT_RX_PACKETS, /* datagrams received by the backend */
+	STAT_RX_BYTES,
+	STAT_TX_PACKETS, /* datagrams sent (completed) */
+	STAT_TX_BYTES,
+	STAT_RX_REARMS,  /* receive operations re-armed (multishot ended) */
 	STAT__COUNT
 };
 
@@ -39,6 +44,10 @@ enum stat_drop {
 	DROP_MSG_WRONG_RING,   /* known type on a ring it does not belong to */
 	DROP_MSG_BAD_FIELD,    /* a field out of range */
 	DROP_RING_STALE,       /* messages discarded when a new consumer attached */
+	DROP_RX_NO_BUFFER,     /* the kernel had no receive buffer for a datagram */
+	DROP_RX_TRUNCATED,     /* datagram larger than a receive buffer */
+	DROP_TX_NO_SLOT,       /* no send slot free: that destination missed the packet */
+	DROP_TX_ERROR,         /* the kernel refused a send (ICMP unreachable, ENOBUFS...) */
 	DROP__COUNT
 };
 
@@ -47,6 +56,9 @@ struct stats_block {
 	_Atomic uint64_t counters[STATS_MAX_COUNTERS];
 	_Atomic uint64_t drops[STATS_MAX_DROPS];
 };
+
+_Static_assert(STAT__COUNT <= STATS_MAX_COUNTERS, "too many counters");
+_Static_assert(DROP__COUNT <= STATS_MAX_DROPS, "too many drop reasons");
 
 extern const char *const stats_counter_names[STAT__COUNT];
 extern const char *const stats_drop_names[DROP__COUNT];

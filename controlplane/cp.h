@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "msg.h"
 #include "shm-t.h"
 
 struct cp_config {
@@ -25,6 +26,7 @@ struct cp_config {
 	uint32_t dp_timeout_ms;
 	uint32_t reattach_min_ms;
 	uint32_t reattach_max_ms;
+	uint32_t max_flows;
 	bool dpdk_link;
 	char dpdk_runtime_dir[64];
 };
@@ -51,5 +53,21 @@ cJSON *dp_link_status_json(const dp_link *l);
 /* spdp's segment as status JSON, or {"reachable": false}. */
 cJSON *dp_link_spdp_json(const dp_link *l);
 int dp_link_set_log_level(dp_link *l, int level);
+uint32_t dp_link_workers(const dp_link *l);
+int dp_link_pid(const dp_link *l);
+/* Queue a command on worker w's ring. 0, -ENOTCONN, -ENOBUFS (full, counted). */
+int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint32_t len);
+/* Callbacks: every attach (after hello), and every flow event. */
+void dp_link_on_attach(dp_link *l, void (*fn)(void *ctx), void *ctx);
+void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_flow_event *ev), void *ctx);
+
+/* ---- flows: spcp's registry of flows and subscribers (flows.c) ---- */
+typedef struct cp_flows cp_flows;
+struct ctlsock;
+struct msg_flow_event;
+cp_flows *cp_flows_create(dp_link *link, uint32_t max_flows);
+void cp_flows_destroy(cp_flows *f);
+int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs);
 
 #endif

@@ -22,6 +22,8 @@ const struct cfg_key cp_config_keys[] = {
 	  "first retry delay when spdp is absent; doubles up to reattach_max_ms (with jitter)", 0 },
 	{ "spcp", "reattach_max_ms", CFG_UINT, OFF(reattach_max_ms), 0, 10, 600000, "2000",
 	  "longest delay between attach attempts", 0 },
+	{ "spcp", "max_flows", CFG_UINT, OFF(max_flows), 0, 1, 1000000, "65536",
+	  "flows the registry holds (spdp has its own limits, per worker)", 0 },
 	{ "telemetry", "dpdk_link", CFG_BOOL, OFF(dpdk_link), 0, 0, 0, "false",
 	  "also expose the control socket where dpdk-telemetry.py looks "
 	  "(<dpdk_runtime_dir>/streampoint-<instance>/dpdk_telemetry.v2)", 0 },

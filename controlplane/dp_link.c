@@ -61,6 +61,10 @@ struct dp_link {
 	uint64_t attach_attempts, attaches, detaches, stale_discarded;
 	uint64_t events, events_rejected, cmd_drops, cmd_errors, exc_up;
 	char tag_sock, tag_pidfd, tag_doorbell;
+	void (*attach_fn)(void *ctx);
+	void *attach_ctx;
+	void (*flow_fn)(void *ctx, uint32_t worker, const struct msg_flow_event *ev);
+	void *flow_ctx;
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -291,13 +295,24 @@ void dp_link_tick(dp_link *l)
 	}
 }
 
-static void handle_event(dp_link *l, const struct ring_msg *m)
+static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m)
 {
+	const struct ring_desc *d = shm_ring_desc(l->seg, ring_idx);
+
 	switch (m->type) {
+	case MSG_FLOW_EVENT: {
+		struct msg_flow_event ev;
+		msg_read(m, &ev, sizeof(ev));
+		if (l->flow_fn && d->worker < l->n_workers)
+			l->flow_fn(l->flow_ctx, d->worker, &ev);
+		break;
+	}
 	case MSG_HELLO_ACK: {
 		struct msg_hello_ack a;
 		msg_read(m, &a, sizeof(a));
 		l->hello_acked = true;
+		if (l->attach_fn)
+			l->attach_fn(l->attach_ctx);
 		log_info("spdp pid %d acknowledged: protocol %u, %u workers", a.dp_pid, a.proto_version,
 			 a.n_workers);
 		break;
@@ -348,7 +363,7 @@ unsigned dp_link_poll(dp_link *l)
 				continue;
 			}
 			l->events++;
-			handle_event(l, &msgs[k]);
+			handle_event(l, i, &msgs[k]);
 		}
 		if (n)
 			ring_release(l->rings[i]);
@@ -436,4 +451,37 @@ int dp_link_set_log_level(dp_link *l, int level)
 	struct msg_set_log_level m = { .level = (uint32_t)level };
 	return ring_enqueue(l->rings[shm_ring_index(RING_KIND_MAIN_CMD, 0)], MSG_SET_LOG_LEVEL, 1, &m,
 			    sizeof(m));
+}
+
+uint32_t dp_link_workers(const dp_link *l)
+{
+	return l->attached ? l->n_workers : 0;
+}
+
+int dp_link_pid(const dp_link *l)
+{
+	return l->attached ? l->dp_pid : 0;
+}
+
+int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint32_t len)
+{
+	if (!l->attached || worker >= l->n_workers)
+		return -ENOTCONN;
+	int rc = ring_enqueue(l->rings[shm_ring_index(RING_KIND_CMD, worker)], type, 1, p, len);
+	if (rc < 0)
+		l->cmd_drops++;
+	return rc;
+}
+
+void dp_link_on_attach(dp_link *l, void (*fn)(void *ctx), void *ctx)
+{
+	l->attach_fn = fn;
+	l->attach_ctx = ctx;
+}
+
+void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_flow_event *ev), void *ctx)
+{
+	l->flow_fn = fn;
+	l->flow_ctx = ctx;
 }

@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	ctlsock *cs;
 	dp_link *link;
+	cp_flows *flows = NULL;
 
 	rc = cfg_from_args(cp_config_keys, cp_config_nkeys, &cfg, argc, argv, "spcp",
 			   "spcp: streampoint control plane");
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
 	}
 	add_fd(epfd, ctlsock_fd(cs), &tag_ctl);
 	link = dp_link_create(&cfg, epfd);
-	if (!link || ctl_register(cs, &cfg, link) < 0) {
+	flows = link ? cp_flows_create(link, cfg.max_flows) : NULL;
+	if (!link || !flows || ctl_register(cs, &cfg, link) < 0 || cp_flows_register_ctl(flows, cs) < 0) {
 		log_error(errno, "startup");
 		goto out_ctl;
 	}
@@ -165,6 +167,7 @@ int main(int argc, char **argv)
 		rmdir(ldir);
 	}
 out_ctl:
+	cp_flows_destroy(flows);
 	dp_link_destroy(link);
 	ctlsock_close(cs);
 	log_notice("spcp stopped");
