@@ -1,0 +1,103 @@
+/*
+ * backend: the I/O interface of an spdp worker. io_uring (uring/) is the
+ * default; DPDK (dpdk/) implements the same ops for bare metal. Everything
+ * above it (flows, RTCP, SRTP, TURN relay) is backend-independent and never
+ * sees a socket or an mbuf.
+ *
+ * Burst-oriented like rte_eth_rx_burst/tx_burst. A received packet lives in
+ * a backend buffer with a reference count: rx hands the caller one
+ * reference; every destination of tx_fanout takes one more, dropped when the
+ * send completes; the caller gives its own back with release(). The buffer
+ * returns to the receive pool when the last reference goes, so a packet is
+ * received once and sent N times from the same memory.
+ *
+ * One backend instance per worker; none of its functions may be called from
+ * another thread.
+ */
+#ifndef SP_DP_BACKEND_H
+#define SP_DP_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "stats.h"
+
+struct dp_backend;
+
+struct dp_pkt {
+	uint8_t *data;       /* payload (UDP datagram) */
+	uint32_t len;
+	uint32_t port;       /* local port index it arrived on */
+	uint32_t buf;        /* backend buffer id (reference-counted) */
+	struct sp_addr src;
+};
+
+/* One destination of a fan-out: [hdr][pkt->data + skip .. end]. */
+struct dp_tx {
+	struct sp_addr dst;
+	uint32_t port;       /* local port index to send from */
+	uint16_t hdr_len;    /* bytes of per-destination header, <= DP_TX_HDR_MAX */
+	uint16_t skip;       /* bytes of the shared payload to leave out at its front */
+	uint64_t cookie;     /* echoed in send errors (e.g. subscriber id) */
+};
+#define DP_TX_HDR_MAX 32
+
+struct dp_tx_err {
+	uint64_t cookie;
+	int error;           /* negative errno */
+};
+
+struct dp_backend_cfg {
+	uint32_t worker;
+	uint32_t rx_buffers;     /* receive buffers (power of two) */
+	uint32_t rx_buf_size;    /* bytes per buffer, >= largest datagram + headers */
+	uint32_t tx_slots;       /* sends in flight */
+	uint32_t max_ports;
+	bool zerocopy_send;      /* IORING_OP_SEND_ZC where the kernel has it */
+	int doorbell_fd;         /* the worker's eventfd: wakes a waiting rx_burst */
+	struct stats_block *stats; /* the worker's counters (rx/tx, drops) */
+};
+
+/* Features found at start, logged once. */
+struct dp_backend_info {
+	const char *name;
+	bool multishot_recv;
+	bool buf_ring;
+	bool send_zc;
+	bool single_issuer;
+};
+
+struct dp_backend_ops {
+	const char *name;
+	int (*create)(struct dp_backend **out, const struct dp_backend_cfg *cfg);
+	void (*destroy)(struct dp_backend *be);
+	void (*info)(const struct dp_backend *be, struct dp_backend_info *out);
+	/* UDP port bound to `bind`; reuseport: join the worker group of that
+	 * address (one socket per worker, kernel-steered). Index in *port. */
+	int (*port_open)(struct dp_backend *be, const struct sp_addr *bind, bool reuseport,
+			 uint32_t *port);
+	void (*port_close)(struct dp_backend *be, uint32_t port);
+	/* The address a port is bound to (with the kernel-chosen port). */
+	int (*port_addr)(struct dp_backend *be, uint32_t port, struct sp_addr *out);
+	/* Up to max packets. wait_ms > 0: sleep until a packet, the doorbell
+	 * or the timeout when nothing is ready. Returns count or -errno. */
+	int (*rx_burst)(struct dp_backend *be, struct dp_pkt *pkts, unsigned max, int wait_ms);
+	/* Queue pkt to n destinations (hdr for tx[i] at hdrs + i*DP_TX_HDR_MAX).
+	 * Returns how many were queued; the rest are counted as tx_no_slot. */
+	int (*tx_fanout)(struct dp_backend *be, const struct dp_pkt *pkt, const struct dp_tx *tx,
+			 const uint8_t *hdrs, unsigned n);
+	/* Send a packet built by the caller (RTCP feedback); copied. 0 or -errno. */
+	int (*tx_copy)(struct dp_backend *be, uint32_t port, const struct sp_addr *dst,
+		       const void *data, uint32_t len, uint64_t cookie);
+	/* Push queued sends to the kernel/NIC. */
+	void (*flush)(struct dp_backend *be);
+	/* Drop the caller's reference to a received packet. */
+	void (*release)(struct dp_backend *be, const struct dp_pkt *pkt);
+	/* Completed sends that failed since the last call. */
+	unsigned (*tx_errors)(struct dp_backend *be, struct dp_tx_err *errs, unsigned max);
+};
+
+extern const struct dp_backend_ops dp_backend_uring;
+
+#endif

@@ -1,0 +1,685 @@
+/*
+ * uring_backend: the default spdp I/O backend, on io_uring (liburing).
+ *
+ * Receive: every UDP port has one multishot RECVMSG armed with buffer
+ * selection from a single provided-buffer ring (buffer group 0), so the
+ * kernel writes each datagram, with its source address, straight into a
+ * buffer we own; a completion names the buffer. Kernels without multishot
+ * recvmsg (< 6.0) get single-shot RECVMSG re-armed after each datagram.
+ *
+ * Send: one SENDMSG per destination, iovec [per-destination header][shared
+ * payload], from a preallocated slot (msghdr, iovec, address, header) that
+ * lives until the completion. Each send holds a reference on the receive
+ * buffer; the buffer returns to the provided ring when the last one drops.
+ * SEND_ZC (sendmsg_zc) is used when configured and supported: the slot then
+ * lives until the zero-copy notification.
+ *
+ * Waiting: a READ on the worker's doorbell eventfd is kept armed, so one
+ * io_uring_submit_and_wait_timeout() sleeps on packets, send completions,
+ * commands from spcp and the timeout at once.
+ *
+ * user_data = kind << 56 | index (port for receives, slot for sends).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "../backend.h"
+#include "log.h"
+
+#define UD_RECV 1ull
+#define UD_SEND 2ull
+#define UD_DOORBELL 3ull
+#define UD_KIND(ud) ((ud) >> 56)
+#define UD_IDX(ud) ((uint32_t)((ud) & 0xffffffffu))
+#define UD(kind, idx) (((uint64_t)(kind) << 56) | (uint64_t)(idx))
+
+#define BGID 0
+#define NO_BUF UINT32_MAX
+#define ERRQ 256
+#define COPY_MAX 2048
+
+struct uport {
+	int fd;
+	bool armed;
+	struct sp_addr bound;
+	/* single-shot fallback: the kernel writes the source address here */
+	struct msghdr mh;
+	struct sockaddr_storage name;
+};
+
+struct tx_slot {
+	struct msghdr mh;
+	struct iovec iov[2];
+	struct sockaddr_storage dst;
+	uint8_t hdr[DP_TX_HDR_MAX];
+	uint32_t buf;        /* receive buffer referenced, or NO_BUF */
+	uint32_t next_free;
+	uint32_t bytes;
+	uint64_t cookie;
+	uint8_t *copy;       /* tx_copy: owned bytes (COPY_MAX) */
+	bool zc;             /* waiting for the zero-copy notification */
+};
+
+struct dp_backend {
+	struct io_uring ring;
+	struct dp_backend_cfg cfg;
+	struct stats_block *st;
+	/* provided buffers */
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint8_t *bufs;
+	uint16_t *refs;
+	uint32_t nbufs, buf_size, br_mask;
+	struct msghdr rx_tmpl;   /* multishot layout: name length, no control */
+	bool multishot, send_zc, single_issuer;
+	/* ports */
+	struct uport *ports;
+	uint32_t nports;
+	/* sends */
+	struct tx_slot *slots;
+	uint8_t *copy_area;
+	uint32_t nslots, free_slot, inflight;
+	/* doorbell */
+	uint64_t doorbell_val;
+	bool doorbell_armed;
+	/* failed sends for the layer above */
+	struct dp_tx_err errq[ERRQ];
+	uint32_t errq_head, errq_tail;
+};
+
+static inline void cnt(struct dp_backend *be, enum stat_counter c, uint64_t n)
+{
+	if (be->st)
+		stats_add(be->st, c, n);
+}
+
+static inline void drop(struct dp_backend *be, enum stat_drop d)
+{
+	if (be->st)
+		stats_drop(be->st, d);
+}
+
+static struct io_uring_sqe *get_sqe(struct dp_backend *be)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&be->ring);
+
+	if (!sqe) {
+		/* Submission queue full: hand it to the kernel and retry once. */
+		io_uring_submit(&be->ring);
+		sqe = io_uring_get_sqe(&be->ring);
+	}
+	return sqe;
+}
+
+static void buf_recycle(struct dp_backend *be, uint32_t bid)
+{
+	io_uring_buf_ring_add(be->br, be->bufs + (size_t)bid * be->buf_size, be->buf_size,
+			      (unsigned short)bid, (int)be->br_mask, 0);
+	io_uring_buf_ring_advance(be->br, 1);
+}
+
+static void buf_put(struct dp_backend *be, uint32_t bid)
+{
+	if (bid == NO_BUF || bid >= be->nbufs)
+		return;
+	if (--be->refs[bid] == 0)
+		buf_recycle(be, bid);
+}
+
+static int arm_recv(struct dp_backend *be, uint32_t p)
+{
+	struct uport *up = &be->ports[p];
+	struct io_uring_sqe *sqe = get_sqe(be);
+
+	if (!sqe)
+		return -EBUSY;
+	if (be->multishot) {
+		io_uring_prep_recvmsg_multishot(sqe, up->fd, &be->rx_tmpl, 0);
+	} else {
+		memset(&up->mh, 0, sizeof(up->mh));
+		up->mh.msg_name = &up->name;
+		up->mh.msg_namelen = sizeof(up->name);
+		io_uring_prep_recvmsg(sqe, up->fd, &up->mh, 0);
+	}
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, UD(UD_RECV, p));
+	up->armed = true;
+	return 0;
+}
+
+static void arm_doorbell(struct dp_backend *be)
+{
+	struct io_uring_sqe *sqe;
+
+	if (be->doorbell_armed || be->cfg.doorbell_fd < 0)
+		return;
+	sqe = get_sqe(be);
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, be->cfg.doorbell_fd, &be->doorbell_val, sizeof(be->doorbell_val), 0);
+	io_uring_sqe_set_data64(sqe, UD(UD_DOORBELL, 0));
+	be->doorbell_armed = true;
+}
+
+static void probe(struct dp_backend *be)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&be->ring);
+
+	be->send_zc = false;
+	if (p) {
+#ifdef IORING_OP_SENDMSG_ZC
+		be->send_zc = io_uring_opcode_supported(p, IORING_OP_SENDMSG_ZC);
+#endif
+		io_uring_free_probe(p);
+	}
+	/* Multishot recvmsg is assumed; the first completion tells (-EINVAL). */
+	be->multishot = true;
+}
+
+static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cfg)
+{
+	struct io_uring_params params;
+	struct io_uring_buf_reg reg;
+	struct dp_backend *be;
+	uint32_t entries;
+	int rc;
+
+	if (!cfg->rx_buffers || (cfg->rx_buffers & (cfg->rx_buffers - 1)) || cfg->rx_buffers > 32768 ||
+	    cfg->rx_buf_size < 256 || !cfg->tx_slots || !cfg->max_ports)
+		return -EINVAL;
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	be->cfg = *cfg;
+	be->st = cfg->stats;
+	entries = cfg->tx_slots < 256 ? 256 : cfg->tx_slots;
+	if (entries > 4096)
+		entries = 4096;
+
+	/* Single issuer + cooperative task running when the kernel has them. */
+	memset(&params, 0, sizeof(params));
+	params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+	params.cq_entries = entries * 4 + cfg->rx_buffers;
+	rc = io_uring_queue_init_params(entries, &be->ring, &params);
+	if (rc == -EINVAL) {
+		params = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE,
+						   .cq_entries = entries * 4 + cfg->rx_buffers };
+		rc = io_uring_queue_init_params(entries, &be->ring, &params);
+	} else {
+		be->single_issuer = true;
+	}
+	if (rc < 0)
+		goto out_free;
+	probe(be);
+	if (cfg->zerocopy_send && !be->send_zc)
+		log_notice("worker %u: zero-copy send requested but not supported by this kernel; copying",
+			   cfg->worker);
+	be->send_zc = be->send_zc && cfg->zerocopy_send;
+
+	/* Provided-buffer ring: liburing 2.3 has no io_uring_setup_buf_ring, so
+	 * map the ring memory ourselves and register it. */
+	be->nbufs = cfg->rx_buffers;
+	be->buf_size = cfg->rx_buf_size;
+	be->br_mask = (uint32_t)io_uring_buf_ring_mask(be->nbufs);
+	be->br_bytes = (sizeof(struct io_uring_buf) * be->nbufs + 4095) & ~(size_t)4095;
+	be->br = mmap(NULL, be->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (be->br == MAP_FAILED) {
+		rc = -errno;
+		be->br = NULL;
+		goto out_ring;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)be->br;
+	reg.ring_entries = be->nbufs;
+	reg.bgid = BGID;
+	rc = io_uring_register_buf_ring(&be->ring, &reg, 0);
+	if (rc < 0) {
+		log_error(-rc, "worker %u: io_uring provided-buffer rings are unavailable (Linux >= 5.19 needed)",
+			  cfg->worker);
+		goto out_br;
+	}
+	io_uring_buf_ring_init(be->br);
+	be->bufs = aligned_alloc(64, (size_t)be->nbufs * be->buf_size);
+	be->refs = calloc(be->nbufs, sizeof(*be->refs));
+	be->ports = calloc(cfg->max_ports, sizeof(*be->ports));
+	be->slots = calloc(cfg->tx_slots, sizeof(*be->slots));
+	be->copy_area = malloc((size_t)cfg->tx_slots * COPY_MAX);
+	if (!be->bufs || !be->refs || !be->ports || !be->slots || !be->copy_area) {
+		rc = -ENOMEM;
+		goto out_mem;
+	}
+	for (uint32_t i = 0; i < be->nbufs; i++)
+		io_uring_buf_ring_add(be->br, be->bufs + (size_t)i * be->buf_size, be->buf_size,
+				      (unsigned short)i, (int)be->br_mask, (int)i);
+	io_uring_buf_ring_advance(be->br, (int)be->nbufs);
+	for (uint32_t p = 0; p < cfg->max_ports; p++)
+		be->ports[p].fd = -1;
+	be->nslots = cfg->tx_slots;
+	for (uint32_t i = 0; i < be->nslots; i++) {
+		be->slots[i].next_free = i + 1 < be->nslots ? i + 1 : UINT32_MAX;
+		be->slots[i].copy = be->copy_area + (size_t)i * COPY_MAX;
+		be->slots[i].buf = NO_BUF;
+	}
+	be->free_slot = 0;
+	be->rx_tmpl.msg_namelen = sizeof(struct sockaddr_storage);
+	arm_doorbell(be);
+	io_uring_submit(&be->ring);
+	log_info("worker %u: io_uring backend: multishot recvmsg, provided buffers %u x %u B, "
+		 "%u send slots, send %s%s", cfg->worker, be->nbufs, be->buf_size, be->nslots,
+		 be->send_zc ? "SENDMSG_ZC" : "SENDMSG (copy)",
+		 be->single_issuer ? ", single issuer" : "");
+	*out = be;
+	return 0;
+
+out_mem:
+	free(be->bufs);
+	free(be->refs);
+	free(be->ports);
+	free(be->slots);
+	free(be->copy_area);
+	io_uring_unregister_buf_ring(&be->ring, BGID);
+out_br:
+	munmap(be->br, be->br_bytes);
+out_ring:
+	io_uring_queue_exit(&be->ring);
+out_free:
+	free(be);
+	return rc;
+}
+
+static void uring_destroy(struct dp_backend *be)
+{
+	if (!be)
+		return;
+	for (uint32_t p = 0; p < be->cfg.max_ports; p++)
+		if (be->ports[p].fd >= 0)
+			close(be->ports[p].fd);
+	/* Closing the ring cancels everything in flight before the memory goes. */
+	io_uring_queue_exit(&be->ring);
+	munmap(be->br, be->br_bytes);
+	free(be->bufs);
+	free(be->refs);
+	free(be->ports);
+	free(be->slots);
+	free(be->copy_area);
+	free(be);
+}
+
+static void uring_info(const struct dp_backend *be, struct dp_backend_info *out)
+{
+	*out = (struct dp_backend_info){ .name = "io_uring", .multishot_recv = be->multishot,
+					 .buf_ring = true, .send_zc = be->send_zc,
+					 .single_issuer = be->single_issuer };
+}
+
+static int uring_port_open(struct dp_backend *be, const struct sp_addr *bind_addr, bool reuseport,
+			   uint32_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sp_addr_to_sockaddr(bind_addr, &ss);
+	uint32_t p;
+	int fd, one = 1, rc;
+
+	for (p = 0; p < be->cfg.max_ports; p++)
+		if (be->ports[p].fd < 0)
+			break;
+	if (p == be->cfg.max_ports)
+		return -ENOSPC;
+	if (!sl)
+		return -EAFNOSUPPORT;
+	fd = socket(bind_addr->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind_addr->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+		goto fail;
+	sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	be->ports[p].fd = fd;
+	sp_addr_from_sockaddr(&be->ports[p].bound, (struct sockaddr *)&ss, sl);
+	if (p >= be->nports)
+		be->nports = p + 1;
+	if ((rc = arm_recv(be, p)) < 0) {
+		close(fd);
+		be->ports[p].fd = -1;
+		return rc;
+	}
+	io_uring_submit(&be->ring);
+	*port = p;
+	return 0;
+fail:
+	rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static void uring_port_close(struct dp_backend *be, uint32_t p)
+{
+	struct io_uring_sqe *sqe;
+
+	if (p >= be->cfg.max_ports || be->ports[p].fd < 0)
+		return;
+	/* Cancel the receive first: its completion (-ECANCELED) finds the
+	 * port closed and does not re-arm. */
+	if (be->ports[p].armed && (sqe = get_sqe(be))) {
+		io_uring_prep_cancel64(sqe, UD(UD_RECV, p), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+		io_uring_submit(&be->ring);
+	}
+	close(be->ports[p].fd);
+	be->ports[p].fd = -1;
+}
+
+static int uring_port_addr(struct dp_backend *be, uint32_t p, struct sp_addr *out)
+{
+	if (p >= be->cfg.max_ports || be->ports[p].fd < 0)
+		return -ENOENT;
+	*out = be->ports[p].bound;
+	return 0;
+}
+
+static void push_err(struct dp_backend *be, uint64_t cookie, int error)
+{
+	if (be->errq_head - be->errq_tail >= ERRQ)
+		return; /* the drop counter already has it */
+	be->errq[be->errq_head++ % ERRQ] = (struct dp_tx_err){ cookie, error };
+}
+
+static void slot_free(struct dp_backend *be, uint32_t s)
+{
+	struct tx_slot *sl = &be->slots[s];
+
+	buf_put(be, sl->buf);
+	sl->buf = NO_BUF;
+	sl->zc = false;
+	sl->next_free = be->free_slot;
+	be->free_slot = s;
+	be->inflight--;
+}
+
+static void on_send(struct dp_backend *be, uint32_t s, const struct io_uring_cqe *cqe)
+{
+	struct tx_slot *sl;
+
+	if (s >= be->nslots)
+		return;
+	sl = &be->slots[s];
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		slot_free(be, s); /* zero-copy: the kernel is done with our memory */
+		return;
+	}
+	if (cqe->res < 0) {
+		drop(be, DROP_TX_ERROR);
+		push_err(be, sl->cookie, cqe->res);
+	} else {
+		cnt(be, STAT_TX_PACKETS, 1);
+		cnt(be, STAT_TX_BYTES, (uint64_t)cqe->res);
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		sl->zc = true; /* a notification follows */
+	else
+		slot_free(be, s);
+}
+
+/* Returns 1 when a packet was stored in *pkt. */
+static int on_recv(struct dp_backend *be, uint32_t p, const struct io_uring_cqe *cqe,
+		   struct dp_pkt *pkt)
+{
+	struct uport *up = p < be->cfg.max_ports ? &be->ports[p] : NULL;
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	uint32_t bid;
+	int got = 0;
+
+	if (!up)
+		return 0;
+	if (!more)
+		up->armed = false;
+	if (cqe->res < 0) {
+		if (cqe->res == -ENOBUFS)
+			drop(be, DROP_RX_NO_BUFFER);
+		else if (cqe->res == -EINVAL && be->multishot) {
+			log_notice("worker %u: kernel lacks multishot recvmsg; using single-shot receives",
+				   be->cfg.worker);
+			be->multishot = false;
+		} else if (cqe->res != -ECANCELED) {
+			log_rl(LOG_LVL_WARNING, -cqe->res, "worker %u: receive on port %u", be->cfg.worker, p);
+		}
+		goto rearm;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		goto rearm;
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	if (bid >= be->nbufs)
+		goto rearm;
+	be->refs[bid] = 1;
+	uint8_t *buf = be->bufs + (size_t)bid * be->buf_size;
+	if (be->multishot) {
+		struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, cqe->res, &be->rx_tmpl);
+		if (!o || (o->flags & MSG_TRUNC)) {
+			drop(be, DROP_RX_TRUNCATED);
+			buf_put(be, bid);
+			goto rearm;
+		}
+		pkt->data = io_uring_recvmsg_payload(o, &be->rx_tmpl);
+		pkt->len = io_uring_recvmsg_payload_length(o, cqe->res, &be->rx_tmpl);
+		if (sp_addr_from_sockaddr(&pkt->src, io_uring_recvmsg_name(o), o->namelen) < 0) {
+			buf_put(be, bid);
+			goto rearm;
+		}
+	} else {
+		if ((uint32_t)cqe->res >= be->buf_size) {
+			drop(be, DROP_RX_TRUNCATED);
+			buf_put(be, bid);
+			goto rearm;
+		}
+		pkt->data = buf;
+		pkt->len = (uint32_t)cqe->res;
+		sp_addr_from_sockaddr(&pkt->src, (struct sockaddr *)&up->name, up->mh.msg_namelen);
+	}
+	pkt->buf = bid;
+	pkt->port = p;
+	cnt(be, STAT_RX_PACKETS, 1);
+	cnt(be, STAT_RX_BYTES, pkt->len);
+	got = 1;
+rearm:
+	if (!more && up->fd >= 0) {
+		cnt(be, STAT_RX_REARMS, 1);
+		arm_recv(be, p);
+	}
+	return got;
+}
+
+static unsigned reap(struct dp_backend *be, struct dp_pkt *pkts, unsigned max)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0, n = 0;
+
+	io_uring_for_each_cqe(&be->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		if (UD_KIND(ud) == UD_RECV && n == max)
+			break; /* keep it for the next burst */
+		seen++;
+		switch (UD_KIND(ud)) {
+		case UD_RECV:
+			n += (unsigned)on_recv(be, UD_IDX(ud), cqe, &pkts[n]);
+			break;
+		case UD_SEND:
+			on_send(be, UD_IDX(ud), cqe);
+			break;
+		case UD_DOORBELL:
+			be->doorbell_armed = false;
+			break;
+		default:
+			break;
+		}
+	}
+	io_uring_cq_advance(&be->ring, seen);
+	return n;
+}
+
+static int uring_rx_burst(struct dp_backend *be, struct dp_pkt *pkts, unsigned max, int wait_ms)
+{
+	unsigned n = reap(be, pkts, max);
+
+	if (n || wait_ms <= 0) {
+		io_uring_submit(&be->ring);
+		return (int)n;
+	}
+	arm_doorbell(be);
+	struct __kernel_timespec ts = { .tv_sec = wait_ms / 1000,
+					.tv_nsec = (long long)(wait_ms % 1000) * 1000000 };
+	struct io_uring_cqe *cqe;
+	int rc = io_uring_submit_and_wait_timeout(&be->ring, &cqe, 1, &ts, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR)
+		return rc;
+	n = reap(be, pkts, max);
+	io_uring_submit(&be->ring);
+	return (int)n;
+}
+
+static struct tx_slot *slot_get(struct dp_backend *be, uint32_t *idx)
+{
+	uint32_t s = be->free_slot;
+
+	if (s == UINT32_MAX)
+		return NULL;
+	be->free_slot = be->slots[s].next_free;
+	be->inflight++;
+	*idx = s;
+	return &be->slots[s];
+}
+
+static int queue_send(struct dp_backend *be, uint32_t s, int fd)
+{
+	struct tx_slot *sl = &be->slots[s];
+	struct io_uring_sqe *sqe = get_sqe(be);
+
+	if (!sqe)
+		return -EBUSY;
+	if (be->send_zc)
+		io_uring_prep_sendmsg_zc(sqe, fd, &sl->mh, 0);
+	else
+		io_uring_prep_sendmsg(sqe, fd, &sl->mh, 0);
+	io_uring_sqe_set_data64(sqe, UD(UD_SEND, s));
+	return 0;
+}
+
+static int uring_tx_fanout(struct dp_backend *be, const struct dp_pkt *pkt, const struct dp_tx *tx,
+			   const uint8_t *hdrs, unsigned n)
+{
+	unsigned queued = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_tx *t = &tx[i];
+		struct tx_slot *sl;
+		uint32_t s;
+		int fd = t->port < be->cfg.max_ports ? be->ports[t->port].fd : -1;
+
+		if (fd < 0 || t->skip > pkt->len || t->hdr_len > DP_TX_HDR_MAX)
+			continue;
+		sl = slot_get(be, &s);
+		if (!sl) {
+			drop(be, DROP_TX_NO_SLOT);
+			continue;
+		}
+		memset(&sl->mh, 0, sizeof(sl->mh));
+		sl->mh.msg_name = &sl->dst;
+		sl->mh.msg_namelen = sp_addr_to_sockaddr(&t->dst, &sl->dst);
+		int k = 0;
+		if (t->hdr_len) {
+			memcpy(sl->hdr, hdrs + (size_t)i * DP_TX_HDR_MAX, t->hdr_len);
+			sl->iov[k++] = (struct iovec){ sl->hdr, t->hdr_len };
+		}
+		sl->iov[k++] = (struct iovec){ pkt->data + t->skip, pkt->len - t->skip };
+		sl->mh.msg_iov = sl->iov;
+		sl->mh.msg_iovlen = (size_t)k;
+		sl->cookie = t->cookie;
+		sl->buf = pkt->buf;
+		be->refs[pkt->buf]++;
+		if (queue_send(be, s, fd) < 0) {
+			slot_free(be, s);
+			drop(be, DROP_TX_NO_SLOT);
+			continue;
+		}
+		queued++;
+	}
+	return (int)queued;
+}
+
+static int uring_tx_copy(struct dp_backend *be, uint32_t port, const struct sp_addr *dst,
+			 const void *data, uint32_t len, uint64_t cookie)
+{
+	int fd = port < be->cfg.max_ports ? be->ports[port].fd : -1;
+	struct tx_slot *sl;
+	uint32_t s;
+
+	if (fd < 0)
+		return -ENOENT;
+	if (len > COPY_MAX)
+		return -EMSGSIZE;
+	sl = slot_get(be, &s);
+	if (!sl) {
+		drop(be, DROP_TX_NO_SLOT);
+		return -ENOBUFS;
+	}
+	memcpy(sl->copy, data, len);
+	memset(&sl->mh, 0, sizeof(sl->mh));
+	sl->mh.msg_name = &sl->dst;
+	sl->mh.msg_namelen = sp_addr_to_sockaddr(dst, &sl->dst);
+	sl->iov[0] = (struct iovec){ sl->copy, len };
+	sl->mh.msg_iov = sl->iov;
+	sl->mh.msg_iovlen = 1;
+	sl->cookie = cookie;
+	sl->buf = NO_BUF;
+	if (queue_send(be, s, fd) < 0) {
+		slot_free(be, s);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void uring_flush(struct dp_backend *be)
+{
+	io_uring_submit(&be->ring);
+}
+
+static void uring_release(struct dp_backend *be, const struct dp_pkt *pkt)
+{
+	buf_put(be, pkt->buf);
+}
+
+static unsigned uring_tx_errors(struct dp_backend *be, struct dp_tx_err *errs, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && be->errq_tail != be->errq_head)
+		errs[n++] = be->errq[be->errq_tail++ % ERRQ];
+	return n;
+}
+
+const struct dp_backend_ops dp_backend_uring = {
+	.name = "io_uring",
+	.create = uring_create,
+	.destroy = uring_destroy,
+	.info = uring_info,
+	.port_open = uring_port_open,
+	.port_close = uring_port_close,
+	.port_addr = uring_port_addr,
+	.rx_burst = uring_rx_burst,
+	.tx_fanout = uring_tx_fanout,
+	.tx_copy = uring_tx_copy,
+	.flush = uring_flush,
+	.release = uring_release,
+	.tx_errors = uring_tx_errors,
+};
