@@ -80,7 +80,7 @@ static int set_value(const struct cfg_key *k, void *obj, const char *value, char
 			snprintf(why, wl, "%" PRIu64 " is outside %" PRIu64 "..%" PRIu64, v, k->min, k->max);
 			return -EINVAL;
 		}
-		if ((k->flags & CFG_POW2) && (v & (v - 1))) {
+		if ((k->flags & CFG_POW2) && (v == 0 || (v & (v - 1)))) {
 			snprintf(why, wl, "%" PRIu64 " is not a power of two", v);
 			return -EINVAL;
 		}
@@ -152,7 +152,7 @@ struct load_ctx {
 	const char *origin;
 	char *err;
 	size_t errlen;
-	int failed;
+	int failed; /* line of the first error a handler reported, or 0 */
 	struct line_reader *reader;
 };
 
@@ -168,21 +168,22 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	if (!name) /* a section header alone */
 		return 1;
 	if (!section_known(c->keys, c->n, section)) {
-		snprintf(c->err, c->errlen, "%s line %d: unknown section [%s]", c->origin, lineno, section);
-		c->failed = 1;
+		snprintf(c->err, c->errlen, "%s line %d: unknown section [%s] (key '%s')", c->origin,
+			 lineno, section, name);
+		c->failed = lineno;
 		return 0;
 	}
 	k = find_key(c->keys, c->n, section, name);
 	if (!k) {
 		snprintf(c->err, c->errlen, "%s line %d: [%s] unknown key '%s'", c->origin, lineno,
 			 section, name);
-		c->failed = 1;
+		c->failed = lineno;
 		return 0;
 	}
 	if (set_value(k, c->obj, value ? value : "", why, sizeof(why)) < 0) {
 		snprintf(c->err, c->errlen, "%s line %d: [%s] %s: %s", c->origin, lineno, section, name,
 			 why);
-		c->failed = 1;
+		c->failed = lineno;
 		return 0;
 	}
 	return 1;
@@ -195,7 +196,20 @@ struct line_reader {
 	const char *text; /* string source */
 	int line;         /* number of the line last returned */
 	int at_line_start;
+	int too_long;     /* line number of a line that did not fit, or 0 */
+	int max_len;      /* longest line inih takes whole */
 };
+
+static bool reader_at_end(struct line_reader *r)
+{
+	if (!r->f)
+		return *r->text == '\0';
+	int ch = getc(r->f);
+	if (ch == EOF)
+		return true;
+	ungetc(ch, r->f);
+	return false;
+}
 
 static char *read_line(char *str, int num, void *stream)
 {
@@ -225,6 +239,13 @@ static char *read_line(char *str, int num, void *stream)
 			r->line++;
 		size_t len = strlen(out);
 		r->at_line_start = len > 0 && out[len - 1] == '\n';
+		/* A longer line would reach inih in pieces, each parsed as a line
+		 * of its own (a long comment's tail as a key): refuse it. */
+		if (!r->at_line_start && !reader_at_end(r)) {
+			r->too_long = r->line;
+			r->max_len = num - 2;
+			return NULL;
+		}
 	}
 	return out;
 }
@@ -237,7 +258,9 @@ static int handler(void *user, const char *section, const char *name, const char
 
 static int finish(struct load_ctx *c, int rc)
 {
-	if (c->failed)
+	/* inih keeps parsing after a syntax error: report whichever error
+	 * comes first in the file. */
+	if (c->failed && (rc <= 0 || c->failed <= rc))
 		return -EINVAL;
 	if (rc == -2) {
 		snprintf(c->err, c->errlen, "%s: out of memory", c->origin);
@@ -245,6 +268,11 @@ static int finish(struct load_ctx *c, int rc)
 	}
 	if (rc != 0) {
 		snprintf(c->err, c->errlen, "%s line %d: syntax error", c->origin, rc > 0 ? rc : 0);
+		return -EINVAL;
+	}
+	if (c->reader->too_long) {
+		snprintf(c->err, c->errlen, "%s line %d: line longer than %d characters", c->origin,
+			 c->reader->too_long, c->reader->max_len);
 		return -EINVAL;
 	}
 	return 0;
@@ -263,7 +291,14 @@ int cfg_load_file(const struct cfg_key *keys, size_t n, void *obj, const char *p
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
 		return -e;
 	}
+	errno = 0;
 	rc = finish(&c, ini_parse_stream(read_line, &r, handler, &c));
+	if (rc == 0 && ferror(r.f)) {
+		/* fgets failing looks like the end of the file (a directory). */
+		int e = errno ? errno : EIO;
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(e));
+		rc = -e;
+	}
 	fclose(r.f);
 	return rc;
 }

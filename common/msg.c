@@ -74,7 +74,8 @@ static int check_fields(const struct ring_msg *m)
 		struct msg_flow_add p;
 		msg_read(m, &p, sizeof(p));
 		bool latch = p.flags & MSG_FLOW_F_LATCH;
-		if (p.flags & ~7u || !addr_ok(&p.source, latch) || (!latch && p.source.family == 0))
+		if (p.flags & ~7u || !addr_ok(&p.source, latch) || (!latch && p.source.family == 0) ||
+		    p.codec > MSG_CODEC_OTHER)
 			return DROP_MSG_BAD_FIELD;
 		return 0;
 	}

@@ -99,13 +99,15 @@ struct msg_exc_packet {
 #define MSG_FLOW_F_LATCH 2u      /* accept the first source that sends (no source given) */
 #define MSG_FLOW_F_PINNED_PORT 4u /* rtp_port is the port to bind, not 0 = any */
 
+enum msg_codec { MSG_CODEC_H264 = 0, MSG_CODEC_H265 = 1, MSG_CODEC_OTHER = 2 };
+
 struct msg_flow_add {
 	uint64_t seq;        /* echoed in the flow event */
 	uint32_t flow_id;
 	uint32_t flags;      /* MSG_FLOW_F_* */
 	uint32_t ssrc;       /* accept only this SSRC when ssrc_filter */
 	uint8_t ssrc_filter;
-	uint8_t reserved[1];
+	uint8_t codec;       /* enum msg_codec: how to find keyframes */
 	uint16_t rtp_port;   /* host order; 0: allocate from the media range */
 	struct sp_addr source; /* camera RTP source; family 0 with MSG_FLOW_F_LATCH */
 };

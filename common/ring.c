@@ -304,8 +304,12 @@ bool ring_empty(ring *r)
 {
 	if (r->cached != r->local)
 		return false;
-	r->cached = atomic_load_explicit(&r->ctrl->head, memory_order_acquire);
-	return r->cached == r->local;
+	uint64_t head = atomic_load_explicit(&r->ctrl->head, memory_order_acquire);
+	/* Cache only a possible head: dequeue trusts the cached value, and
+	 * must be the one to see (and count) an impossible one. */
+	if (head - r->local <= r->cap)
+		r->cached = head;
+	return head == r->local;
 }
 
 bool ring_arm(ring *r)

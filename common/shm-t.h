@@ -11,6 +11,8 @@
  *   rings_off    struct ring_desc[n_rings]      where each ring lives
  *   names_off    char[n_counters + n_drops][STATS_NAME_LEN]
  *   stats_off    struct stats_block[n_workers + 1]  (last: spdp main thread)
+ *   flow_stats_off  struct flow_stat[n_workers][max_flows]   one slot per flow slot
+ *   sub_stats_off   struct sub_stat[n_workers][max_subs]     one slot per subscriber slot
  *   ...          per ring: struct ring_ctrl, then `capacity` data bytes
  *
  * Ring order: 0 main command (spcp -> spdp main), 1 main event (spdp main ->
@@ -27,7 +29,7 @@
 #include "stats.h"
 
 #define SHM_MAGIC 0x31304d4853505351ull /* "QSPSHM01" little-endian */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u
 #define SHM_MAX_WORKERS 128u
 #define SHM_INSTANCE_LEN 32
 
@@ -70,6 +72,38 @@ struct shm_procinfo {
 	uint32_t reserved;
 };
 
+/*
+ * Per-flow and per-subscriber counters. Written only by the owning worker
+ * (relaxed single-writer stores, like stats_block); `id` is set before
+ * `active` becomes 1 and cleared after it becomes 0, so a reader that sees
+ * active == 1 reads a consistent id (counters may lag by a packet).
+ */
+struct flow_stat {
+	_Atomic uint32_t active;
+	_Atomic uint32_t flow_id;
+	_Atomic uint32_t subs;
+	_Atomic uint32_t rtp_port;
+	_Atomic uint64_t rx_pkts;
+	_Atomic uint64_t rx_bytes;
+	_Atomic uint64_t fanout;      /* sends queued to subscribers */
+	_Atomic uint64_t rtcp_in;
+	_Atomic uint64_t drops;       /* malformed, SSRC mismatch, unknown source on its ports */
+	_Atomic uint64_t keyframes;
+};
+
+struct sub_stat {
+	_Atomic uint32_t active;
+	_Atomic uint32_t flow_id;
+	_Atomic uint32_t sub_id;
+	_Atomic uint32_t reserved;
+	_Atomic uint64_t tx_pkts;     /* queued, including fast start and NACK answers */
+	_Atomic uint64_t tx_bytes;
+	_Atomic uint64_t send_errors;
+	_Atomic uint64_t rtcp_in;
+	_Atomic uint64_t nack_resent;
+	_Atomic uint64_t fast_start;
+};
+
 struct shm_header {
 	uint64_t magic;
 	uint32_t layout_version;
@@ -85,6 +119,10 @@ struct shm_header {
 	uint64_t rings_off;
 	uint64_t names_off;
 	uint64_t stats_off;
+	uint32_t max_flows;  /* per worker */
+	uint32_t max_subs;   /* per worker */
+	uint64_t flow_stats_off;
+	uint64_t sub_stats_off;
 	char instance[SHM_INSTANCE_LEN];
 };
 

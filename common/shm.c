@@ -41,7 +41,7 @@ shm_seg *shm_create(const struct shm_params *p)
 	struct shm_header h;
 	shm_seg *s;
 
-	if (nw == 0 || nw > SHM_MAX_WORKERS || !pow2_in_range(p->main_ring_bytes) ||
+	if (nw == 0 || nw > SHM_MAX_WORKERS || p->max_flows > (1u << 24) || p->max_subs > (1u << 26) || !pow2_in_range(p->main_ring_bytes) ||
 	    !pow2_in_range(p->cmd_ring_bytes) || !pow2_in_range(p->evt_ring_bytes) ||
 	    !pow2_in_range(p->exc_ring_bytes)) {
 		errno = EINVAL;
@@ -67,7 +67,13 @@ shm_seg *shm_create(const struct shm_params *p)
 	h.names_off = off;
 	off = align_up(off + (uint64_t)nnames * STATS_NAME_LEN, 64);
 	h.stats_off = off;
-	off = align_up(off + (uint64_t)(nw + 1) * sizeof(struct stats_block), 4096);
+	off = align_up(off + (uint64_t)(nw + 1) * sizeof(struct stats_block), 64);
+	h.max_flows = p->max_flows;
+	h.max_subs = p->max_subs;
+	h.flow_stats_off = off;
+	off = align_up(off + (uint64_t)nw * p->max_flows * sizeof(struct flow_stat), 64);
+	h.sub_stats_off = off;
+	off = align_up(off + (uint64_t)nw * p->max_subs * sizeof(struct sub_stat), 4096);
 
 	struct ring_desc *descs = calloc(nrings, sizeof(*descs));
 	if (!descs)
@@ -196,7 +202,12 @@ shm_seg *shm_map(int fd, bool writable, char *err, size_t errlen)
 	    !span_ok(h.rings_off, (uint64_t)h.n_rings * sizeof(struct ring_desc), h.total_size) ||
 	    !span_ok(h.names_off, (uint64_t)(h.n_counters + h.n_drops) * STATS_NAME_LEN, h.total_size) ||
 	    !span_ok(h.stats_off, (uint64_t)(h.n_workers + 1) * sizeof(struct stats_block), h.total_size) ||
-	    (h.procinfo_off | h.rings_off | h.stats_off) % 64)
+	    !span_ok(h.flow_stats_off, (uint64_t)h.n_workers * h.max_flows * sizeof(struct flow_stat),
+		     h.total_size) ||
+	    !span_ok(h.sub_stats_off, (uint64_t)h.n_workers * h.max_subs * sizeof(struct sub_stat),
+		     h.total_size) ||
+	    h.max_flows > (1u << 24) || h.max_subs > (1u << 26) ||
+	    (h.procinfo_off | h.rings_off | h.stats_off | h.flow_stats_off | h.sub_stats_off) % 64)
 		FAIL("area offsets outside the segment or misaligned");
 	for (uint32_t i = 0; i < h.n_rings; i++) {
 		struct ring_desc d;
@@ -208,7 +219,7 @@ shm_seg *shm_map(int fd, bool writable, char *err, size_t errlen)
 		    (i >= 2 && d.worker >= h.n_workers))
 			FAIL("ring %u descriptor invalid", i);
 	}
-	s->size = h.total_size;
+	/* s->size stays the mapped length (st_size), which shm_unmap() needs. */
 	return s;
 
 out_unmap:
@@ -265,6 +276,22 @@ struct stats_block *shm_stats(const shm_seg *s, uint32_t block)
 	if (block > h->n_workers)
 		return NULL;
 	return (struct stats_block *)(s->base + h->stats_off) + block;
+}
+
+struct flow_stat *shm_flow_stats(const shm_seg *s, uint32_t worker)
+{
+	const struct shm_header *h = shm_header(s);
+	if (worker >= h->n_workers || !h->max_flows)
+		return NULL;
+	return (struct flow_stat *)(s->base + h->flow_stats_off) + (uint64_t)worker * h->max_flows;
+}
+
+struct sub_stat *shm_sub_stats(const shm_seg *s, uint32_t worker)
+{
+	const struct shm_header *h = shm_header(s);
+	if (worker >= h->n_workers || !h->max_subs)
+		return NULL;
+	return (struct sub_stat *)(s->base + h->sub_stats_off) + (uint64_t)worker * h->max_subs;
 }
 
 const char *shm_stat_name(const shm_seg *s, uint32_t i)

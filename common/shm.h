@@ -18,6 +18,8 @@ struct shm_params {
 	uint64_t evt_ring_bytes;  /* each worker event ring */
 	uint64_t exc_ring_bytes;  /* each exception ring, both directions */
 	const char *instance;
+	uint32_t max_flows;       /* per worker; 0: no flow counters */
+	uint32_t max_subs;        /* per worker */
 };
 
 typedef struct shm_seg shm_seg;
@@ -40,6 +42,9 @@ struct ring_ctrl *shm_ring_ctrl(const shm_seg *s, uint32_t idx);
 void *shm_ring_data(const shm_seg *s, uint32_t idx);
 /* block = worker index, or n_workers for spdp's main thread. */
 struct stats_block *shm_stats(const shm_seg *s, uint32_t block);
+/* Counter slots of worker w (NULL when out of range). */
+struct flow_stat *shm_flow_stats(const shm_seg *s, uint32_t worker);
+struct sub_stat *shm_sub_stats(const shm_seg *s, uint32_t worker);
 /* Name of counter i (i < n_counters) or drop j (n_counters + j); "" if absent. */
 const char *shm_stat_name(const shm_seg *s, uint32_t i);
 

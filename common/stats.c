@@ -14,6 +14,13 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_TX_PACKETS] = "tx_packets",
 	[STAT_TX_BYTES] = "tx_bytes",
 	[STAT_RX_REARMS] = "rx_rearms",
+	[STAT_RTP_IN] = "rtp_in",
+	[STAT_RTCP_IN] = "rtcp_in",
+	[STAT_FANOUT] = "fanout_sends",
+	[STAT_FAST_START] = "fast_start_pkts",
+	[STAT_NACK_HIT] = "nack_resent",
+	[STAT_PLI_UP] = "pli_upstream",
+	[STAT_PLI_DEDUP] = "pli_absorbed",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -28,4 +35,10 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_RX_TRUNCATED] = "rx_truncated",
 	[DROP_TX_NO_SLOT] = "tx_no_slot",
 	[DROP_TX_ERROR] = "tx_error",
+	[DROP_UNKNOWN_SOURCE] = "unknown_source",
+	[DROP_RTP_MALFORMED] = "rtp_malformed",
+	[DROP_RTCP_MALFORMED] = "rtcp_malformed",
+	[DROP_SSRC_MISMATCH] = "ssrc_mismatch",
+	[DROP_NACK_MISS] = "nack_miss",
+	[DROP_NO_PORT] = "no_port",
 };

@@ -33,6 +33,13 @@ enum stat_counter {
 	STAT_TX_PACKETS, /* datagrams sent (completed) */
 	STAT_TX_BYTES,
 	STAT_RX_REARMS,  /* receive operations re-armed (multishot ended) */
+	STAT_RTP_IN,     /* RTP packets from flow sources */
+	STAT_RTCP_IN,    /* RTCP packets from sources and subscribers */
+	STAT_FANOUT,     /* sends queued by fan-out (one per subscriber per packet) */
+	STAT_FAST_START, /* packets replayed from history to a joining subscriber */
+	STAT_NACK_HIT,   /* NACKed packets resent from history */
+	STAT_PLI_UP,     /* PLI/FIR sent upstream */
+	STAT_PLI_DEDUP,  /* PLI/FIR from viewers absorbed by the rate limit */
 	STAT__COUNT
 };
 
@@ -48,6 +55,12 @@ enum stat_drop {
 	DROP_RX_TRUNCATED,     /* datagram larger than a receive buffer */
 	DROP_TX_NO_SLOT,       /* no send slot free: that destination missed the packet */
 	DROP_TX_ERROR,         /* the kernel refused a send (ICMP unreachable, ENOBUFS...) */
+	DROP_UNKNOWN_SOURCE,   /* datagram from an address that is no flow's source or subscriber */
+	DROP_RTP_MALFORMED,    /* not RTP v2, or lengths do not add up */
+	DROP_RTCP_MALFORMED,   /* RTCP compound that does not parse */
+	DROP_SSRC_MISMATCH,    /* RTP from the source with an SSRC the flow does not accept */
+	DROP_NACK_MISS,        /* NACKed packet no longer in history */
+	DROP_NO_PORT,          /* datagram on a port with no flow (e.g. just deleted) */
 	DROP__COUNT
 };
 
@@ -74,6 +87,13 @@ static inline void stats_drop(struct stats_block *b, enum stat_drop d)
 {
 	atomic_store_explicit(&b->drops[d],
 			      atomic_load_explicit(&b->drops[d], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Any single-writer counter in the segment (flow and subscriber slots). */
+static inline void stats_inc(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
 

@@ -50,6 +50,17 @@ cJSON *status_spdp_json(const shm_seg *s)
 	cJSON_AddNumberToObject(o, "attach_count", (double)atomic_load(&pi->cp_attach_count));
 	cJSON_AddNumberToObject(o, "layout_version", h->layout_version);
 	cJSON_AddNumberToObject(o, "segment_bytes", (double)h->total_size);
+	uint64_t nflows = 0, nsubs = 0;
+	for (uint32_t w = 0; w < h->n_workers; w++) {
+		struct flow_stat *fs = shm_flow_stats(s, w);
+		struct sub_stat *ss = shm_sub_stats(s, w);
+		for (uint32_t i = 0; fs && i < h->max_flows; i++)
+			nflows += atomic_load_explicit(&fs[i].active, memory_order_relaxed) == 1;
+		for (uint32_t i = 0; ss && i < h->max_subs; i++)
+			nsubs += atomic_load_explicit(&ss[i].active, memory_order_relaxed) == 1;
+	}
+	cJSON_AddNumberToObject(o, "flows", (double)nflows);
+	cJSON_AddNumberToObject(o, "subscribers", (double)nsubs);
 
 	rings = cJSON_AddArrayToObject(o, "rings");
 	for (uint32_t i = 0; i < h->n_rings; i++) {
@@ -100,4 +111,49 @@ cJSON *status_spdp_json(const shm_seg *s)
 	for (uint32_t i = 0; i < h->n_drops; i++)
 		cJSON_AddNumberToObject(drops, shm_stat_name(s, h->n_counters + i), (double)sum[i]);
 	return o;
+}
+
+#define LD(x) ((double)atomic_load_explicit(&(x), memory_order_relaxed))
+
+bool status_flow_counters(const shm_seg *s, uint32_t worker, uint32_t flow_id, bool subs,
+			  cJSON *obj)
+{
+	const struct shm_header *h = shm_header(s);
+	struct flow_stat *fs = shm_flow_stats(s, worker);
+	struct sub_stat *ss = shm_sub_stats(s, worker);
+
+	if (!fs)
+		return false;
+	for (uint32_t i = 0; i < h->max_flows; i++) {
+		struct flow_stat *f = &fs[i];
+		if (atomic_load_explicit(&f->active, memory_order_acquire) != 1 ||
+		    atomic_load_explicit(&f->flow_id, memory_order_relaxed) != flow_id)
+			continue;
+		cJSON_AddNumberToObject(obj, "rx_pkts", LD(f->rx_pkts));
+		cJSON_AddNumberToObject(obj, "rx_bytes", LD(f->rx_bytes));
+		cJSON_AddNumberToObject(obj, "fanout_sends", LD(f->fanout));
+		cJSON_AddNumberToObject(obj, "rtcp_in", LD(f->rtcp_in));
+		cJSON_AddNumberToObject(obj, "keyframes", LD(f->keyframes));
+		cJSON_AddNumberToObject(obj, "drops", LD(f->drops));
+		if (!subs || !ss)
+			return true;
+		cJSON *arr = cJSON_AddArrayToObject(obj, "subs_stats");
+		for (uint32_t k = 0; k < h->max_subs; k++) {
+			struct sub_stat *u = &ss[k];
+			if (atomic_load_explicit(&u->active, memory_order_acquire) != 1 ||
+			    atomic_load_explicit(&u->flow_id, memory_order_relaxed) != flow_id)
+				continue;
+			cJSON *so = cJSON_CreateObject();
+			cJSON_AddNumberToObject(so, "sub", LD(u->sub_id));
+			cJSON_AddNumberToObject(so, "tx_pkts", LD(u->tx_pkts));
+			cJSON_AddNumberToObject(so, "tx_bytes", LD(u->tx_bytes));
+			cJSON_AddNumberToObject(so, "send_errors", LD(u->send_errors));
+			cJSON_AddNumberToObject(so, "rtcp_in", LD(u->rtcp_in));
+			cJSON_AddNumberToObject(so, "nack_resent", LD(u->nack_resent));
+			cJSON_AddNumberToObject(so, "fast_start", LD(u->fast_start));
+			cJSON_AddItemToArray(arr, so);
+		}
+		return true;
+	}
+	return false;
 }

@@ -6,6 +6,8 @@
 #ifndef SP_STATUS_H
 #define SP_STATUS_H
 
+#include <stdbool.h>
+
 #include <cjson/cJSON.h>
 
 #include "shm.h"
@@ -16,5 +18,10 @@
 cJSON *status_spdp_json(const shm_seg *s);
 
 const char *status_ring_kind_name(uint32_t kind);
+
+/* Add the segment's counters of flow `flow_id` on `worker` to obj ("rx_pkts",
+ * ...; with subs, a "subs_stats" array). False when the flow has no slot. */
+bool status_flow_counters(const shm_seg *s, uint32_t worker, uint32_t flow_id, bool subs,
+			  cJSON *obj);
 
 #endif

@@ -54,6 +54,8 @@ cJSON *dp_link_status_json(const dp_link *l);
 cJSON *dp_link_spdp_json(const dp_link *l);
 int dp_link_set_log_level(dp_link *l, int level);
 uint32_t dp_link_workers(const dp_link *l);
+/* The attached segment (NULL when detached); valid until the next tick. */
+const struct shm_seg *dp_link_segment(const dp_link *l);
 int dp_link_pid(const dp_link *l);
 /* Queue a command on worker w's ring. 0, -ENOTCONN, -ENOBUFS (full, counted). */
 int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint32_t len);

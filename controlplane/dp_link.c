@@ -485,3 +485,8 @@ void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 	l->flow_fn = fn;
 	l->flow_ctx = ctx;
 }
+
+const struct shm_seg *dp_link_segment(const dp_link *l)
+{
+	return l->attached ? l->seg : NULL;
+}

@@ -19,6 +19,7 @@
 #include "cp.h"
 #include "ctlsock.h"
 #include "log.h"
+#include "status.h"
 
 enum st { ST_PENDING, ST_ACTIVE, ST_FAILED };
 static const char *const st_names[] = { "pending", "active", "failed" };
@@ -40,6 +41,7 @@ struct cp_flow {
 	int error;
 	uint32_t flags, ssrc;
 	bool ssrc_filter;
+	uint8_t codec;
 	uint16_t req_port, rtp_port, rtcp_port;
 	struct sp_addr source;
 	struct cp_sub *subs;
@@ -101,7 +103,7 @@ static struct cp_sub *add_sub(struct cp_flow *fl, uint32_t id)
 static int send_flow_add(cp_flows *f, struct cp_flow *fl)
 {
 	struct msg_flow_add m = { .seq = ++f->seq, .flow_id = fl->id, .flags = fl->flags,
-				  .ssrc = fl->ssrc, .ssrc_filter = fl->ssrc_filter,
+				  .ssrc = fl->ssrc, .ssrc_filter = fl->ssrc_filter, .codec = fl->codec,
 				  .rtp_port = fl->req_port, .source = fl->source };
 	fl->state = ST_PENDING;
 	return dp_link_send(f->link, fl->worker, MSG_FLOW_ADD, &m, sizeof(m));
@@ -292,7 +294,7 @@ static int error_reply(cJSON **reply, const char *why)
 	return 0;
 }
 
-static cJSON *flow_json(const struct cp_flow *fl, bool with_subs)
+static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 {
 	cJSON *o = cJSON_CreateObject();
 	char a[SP_ADDR_STRLEN];
@@ -306,7 +308,12 @@ static cJSON *flow_json(const struct cp_flow *fl, bool with_subs)
 	cJSON_AddNumberToObject(o, "rtcp_port", fl->rtcp_port);
 	cJSON_AddStringToObject(o, "source", fl->source.family ? sp_addr_str(&fl->source, a) : "latch");
 	cJSON_AddBoolToObject(o, "rtcp_mux", fl->flags & MSG_FLOW_F_RTCP_MUX);
+	static const char *const codecs[] = { "h264", "h265", "other" };
+	cJSON_AddStringToObject(o, "codec", codecs[fl->codec <= 2 ? fl->codec : 2]);
 	cJSON_AddNumberToObject(o, "subscribers", fl->nsubs);
+	const shm_seg *seg = dp_link_segment(f->link);
+	if (seg && fl->state == ST_ACTIVE)
+		status_flow_counters(seg, fl->worker, fl->id, with_subs, o);
 	if (with_subs) {
 		cJSON *arr = cJSON_AddArrayToObject(o, "subs");
 		for (uint32_t k = 0; k < fl->nsubs; k++) {
@@ -363,6 +370,16 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 	}
 	if (param_u32(params, "rtcp_mux", 1, &v) && v)
 		fl.flags |= MSG_FLOW_F_RTCP_MUX;
+	if (param(params, "codec", buf, sizeof(buf))) {
+		if (!strcmp(buf, "h264"))
+			fl.codec = MSG_CODEC_H264;
+		else if (!strcmp(buf, "h265"))
+			fl.codec = MSG_CODEC_H265;
+		else if (!strcmp(buf, "other"))
+			fl.codec = MSG_CODEC_OTHER;
+		else
+			return error_reply(reply, "codec=h264|h265|other");
+	}
 	/* Least-loaded worker keeps flows spread across cores. */
 	uint32_t *load = calloc(nw, sizeof(*load));
 	if (!load)
@@ -378,7 +395,7 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 	f->flows[f->n] = fl;
 	if (send_flow_add(f, &f->flows[f->n]) < 0)
 		return error_reply(reply, "command ring to spdp full; retry");
-	*reply = flow_json(&f->flows[f->n++], false);
+	*reply = flow_json(f, &f->flows[f->n++], false);
 	return 0;
 }
 
@@ -473,7 +490,7 @@ static int cmd_flow(void *ctx, const char *cmd, const char *params, cJSON **repl
 	(void)cmd;
 	if (!params || !param_u32(params, "id", UINT32_MAX, &id) || !(fl = find_flow(f, id)))
 		return error_reply(reply, "id=<existing flow> required");
-	*reply = flow_json(fl, true);
+	*reply = flow_json(f, fl, true);
 	return 0;
 }
 
@@ -490,7 +507,7 @@ static int cmd_flows(void *ctx, const char *cmd, const char *params, cJSON **rep
 	cJSON_AddNumberToObject(*reply, "subs_removed_by_spdp", (double)f->removed_by_spdp);
 	arr = cJSON_AddArrayToObject(*reply, "flows");
 	for (uint32_t i = 0; i < f->n; i++)
-		cJSON_AddItemToArray(arr, flow_json(&f->flows[i], false));
+		cJSON_AddItemToArray(arr, flow_json(f, &f->flows[i], false));
 	return 0;
 }
 
@@ -525,7 +542,7 @@ void cp_flows_destroy(cp_flows *f)
 int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs)
 {
 	if (ctlsock_register(cs, "/flow/add", cmd_flow_add, f,
-			     "Create a flow. id=N&source=IP:PORT (or latch=1)[&port=P][&ssrc=N][&rtcp_mux=1]") ||
+			     "Create a flow. id=N&source=IP:PORT (or latch=1)[&port=P][&ssrc=N][&rtcp_mux=1][&codec=h264|h265|other]") ||
 	    ctlsock_register(cs, "/flow/del", cmd_flow_del, f, "Delete a flow. id=N") ||
 	    ctlsock_register(cs, "/flow", cmd_flow, f, "One flow with its subscribers. id=N") ||
 	    ctlsock_register(cs, "/flows", cmd_flows, f, "Every flow") ||

@@ -38,6 +38,9 @@ static void usage(FILE *f)
 		"  status              spcp and spdp: pids, uptime, workers, rings, drops by reason\n"
 		"  log-level [LEVEL]   show or set the log level of both processes\n"
 		"  config              spcp's effective configuration\n"
+		"  flows               every flow (flow ID: one flow with its subscribers)\n"
+		"  flow add|del K=V... create/delete a flow, e.g. flow add id=1 source=10.0.0.5:5004\n"
+		"  sub add|del K=V...  add/remove a subscriber, e.g. sub add flow=1 id=1 rtp=10.0.0.9:6000\n"
 		"  call PATH[,PARAMS]  raw control-socket request (e.g. call /)\n"
 		"environment: SP_INSTANCE, SP_RUNTIME_DIR\n"
 		"exit: 0 ok, 2 spcp unreachable, 3 spdp unreachable, 4 neither, 5 not attached, 1 error\n");
@@ -271,6 +274,25 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "config") && optind == argc)
 		return print_call("/config");
+	if (!strcmp(cmd, "flows") && optind == argc)
+		return print_call("/flows");
+	if (!strcmp(cmd, "flow") && argc - optind == 1 && strchr("0123456789", argv[optind][0])) {
+		snprintf(req, sizeof(req), "/flow,id=%s", argv[optind]);
+		return print_call(req);
+	}
+	if ((!strcmp(cmd, "flow") || !strcmp(cmd, "sub")) && argc - optind >= 2 &&
+	    (!strcmp(argv[optind], "add") || !strcmp(argv[optind], "del"))) {
+		/* spctl flow add id=1 source=... -> /flow/add,id=1&source=... */
+		int n = snprintf(req, sizeof(req), "/%s/%s,", cmd, argv[optind]);
+		for (int i = optind + 1; i < argc && n > 0 && (size_t)n < sizeof(req); i++)
+			n += snprintf(req + n, sizeof(req) - (size_t)n, "%s%s", i > optind + 1 ? "&" : "",
+				      argv[i]);
+		if (n <= 0 || (size_t)n >= sizeof(req)) {
+			fprintf(stderr, "spctl: request too long\n");
+			return EXIT_USAGE;
+		}
+		return print_call(req);
+	}
 	if (!strcmp(cmd, "call") && argc - optind == 1)
 		return print_call(argv[optind]);
 	fprintf(stderr, "spctl: unknown command or wrong arguments: %s\n", cmd);

@@ -31,6 +31,17 @@ struct dp_config {
 	uint64_t evt_ring_bytes;
 	uint64_t exc_ring_bytes;
 	uint32_t idle_sleep_ms;
+	/* [media] */
+	char media_address[64];
+	uint32_t port_min, port_max;
+	/* [flows] */
+	uint32_t max_flows, max_subs, max_subs_per_flow;
+	uint32_t history_pkts;
+	uint64_t history_bytes;
+	uint32_t pli_interval_ms, rtcp_timeout_ms, send_error_limit;
+	/* [io] */
+	uint32_t rx_buffers, rx_buf_size, tx_slots;
+	bool zerocopy_send;
 };
 
 extern const struct cfg_key dp_config_keys[];
@@ -46,6 +57,9 @@ struct dp_worker {
 	int doorbell;
 	struct stats_block *stats;
 	_Atomic bool stop;
+	_Atomic int init;          /* 0 starting, 1 running, -errno failed */
+	struct dp_backend *be;     /* owned by the worker thread */
+	struct flow_table *flows;  /* owned by the worker thread */
 };
 
 struct dp {

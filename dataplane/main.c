@@ -126,6 +126,7 @@ static int dp_setup(struct dp *dp)
 		.workers = dp->cfg.workers, .main_ring_bytes = dp->cfg.main_ring_bytes,
 		.cmd_ring_bytes = dp->cfg.cmd_ring_bytes, .evt_ring_bytes = dp->cfg.evt_ring_bytes,
 		.exc_ring_bytes = dp->cfg.exc_ring_bytes, .instance = dp->cfg.instance,
+		.max_flows = dp->cfg.max_flows, .max_subs = dp->cfg.max_subs,
 	};
 	struct shm_procinfo *pi;
 	int rc;
@@ -235,6 +236,10 @@ int main(int argc, char **argv)
 			goto out_workers;
 		}
 		started++;
+	}
+	if (dp.cfg.port_max - dp.cfg.port_min + 1 < 2 * dp.cfg.workers) {
+		log_error(0, "[media] port_min..port_max must hold at least one port pair per worker");
+		goto out_workers;
 	}
 	as = dp_attach_server_open(&dp, epfd);
 	if (!as)
