@@ -61,7 +61,8 @@ struct ctlsock {
 	struct ctlsock_stats st;
 	struct ctlsock_req req;
 	char rx[CTLSOCK_MAX_REQ_LEN + 1];
-	char out[CTLSOCK_MAX_OUTPUT_LEN + 1 + PRINT_SLACK]; /* see print_into() */
+	char *out;            /* max_output + 1 + PRINT_SLACK bytes; see print_into() */
+	size_t max_output;    /* largest reply message, announced in the greeting */
 };
 
 /* ---- request parser (pure) ---- */
@@ -237,7 +238,7 @@ static size_t render(ctlsock *cs, const char *key, cJSON *value)
 	o[n++] = '{';
 	n += quote_key(o + n, key);
 	o[n++] = ':';
-	cap = CTLSOCK_MAX_OUTPUT_LEN - n - 1; /* value characters; 1 for the '}' */
+	cap = cs->max_output - n - 1; /* value characters; 1 for the '}' */
 	if (!value || cJSON_IsNull(value)) {
 		memcpy(o + n, "null", 4);
 		n += 4;
@@ -245,8 +246,8 @@ static size_t render(ctlsock *cs, const char *key, cJSON *value)
 		n += strlen(o + n);
 	} else {
 		cs->st.replies_truncated++;
-		log_rl(LOG_LVL_WARNING, 0, "ctlsock %s: reply to %s exceeds %d bytes, truncated",
-		       cs->path, key, CTLSOCK_MAX_OUTPUT_LEN);
+		log_rl(LOG_LVL_WARNING, 0, "ctlsock %s: reply to %s exceeds %zu bytes, truncated",
+		       cs->path, key, cs->max_output);
 		if (print_truncated(value, o + n, cap)) {
 			n += strlen(o + n);
 		} else {
@@ -397,8 +398,14 @@ static void accept_one(ctlsock *cs, int fd)
 		close(fd);
 		return;
 	}
-	len = snprintf(greeting, sizeof(greeting), "{\"version\":%s,\"pid\":%d,\"max_output_len\":%d}",
-		       cs->version_json, (int)getpid(), CTLSOCK_MAX_OUTPUT_LEN);
+	len = snprintf(greeting, sizeof(greeting), "{\"version\":%s,\"pid\":%d,\"max_output_len\":%zu}",
+		       cs->version_json, (int)getpid(), cs->max_output);
+	if (cs->max_output > CTLSOCK_MAX_OUTPUT_LEN) {
+		/* A SEQPACKET message must fit the send buffer whole. */
+		int sb = (int)(cs->max_output * 2 + 65536);
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	ev.data.u64 = (uint64_t)slot + 1;
 	if (epoll_ctl(cs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_rl(LOG_LVL_WARNING, errno, "ctlsock %s: epoll_ctl", cs->path);
@@ -474,7 +481,7 @@ static int builtin_info(void *ctx, const char *cmd, const char *params, cJSON **
 		return -ENOMEM;
 	cJSON_AddStringToObject(o, "version", cs->version);
 	cJSON_AddNumberToObject(o, "pid", getpid());
-	cJSON_AddNumberToObject(o, "max_output_len", CTLSOCK_MAX_OUTPUT_LEN);
+	cJSON_AddNumberToObject(o, "max_output_len", (double)cs->max_output);
 	*reply = o;
 	return 0;
 }
@@ -618,7 +625,9 @@ ctlsock *ctlsock_listen(const struct ctlsock_cfg *cfg)
 	int rc;
 
 	if (!cfg || !cfg->path || !cfg->version || strlen(cfg->version) > CTLSOCK_MAX_VERSION_LEN ||
-	    cfg->max_clients > CTLSOCK_MAX_CLIENTS_LIMIT) {
+	    cfg->max_clients > CTLSOCK_MAX_CLIENTS_LIMIT ||
+	    (cfg->max_output_len && (cfg->max_output_len < 1024 ||
+				     cfg->max_output_len > CTLSOCK_MAX_OUTPUT_LIMIT))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -634,10 +643,18 @@ ctlsock *ctlsock_listen(const struct ctlsock_cfg *cfg)
 	cs->epfd = -1;
 	cs->allowed_gid = cfg->allowed_gid;
 	cs->max_clients = cfg->max_clients ? cfg->max_clients : CTLSOCK_DEFAULT_MAX_CLIENTS;
+	cs->max_output = cfg->max_output_len ? cfg->max_output_len : CTLSOCK_MAX_OUTPUT_LEN;
+	cs->out = malloc(cs->max_output + 1 + PRINT_SLACK);
+	if (!cs->out) {
+		free(cs);
+		errno = ENOMEM;
+		return NULL;
+	}
 	memcpy(cs->path, cfg->path, plen + 1);
 	memcpy(cs->version, cfg->version, strlen(cfg->version) + 1);
 	cs->clients = malloc(cs->max_clients * sizeof(*cs->clients));
 	if (!cs->clients) {
+		free(cs->out);
 		free(cs);
 		errno = ENOMEM;
 		return NULL;
@@ -681,6 +698,7 @@ void ctlsock_close(ctlsock *cs)
 	if (cs->epfd >= 0)
 		close(cs->epfd);
 	free(cs->clients);
+	free(cs->out);
 	free(cs);
 	errno = saved;
 }

@@ -62,7 +62,11 @@ struct ctlsock_cfg {
 	mode_t mode;          /* socket file mode; 0 means 0660 */
 	const char *version;  /* greeting and /info "version", e.g. "streampoint 0.1.0" */
 	unsigned max_clients; /* 0 means CTLSOCK_DEFAULT_MAX_CLIENTS */
+	size_t max_output_len; /* 0 means CTLSOCK_MAX_OUTPUT_LEN (DPDK's); at most
+				* CTLSOCK_MAX_OUTPUT_LIMIT. Clients (spctl,
+				* dpdk-telemetry.py) size their reads from the greeting. */
 };
+#define CTLSOCK_MAX_OUTPUT_LIMIT (4u << 20)
 
 /* Why a request was rejected; indexes ctlsock_stats.bad_request[]. */
 enum ctlsock_req_status {

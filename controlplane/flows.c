@@ -497,16 +497,22 @@ static int cmd_flow(void *ctx, const char *cmd, const char *params, cJSON **repl
 static int cmd_flows(void *ctx, const char *cmd, const char *params, cJSON **reply)
 {
 	cp_flows *f = ctx;
+	uint32_t start = 0, count = UINT32_MAX;
 	cJSON *arr;
 
-	(void)cmd, (void)params;
+	(void)cmd;
+	if (params) {
+		param_u32(params, "start", UINT32_MAX, &start);
+		param_u32(params, "count", UINT32_MAX, &count);
+	}
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "count", f->n);
+	cJSON_AddNumberToObject(*reply, "start", start);
 	cJSON_AddNumberToObject(*reply, "events", (double)f->events);
 	cJSON_AddNumberToObject(*reply, "failures", (double)f->failures);
 	cJSON_AddNumberToObject(*reply, "subs_removed_by_spdp", (double)f->removed_by_spdp);
 	arr = cJSON_AddArrayToObject(*reply, "flows");
-	for (uint32_t i = 0; i < f->n; i++)
+	for (uint32_t i = start; i < f->n && i - start < count; i++)
 		cJSON_AddItemToArray(arr, flow_json(f, &f->flows[i], false));
 	return 0;
 }
@@ -545,7 +551,7 @@ int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs)
 			     "Create a flow. id=N&source=IP:PORT (or latch=1)[&port=P][&ssrc=N][&rtcp_mux=1][&codec=h264|h265|other]") ||
 	    ctlsock_register(cs, "/flow/del", cmd_flow_del, f, "Delete a flow. id=N") ||
 	    ctlsock_register(cs, "/flow", cmd_flow, f, "One flow with its subscribers. id=N") ||
-	    ctlsock_register(cs, "/flows", cmd_flows, f, "Every flow") ||
+	    ctlsock_register(cs, "/flows", cmd_flows, f, "Flows, with counters. [start=N&count=M] pages through them") ||
 	    ctlsock_register(cs, "/sub/add", cmd_sub_add, f,
 			     "Add a subscriber. flow=N&id=N&rtp=IP:PORT[&rtcp=IP:PORT|&rtcp_mux=1]") ||
 	    ctlsock_register(cs, "/sub/del", cmd_sub_del, f, "Remove a subscriber. flow=N&id=N"))

@@ -102,7 +102,9 @@ int main(int argc, char **argv)
 
 	struct ctlsock_cfg ccfg = { .path = sock_path, .allowed_gid = gid,
 				    .mode = gid != (gid_t)-1 ? 0660 : 0600,
-				    .version = "streampoint " SP_VERSION, .max_clients = 16 };
+				    .version = "streampoint " SP_VERSION, .max_clients = 16,
+				    /* flow lists outgrow DPDK's 16 KiB; clients read the greeting */
+				    .max_output_len = 1u << 20 };
 	cs = ctlsock_listen(&ccfg);
 	if (!cs) {
 		log_error(errno, "control socket %s", sock_path);

@@ -89,6 +89,11 @@ struct dp_backend {
 	/* doorbell */
 	uint64_t doorbell_val;
 	bool doorbell_armed;
+	/* Received packets reaped beyond what the caller asked for: the whole
+	 * CQ is always drained so send completions (and their slots) are never
+	 * stuck behind receives. At most one entry per receive buffer. */
+	struct dp_pkt *pend;
+	uint32_t pend_head, pend_tail;
 	/* failed sends for the layer above */
 	struct dp_tx_err errq[ERRQ];
 	uint32_t errq_head, errq_tail;
@@ -252,7 +257,8 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 	be->ports = calloc(cfg->max_ports, sizeof(*be->ports));
 	be->slots = calloc(cfg->tx_slots, sizeof(*be->slots));
 	be->copy_area = malloc((size_t)cfg->tx_slots * COPY_MAX);
-	if (!be->bufs || !be->refs || !be->ports || !be->slots || !be->copy_area) {
+	be->pend = calloc(be->nbufs, sizeof(*be->pend));
+	if (!be->bufs || !be->refs || !be->ports || !be->slots || !be->copy_area || !be->pend) {
 		rc = -ENOMEM;
 		goto out_mem;
 	}
@@ -280,6 +286,7 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 	return 0;
 
 out_mem:
+	free(be->pend);
 	free(be->bufs);
 	free(be->refs);
 	free(be->ports);
@@ -310,6 +317,7 @@ static void uring_destroy(struct dp_backend *be)
 	free(be->ports);
 	free(be->slots);
 	free(be->copy_area);
+	free(be->pend);
 	free(be);
 }
 
@@ -500,20 +508,22 @@ rearm:
 	return got;
 }
 
-static unsigned reap(struct dp_backend *be, struct dp_pkt *pkts, unsigned max)
+/* Drain the whole completion queue; received packets go to the pending FIFO. */
+static void reap_all(struct dp_backend *be)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, seen = 0, n = 0;
+	unsigned head, seen = 0;
 
 	io_uring_for_each_cqe(&be->ring, head, cqe) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
-		if (UD_KIND(ud) == UD_RECV && n == max)
-			break; /* keep it for the next burst */
 		seen++;
 		switch (UD_KIND(ud)) {
-		case UD_RECV:
-			n += (unsigned)on_recv(be, UD_IDX(ud), cqe, &pkts[n]);
+		case UD_RECV: {
+			struct dp_pkt *p = &be->pend[be->pend_head & (be->nbufs - 1)];
+			/* Cannot overflow: every pending packet holds one of nbufs buffers. */
+			be->pend_head += (uint32_t)on_recv(be, UD_IDX(ud), cqe, p);
 			break;
+		}
 		case UD_SEND:
 			on_send(be, UD_IDX(ud), cqe);
 			break;
@@ -525,12 +535,21 @@ static unsigned reap(struct dp_backend *be, struct dp_pkt *pkts, unsigned max)
 		}
 	}
 	io_uring_cq_advance(&be->ring, seen);
+}
+
+static unsigned take_pending(struct dp_backend *be, struct dp_pkt *pkts, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && be->pend_tail != be->pend_head)
+		pkts[n++] = be->pend[be->pend_tail++ & (be->nbufs - 1)];
 	return n;
 }
 
 static int uring_rx_burst(struct dp_backend *be, struct dp_pkt *pkts, unsigned max, int wait_ms)
 {
-	unsigned n = reap(be, pkts, max);
+	reap_all(be);
+	unsigned n = take_pending(be, pkts, max);
 
 	if (n || wait_ms <= 0) {
 		io_uring_submit(&be->ring);
@@ -543,7 +562,8 @@ static int uring_rx_burst(struct dp_backend *be, struct dp_pkt *pkts, unsigned m
 	int rc = io_uring_submit_and_wait_timeout(&be->ring, &cqe, 1, &ts, NULL);
 	if (rc < 0 && rc != -ETIME && rc != -EINTR)
 		return rc;
-	n = reap(be, pkts, max);
+	reap_all(be);
+	n = take_pending(be, pkts, max);
 	io_uring_submit(&be->ring);
 	return (int)n;
 }
@@ -552,8 +572,15 @@ static struct tx_slot *slot_get(struct dp_backend *be, uint32_t *idx)
 {
 	uint32_t s = be->free_slot;
 
-	if (s == UINT32_MAX)
-		return NULL;
+	if (s == UINT32_MAX) {
+		/* All slots in flight: push what is queued and collect finished
+		 * sends before giving up on this destination. */
+		io_uring_submit(&be->ring);
+		reap_all(be);
+		s = be->free_slot;
+		if (s == UINT32_MAX)
+			return NULL;
+	}
 	be->free_slot = be->slots[s].next_free;
 	be->inflight++;
 	*idx = s;
