@@ -81,7 +81,10 @@ int attach_connect(const char *path, enum attach_mode mode, int timeout_ms,
 		rc = -errno;
 		goto out_close;
 	}
-	if ((rc = fdpass_send(fd, &req, sizeof(req), NULL, 0)) < 0)
+	/* A peer spdp refuses at accept time sends its reply and closes: the
+	 * send may then fail, but the reply with the real reason is waiting. */
+	if ((rc = fdpass_send(fd, &req, sizeof(req), NULL, 0)) < 0 && rc != -EPIPE &&
+	    rc != -ECONNRESET)
 		goto out_close;
 	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
 	rc = poll(&pfd, 1, timeout_ms);

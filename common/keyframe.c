@@ -118,7 +118,7 @@ static enum keyframe_kind h264(const uint8_t *p, size_t n)
 		return h264_nal(p, n);
 	if (type == H264_STAP_A)
 		return aggregate(KEYFRAME_H264, p, n, 1);
-	if (type != H264_FU_A || n < 2) /* FU-A start fragments only */
+	if (type != H264_FU_A || n < 2 || !(p[1] & 0x80)) /* FU-A start fragments only */
 		return KEYFRAME_NONE;
 	fu_type = p[1] & 0x1f;
 	if (fu_type == H264_IDR)

@@ -167,6 +167,13 @@ shm_seg *shm_map(int fd, bool writable, char *err, size_t errlen)
 		snprintf(err, errlen, "fstat: %s", strerror(errno));
 		return NULL;
 	}
+	/* Without the size seals a peer could shrink the file under our
+	 * mapping and turn reads into SIGBUS. */
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		snprintf(err, errlen, "segment is not sealed against resizing");
+		return NULL;
+	}
 	if ((uint64_t)st.st_size < sizeof(h)) {
 		snprintf(err, errlen, "segment too small (%lld bytes)", (long long)st.st_size);
 		return NULL;

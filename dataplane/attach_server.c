@@ -155,7 +155,10 @@ static void handle_control(struct dp_attach_server *as, int fd, pid_t pid)
 	int fds[1 + 2 + SHM_MAX_WORKERS];
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &as->tag_cp };
 
-	if (as->cp_fd >= 0 || (as->cp_pidfd >= 0 && pidfd_alive(as->cp_pidfd))) {
+	/* The previous spcp may come back itself (it gave up on an attach it
+	 * could not use and closed its rings): that is not a second producer. */
+	bool same_spcp = as->cp_fd < 0 && pid == as->cp_pid;
+	if (as->cp_fd >= 0 || (!same_spcp && as->cp_pidfd >= 0 && pidfd_alive(as->cp_pidfd))) {
 		log_warn(0, "attach from pid %d refused: spcp pid %d is still %s", (int)pid,
 			 (int)as->cp_pid, as->cp_fd >= 0 ? "attached" : "alive");
 		reply(fd, ATTACH_CONTROL, -EBUSY, NULL, 0, dp);

@@ -31,7 +31,7 @@ step "build release" build release
 step "unit+integration (gcc)" ctest --preset debug
 step "unit+integration (asan)" ctest --preset asan
 step "fuzz" bash scripts/fuzz.sh "${SP_FUZZ_SECONDS:-15}"
-step "dts (asan build)" env SP_BUILD_DIR="$PWD/build/asan" /usr/bin/python3 -m pytest -q dts
+step "dts (asan build)" env SP_BUILD_DIR="$PWD/build/asan" SP_DTS_STRICT=1 /usr/bin/python3 -m pytest -q dts
 step "benchmarks (quick)" /usr/bin/python3 benchmarks/run.py --preset quick --build-dir build/release
 
 echo
