@@ -171,7 +171,7 @@ static void print_table(const cJSON *cp, const cJSON *dp)
 
 static int cmd_status(void)
 {
-	char err[256];
+	char err[512];
 	cJSON *reply = NULL, *cp, *dp, *out;
 	int code;
 
@@ -214,7 +214,7 @@ static int cmd_status(void)
 
 static int print_call(const char *request)
 {
-	char err[256];
+	char err[512];
 	cJSON *reply = NULL;
 
 	if (cp_call(request, &reply, err, sizeof(err)) < 0) {

@@ -25,6 +25,7 @@ trap cleanup EXIT INT TERM
 
 echo "== starting spdp (data plane) and spcp (control plane); logs in $RUN"
 "$B/dataplane/spdp" -o spdp.runtime_dir="$RUN" -o spdp.instance=$INST -o spdp.workers=2 \
+  -o media.address=127.0.0.1 -o media.port_min=40000 -o media.port_max=40999 \
   2>"$RUN/spdp.log" &
 pids+=($!)
 "$B/controlplane/spcp" -o spcp.runtime_dir="$RUN" -o spcp.instance=$INST 2>"$RUN/spcp.log" &
@@ -43,6 +44,16 @@ rc=$?
 echo
 echo "== spctl call /   (the control socket speaks DPDK's telemetry framing)"
 "${SPCTL[@]}" call /
+echo
+echo "== synthetic cameras and viewers through spdp (one upstream per camera, fanned out)"
+/usr/bin/python3 scripts/demo_traffic.py "$RUN" $INST 4 3 5
+echo
+echo "== spctl flow 1   (live counters from the shared segment)"
+"${SPCTL[@]}" flow 1
+echo "== spctl status   (worker counters: rx/tx packets, fan-out sends)"
+"${SPCTL[@]}" status | sed -n '/^WORKER/,$p'
+"${SPCTL[@]}" status >/dev/null
+rc=$?
 echo "== logs"
 sed 's/^/  /' "$RUN/spdp.log" "$RUN/spcp.log"
 if [ $HOLD -eq 1 ]; then
