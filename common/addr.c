@@ -137,3 +137,12 @@ uint32_t sp_addr_hash(const struct sp_addr *a)
 	h = (h ^ (a->port >> 8)) * 16777619u;
 	return h ^ (h >> 15);
 }
+
+uint32_t sp_addr_steer(const struct sp_addr *a, uint32_t n)
+{
+	const uint8_t *w = a->family == AF_INET6 ? a->ip + 12 : a->ip;
+	uint32_t ip = (uint32_t)w[0] << 24 | (uint32_t)w[1] << 16 | (uint32_t)w[2] << 8 | w[3];
+	uint32_t h = (ip ^ ntohs(a->port)) * 2654435761u;
+
+	return n ? (h >> 16) % n : 0;
+}

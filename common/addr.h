@@ -31,4 +31,13 @@ const char *sp_addr_str(const struct sp_addr *a, char buf[SP_ADDR_STRLEN]);
 bool sp_addr_equal(const struct sp_addr *a, const struct sp_addr *b);
 uint32_t sp_addr_hash(const struct sp_addr *a);
 
+/*
+ * Which of n workers receives datagrams from `a` on a shared port. spdp
+ * steers in the kernel with a classic BPF program on the SO_REUSEPORT group
+ * (dataplane/steer.c) computing exactly this: the source IPv4 address (for
+ * IPv6, its last 32 bits) xor the source port, times 2654435761 (32-bit),
+ * shifted right 16, modulo n. spcp uses it to place a flow on that worker.
+ */
+uint32_t sp_addr_steer(const struct sp_addr *a, uint32_t n);
+
 #endif

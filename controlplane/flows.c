@@ -332,6 +332,19 @@ static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 	return o;
 }
 
+static uint32_t least_loaded(const cp_flows *f, uint32_t nw)
+{
+	uint32_t load[SHM_MAX_WORKERS] = { 0 }, best = 0;
+
+	for (uint32_t i = 0; i < f->n; i++)
+		if (f->flows[i].worker < nw && nw <= SHM_MAX_WORKERS)
+			load[f->flows[i].worker]++;
+	for (uint32_t w = 1; w < nw && w < SHM_MAX_WORKERS; w++)
+		if (load[w] < load[best])
+			best = w;
+	return best;
+}
+
 static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **reply)
 {
 	cp_flows *f = ctx;
@@ -380,18 +393,13 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 		else
 			return error_reply(reply, "codec=h264|h265|other");
 	}
-	/* Least-loaded worker keeps flows spread across cores. */
-	uint32_t *load = calloc(nw, sizeof(*load));
-	if (!load)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < f->n; i++)
-		if (f->flows[i].worker < nw)
-			load[f->flows[i].worker]++;
-	fl.worker = 0;
-	for (uint32_t w = 1; w < nw; w++)
-		if (load[w] < load[fl.worker])
-			fl.worker = w;
-	free(load);
+	/* A flow with a known source lives on the worker the kernel steers that
+	 * source to on the shared port (same hash); latched flows on the
+	 * least-loaded worker. */
+	if (fl.source.family)
+		fl.worker = sp_addr_steer(&fl.source, nw);
+	else
+		fl.worker = least_loaded(f, nw);
 	f->flows[f->n] = fl;
 	if (send_flow_add(f, &f->flows[f->n]) < 0)
 		return error_reply(reply, "command ring to spdp full; retry");

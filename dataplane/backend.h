@@ -77,6 +77,9 @@ struct dp_backend_ops {
 	 * address (one socket per worker, kernel-steered). Index in *port. */
 	int (*port_open)(struct dp_backend *be, const struct sp_addr *bind, bool reuseport,
 			 uint32_t *port);
+	/* Take over a bound UDP socket (the worker's member of a shared-port
+	 * group); the backend owns and closes it. */
+	int (*port_adopt)(struct dp_backend *be, int fd, uint32_t *port);
 	void (*port_close)(struct dp_backend *be, uint32_t port);
 	/* The address a port is bound to (with the kernel-chosen port). */
 	int (*port_addr)(struct dp_backend *be, uint32_t port, struct sp_addr *out);

@@ -34,6 +34,7 @@ struct dp_config {
 	/* [media] */
 	char media_address[64];
 	uint32_t port_min, port_max;
+	uint32_t shared_port;
 	/* [flows] */
 	uint32_t max_flows, max_subs, max_subs_per_flow;
 	uint32_t history_pkts;
@@ -60,6 +61,7 @@ struct dp_worker {
 	_Atomic int init;          /* 0 starting, 1 running, -errno failed */
 	struct dp_backend *be;     /* owned by the worker thread */
 	struct flow_table *flows;  /* owned by the worker thread */
+	int shared_fd;             /* this worker's shared-port socket, -1: none */
 };
 
 struct dp {

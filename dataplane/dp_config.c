@@ -27,6 +27,9 @@ const struct cfg_key dp_config_keys[] = {
 	  "lowest port of the media range (even ports RTP, odd RTCP; split between workers)", 0 },
 	{ "media", "port_max", CFG_UINT, OFF(port_max), 0, 1025, 65535, "39999",
 	  "highest port of the media range", 0 },
+	{ "media", "shared_port", CFG_UINT, OFF(shared_port), 0, 0, 65535, "0",
+	  "one UDP port every camera may push to (flows with a known source; demultiplexed by "
+	  "source address/port and SSRC, steered to workers in the kernel); 0: off", 0 },
 	{ "flows", "max_flows", CFG_UINT, OFF(max_flows), 0, 1, 1000000, "4096",
 	  "flows per worker (all state is preallocated)", 0 },
 	{ "flows", "max_subs", CFG_UINT, OFF(max_subs), 0, 1, 10000000, "16384",

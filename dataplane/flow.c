@@ -69,6 +69,8 @@ struct flow {
 	uint64_t hcount;         /* packets ever stored */
 	uint64_t last_pli_ns;
 	uint64_t rx_pkts, rx_bytes;
+	uint32_t src_next;       /* chain in the source hash (flows with a known source) */
+	bool in_src_hash;
 };
 
 struct sub {
@@ -111,6 +113,9 @@ struct flow_table {
 	uint32_t port_cursor;
 	uint64_t next_timer_ns;
 	size_t nh_size;
+	uint32_t *src_buckets;   /* source address -> first flow slot, for the shared port */
+	uint32_t src_mask;
+	uint32_t shared_port;    /* backend port index, or NO_IDX */
 };
 
 static inline void cnt(flow_table *ft, enum stat_counter c, uint64_t n)
@@ -180,6 +185,13 @@ flow_table *flow_table_create(const struct flow_cfg *cfg, const struct dp_backen
 	ft->ports = calloc(ft->max_ports, sizeof(*ft->ports));
 	ft->tx = calloc(cfg->max_subs_per_flow, sizeof(*ft->tx));
 	ft->hdrs = calloc(cfg->max_subs_per_flow, DP_TX_HDR_MAX);
+	ft->shared_port = NO_IDX;
+	for (ft->src_mask = 1; ft->src_mask < 2 * cfg->max_flows; ft->src_mask <<= 1)
+		;
+	ft->src_buckets = malloc(ft->src_mask * sizeof(uint32_t));
+	if (ft->src_buckets)
+		memset(ft->src_buckets, 0xff, ft->src_mask * sizeof(uint32_t));
+	ft->src_mask--;
 	ft->nh_size = (nack_hist_memsize(cfg->history_pkts) + 63) & ~(size_t)63;
 	if (!ft->nh_size) {
 		free(ft);
@@ -192,6 +204,7 @@ flow_table *flow_table_create(const struct flow_cfg *cfg, const struct dp_backen
 	ft->hist_map = mmap(NULL, ft->hist_map_len, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!ft->flows || !ft->subs || !ft->flow_subs || !ft->ports || !ft->tx || !ft->hdrs ||
+	    !ft->src_buckets ||
 	    ft->hist_map == MAP_FAILED) {
 		if (ft->hist_map == MAP_FAILED)
 			ft->hist_map = NULL;
@@ -238,7 +251,64 @@ void flow_table_destroy(flow_table *ft)
 	free(ft->ports);
 	free(ft->tx);
 	free(ft->hdrs);
+	free(ft->src_buckets);
 	free(ft);
+}
+
+void flow_set_shared_port(flow_table *ft, uint32_t port)
+{
+	ft->shared_port = port;
+}
+
+static void src_hash_add(flow_table *ft, uint32_t slot)
+{
+	struct flow *f = &ft->flows[slot];
+	uint32_t b = sp_addr_hash(&f->source) & ft->src_mask;
+
+	f->src_next = ft->src_buckets[b];
+	ft->src_buckets[b] = slot;
+	f->in_src_hash = true;
+}
+
+static void src_hash_del(flow_table *ft, uint32_t slot)
+{
+	struct flow *f = &ft->flows[slot];
+	uint32_t *pp = &ft->src_buckets[sp_addr_hash(&f->source) & ft->src_mask];
+
+	if (!f->in_src_hash)
+		return;
+	while (*pp != NO_IDX && *pp != slot)
+		pp = &ft->flows[*pp].src_next;
+	if (*pp == slot)
+		*pp = f->src_next;
+	f->in_src_hash = false;
+}
+
+/* The flow a datagram on the shared port belongs to: same source address
+ * and port, and, for flows that filter on it, the same SSRC (a gateway may
+ * send several cameras from one socket). */
+static struct flow *src_hash_find(flow_table *ft, const struct dp_pkt *p)
+{
+	uint32_t ssrc = 0;
+	bool have_ssrc = false;
+	struct flow *any = NULL;
+
+	if (p->len >= 12) {
+		const uint8_t *q = p->data + (rtp_is_rtcp(p->data, p->len) ? 4 : 8);
+		ssrc = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+		have_ssrc = true;
+	}
+	for (uint32_t i = ft->src_buckets[sp_addr_hash(&p->src) & ft->src_mask]; i != NO_IDX;
+	     i = ft->flows[i].src_next) {
+		struct flow *f = &ft->flows[i];
+		if (!sp_addr_equal(&f->source, &p->src))
+			continue;
+		if (!f->ssrc_filter)
+			any = f;
+		else if (have_ssrc && f->ssrc == ssrc)
+			return f;
+	}
+	return any;
 }
 
 uint32_t flow_count(const flow_table *ft) { return ft->nflows; }
@@ -362,6 +432,8 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 	atomic_store_explicit(&fs->active, 1, memory_order_release);
 	ft->ports[f->rtp_port] = (struct port_ref){ slot, PR_RTP };
 	ft->ports[f->rtcp_port] = (struct port_ref){ slot, PR_RTCP };
+	if (f->have_source)
+		src_hash_add(ft, slot);
 	struct msg_flow_event ev = { .seq = m->seq, .kind = FLOW_EV_ADDED, .flow_id = f->id,
 				     .rtp_port = f->rtp_num, .rtcp_port = f->rtcp_num,
 				     .flags = f->flags, .source = f->source };
@@ -400,6 +472,7 @@ void flow_cmd_del(flow_table *ft, const struct msg_flow_del *m)
 	}
 	while (f->nsubs)
 		sub_remove(ft, f, f->nsubs - 1, m->seq, SUB_RM_FLOW_REMOVED);
+	src_hash_del(ft, (uint32_t)(f - ft->flows));
 	flow_release_ports(ft, f);
 	atomic_store_explicit(&fst(ft, f)->active, 0, memory_order_release);
 	f->used = false;
@@ -795,7 +868,15 @@ void flow_input(flow_table *ft, struct dp_pkt *pkts, unsigned n, uint64_t now)
 		struct port_ref pr = p->port < ft->max_ports ? ft->ports[p->port] : (struct port_ref){ 0 };
 		struct flow *f = pr.role ? &ft->flows[pr.flow] : NULL;
 
-		if (!f || !f->used) {
+		if (p->port == ft->shared_port) {
+			f = src_hash_find(ft, p);
+			if (!f)
+				drop(ft, DROP_UNKNOWN_SOURCE);
+			else if (rtp_is_rtcp(p->data, p->len))
+				on_rtcp(ft, f, p, true, now);
+			else
+				on_rtp(ft, f, p, now);
+		} else if (!f || !f->used) {
 			drop(ft, DROP_NO_PORT);
 		} else if (pr.role == PR_RTCP) {
 			on_rtcp(ft, f, p, false, now);

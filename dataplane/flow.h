@@ -63,6 +63,10 @@ void flow_input(flow_table *ft, struct dp_pkt *pkts, unsigned n, uint64_t now_ns
 /* Send errors, RTCP timeouts. Call every few ms. */
 void flow_timers(flow_table *ft, uint64_t now_ns);
 
+/* Packets on this backend port are demultiplexed by source address/port
+ * (and SSRC, for flows that filter on it) instead of by port. */
+void flow_set_shared_port(flow_table *ft, uint32_t port);
+
 uint32_t flow_count(const flow_table *ft);
 uint32_t flow_sub_count(const flow_table *ft);
 

@@ -25,6 +25,7 @@
 #include "dp.h"
 #include "log.h"
 #include "msg.h"
+#include "steer.h"
 
 #define MAIN_BURST 32
 #define TICK_MS 100
@@ -230,6 +231,24 @@ int main(int argc, char **argv)
 	add_fd(epfd, tfd, &tag_timer);
 	add_fd(epfd, dp.doorbells[SHM_DOORBELL_MAIN], &tag_doorbell);
 
+	for (uint32_t w = 0; w < dp.cfg.workers; w++)
+		dp.workers[w].shared_fd = -1;
+	if (dp.cfg.shared_port) {
+		struct sp_addr a;
+		char buf[80];
+		int fds[SHM_MAX_WORKERS];
+		snprintf(buf, sizeof(buf), strchr(dp.cfg.media_address, ':') ? "[%s]:%u" : "%s:%u",
+			 dp.cfg.media_address, dp.cfg.shared_port);
+		if (sp_addr_parse(&a, buf) < 0 || (rc = steer_open(&a, dp.cfg.workers, fds)) < 0) {
+			log_error(-rc, "[media] shared_port %u on %s", dp.cfg.shared_port,
+				  dp.cfg.media_address);
+			goto out;
+		}
+		for (uint32_t w = 0; w < dp.cfg.workers; w++)
+			dp.workers[w].shared_fd = fds[w];
+		log_info("shared ingest port %s: %u sockets, steered by source address", buf,
+			 dp.cfg.workers);
+	}
 	for (uint32_t w = 0; w < dp.cfg.workers; w++) {
 		if ((rc = dp_worker_start(&dp.workers[w])) < 0) {
 			log_error(-rc, "cannot start worker %u", w);

@@ -152,6 +152,18 @@ static int worker_init(struct dp_worker *w)
 		return rc;
 	}
 	w->flows = flow_table_create(&fc, &dp_backend_uring, w->be, w->stats, emit_flow_event, w);
+	if (w->flows && w->shared_fd >= 0) {
+		uint32_t idx;
+		if ((rc = dp_backend_uring.port_adopt(w->be, w->shared_fd, &idx)) < 0) {
+			log_error(-rc, "worker %u: shared port", w->id);
+			flow_table_destroy(w->flows);
+			dp_backend_uring.destroy(w->be);
+			w->be = NULL;
+			return rc;
+		}
+		w->shared_fd = -1; /* the backend owns it now */
+		flow_set_shared_port(w->flows, idx);
+	}
 	if (!w->flows) {
 		rc = -errno;
 		log_error(errno, "worker %u: flow table (%u flows, %u subscribers)", w->id,

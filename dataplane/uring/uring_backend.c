@@ -328,6 +328,38 @@ static void uring_info(const struct dp_backend *be, struct dp_backend_info *out)
 					 .single_issuer = be->single_issuer };
 }
 
+static int adopt(struct dp_backend *be, int fd, uint32_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint32_t p;
+	int rc;
+
+	for (p = 0; p < be->cfg.max_ports; p++)
+		if (be->ports[p].fd < 0)
+			break;
+	if (p == be->cfg.max_ports)
+		return -ENOSPC;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	be->ports[p].fd = fd;
+	sp_addr_from_sockaddr(&be->ports[p].bound, (struct sockaddr *)&ss, sl);
+	if (p >= be->nports)
+		be->nports = p + 1;
+	if ((rc = arm_recv(be, p)) < 0) {
+		be->ports[p].fd = -1;
+		return rc;
+	}
+	io_uring_submit(&be->ring);
+	*port = p;
+	return 0;
+}
+
+static int uring_port_adopt(struct dp_backend *be, int fd, uint32_t *port)
+{
+	return adopt(be, fd, port);
+}
+
 static int uring_port_open(struct dp_backend *be, const struct sp_addr *bind_addr, bool reuseport,
 			   uint32_t *port)
 {
@@ -352,19 +384,10 @@ static int uring_port_open(struct dp_backend *be, const struct sp_addr *bind_add
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
 		goto fail;
-	sl = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	be->ports[p].fd = fd;
-	sp_addr_from_sockaddr(&be->ports[p].bound, (struct sockaddr *)&ss, sl);
-	if (p >= be->nports)
-		be->nports = p + 1;
-	if ((rc = arm_recv(be, p)) < 0) {
+	if ((rc = adopt(be, fd, port)) < 0) {
 		close(fd);
-		be->ports[p].fd = -1;
 		return rc;
 	}
-	io_uring_submit(&be->ring);
-	*port = p;
 	return 0;
 fail:
 	rc = -errno;
@@ -701,6 +724,7 @@ const struct dp_backend_ops dp_backend_uring = {
 	.destroy = uring_destroy,
 	.info = uring_info,
 	.port_open = uring_port_open,
+	.port_adopt = uring_port_adopt,
 	.port_close = uring_port_close,
 	.port_addr = uring_port_addr,
 	.rx_burst = uring_rx_burst,
