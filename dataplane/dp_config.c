@@ -45,7 +45,7 @@ const struct cfg_key dp_config_keys[] = {
 	{ "flows", "rtcp_timeout_ms", CFG_UINT, OFF(rtcp_timeout_ms), 0, 0, 3600000, "30000",
 	  "remove a subscriber that sent no RTCP for this long (0: never)", 0 },
 	{ "flows", "send_error_limit", CFG_UINT, OFF(send_error_limit), 0, 2, 1000000, "50",
-	  "send errors within a second before a subscriber is removed (half: paused 1 s)", 0 },
+	  "send errors (none forgiven before 5 s without one) before a subscriber is removed; at half the limit it is paused 1 s", 0 },
 	{ "io", "rx_buffers", CFG_UINT, OFF(rx_buffers), 0, 64, 32768, "4096",
 	  "receive buffers per worker (provided-buffer ring)", CFG_POW2 },
 	{ "io", "rx_buf_size", CFG_UINT, OFF(rx_buf_size), 0, 512, 65600, "2048",

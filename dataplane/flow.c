@@ -31,7 +31,10 @@
 #define NO_IDX UINT32_MAX
 #define MS 1000000ull
 #define TIMER_NS (100 * MS)
-#define ERROR_WINDOW_NS (1000 * MS)
+/* Send errors are forgiven after 5 s without one; at half the limit the
+ * subscriber is paused 1 s (a transient route flap should not remove it),
+ * and errors after the pause count on toward removal. */
+#define ERROR_WINDOW_NS (5000 * MS)
 #define BACKOFF_NS (1000 * MS)
 
 enum port_role { PR_NONE = 0, PR_RTP = 1, PR_RTCP = 2 };
@@ -911,7 +914,7 @@ static void handle_send_errors(flow_table *ft, uint64_t now)
 			s->errors++;
 			s->last_error_ns = now;
 			/* Half the limit: stop sending for a while; the limit: remove. */
-			if (s->errors * 2 >= ft->cfg.send_error_limit)
+			if (s->errors * 2 >= ft->cfg.send_error_limit && s->errors * 2 - 2 < ft->cfg.send_error_limit)
 				s->backoff_until = now + BACKOFF_NS;
 		}
 	}

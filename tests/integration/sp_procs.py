@@ -16,7 +16,7 @@ SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
 class Streampoint:
-    def __init__(self, workers=2, spdp_opts=(), spcp_opts=(), port_base=31000):
+    def __init__(self, workers=2, spdp_opts=(), spcp_opts=(), port_base=31000, netns=None):
         self.dir = tempfile.mkdtemp(prefix="sp-it-")
         self.workers = workers
         self.spdp_opts = list(spdp_opts) + [
@@ -25,12 +25,13 @@ class Streampoint:
             "-o", f"media.port_max={port_base + 3999}"]
         self.spcp_opts = list(spcp_opts) + ["-o", f"spcp.runtime_dir={self.dir}"]
         self.procs = {}
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
 
     def start(self, name):
         binary = {"spdp": "dataplane/spdp", "spcp": "controlplane/spcp"}[name]
         opts = self.spdp_opts if name == "spdp" else self.spcp_opts
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
-        self.procs[name] = subprocess.Popen([os.path.join(BUILD, binary)] + opts,
+        self.procs[name] = subprocess.Popen(self.prefix + [os.path.join(BUILD, binary)] + opts,
                                             stderr=log, stdout=log)
 
     def __enter__(self):
