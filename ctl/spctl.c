@@ -212,6 +212,48 @@ static int cmd_status(void)
 	return code;
 }
 
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : "-";
+}
+
+static void print_flow_row(const cJSON *f)
+{
+	printf("%-8.0f %6.0f %-8s %6.0f %-22s %5.0f %12.0f %12.0f %6.0f %5.0f\n", num(f, "flow"),
+	       num(f, "worker"), str(f, "state"), num(f, "rtp_port"), str(f, "source"),
+	       num(f, "subscribers"), num(f, "rx_pkts"), num(f, "fanout_sends"), num(f, "keyframes"),
+	       num(f, "drops"));
+}
+
+static void print_flows_table(const cJSON *r, bool one)
+{
+	const cJSON *e;
+
+	printf("%-8s %6s %-8s %6s %-22s %5s %12s %12s %6s %5s\n", "FLOW", "WORKER", "STATE", "PORT",
+	       "SOURCE", "SUBS", "RX_PKTS", "FANOUT", "KEYFR", "DROPS");
+	if (one) {
+		print_flow_row(r);
+		printf("\n%-8s %-8s %-22s %-22s %12s %8s %8s %8s %8s\n", "SUB", "STATE", "RTP", "RTCP",
+		       "TX_PKTS", "ERRORS", "RTCP_IN", "NACK_RS", "FASTST");
+		const cJSON *stats = cJSON_GetObjectItemCaseSensitive(r, "subs_stats");
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "subs")) {
+			const cJSON *st = NULL, *x;
+			cJSON_ArrayForEach(x, stats)
+				if (num(x, "sub") == num(e, "sub"))
+					st = x;
+			printf("%-8.0f %-8s %-22s %-22s %12.0f %8.0f %8.0f %8.0f %8.0f\n", num(e, "sub"),
+			       str(e, "state"), str(e, "rtp"), str(e, "rtcp"), num(st, "tx_pkts"),
+			       num(st, "send_errors"), num(st, "rtcp_in"), num(st, "nack_resent"),
+			       num(st, "fast_start"));
+		}
+		return;
+	}
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "flows"))
+		print_flow_row(e);
+	printf("(%0.f flows)\n", num(r, "count"));
+}
+
 static int print_call(const char *request)
 {
 	char err[512];
@@ -221,8 +263,12 @@ static int print_call(const char *request)
 		fprintf(stderr, "spctl: %s\n", err);
 		return EXIT_NO_CP;
 	}
+	bool is_err = cJSON_GetObjectItemCaseSensitive(reply, "error") != NULL;
 	if (cJSON_IsString(reply) && !opt.json) {
 		fputs(reply->valuestring, stdout);
+	} else if (!opt.json && !is_err && cJSON_IsObject(reply) &&
+		   (!strcmp(request, "/flows") || !strncmp(request, "/flow,", 6))) {
+		print_flows_table(reply, request[5] == ',');
 	} else {
 		char *s = opt.json ? cJSON_Print(reply) : cJSON_Print(reply);
 		puts(s ? s : "null");

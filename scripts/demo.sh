@@ -48,7 +48,9 @@ echo
 echo "== synthetic cameras and viewers through spdp (one upstream per camera, fanned out)"
 /usr/bin/python3 scripts/demo_traffic.py "$RUN" $INST 4 3 5
 echo
-echo "== spctl flow 1   (live counters from the shared segment)"
+echo "== spctl flows    (live counters from the shared segment)"
+"${SPCTL[@]}" flows
+echo "== spctl flow 1"
 "${SPCTL[@]}" flow 1
 echo "== spctl status   (worker counters: rx/tx packets, fan-out sends)"
 "${SPCTL[@]}" status | sed -n '/^WORKER/,$p'
