@@ -8,12 +8,10 @@
  */
 #include <errno.h>
 #include <grp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -24,6 +22,7 @@
 #include "cp.h"
 #include "ctl.h"
 #include "ctlsock.h"
+#include "daemon.h"
 #include "log.h"
 
 #define TICK_MS 100
@@ -51,7 +50,6 @@ int main(int argc, char **argv)
 	gid_t gid = (gid_t)-1;
 	int rc, epfd, sfd, tfd, exit_code = EXIT_FAILURE;
 	bool linked = false;
-	sigset_t mask;
 	ctlsock *cs;
 	dp_link *link;
 	cp_flows *flows = NULL;
@@ -75,12 +73,7 @@ int main(int argc, char **argv)
 		gid = g->gr_gid;
 	}
 	srand((unsigned)(clock_real_ns() ^ (uint64_t)getpid()));
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = daemon_signals();
 
 	if ((rc = attach_path(sock_path, sizeof(sock_path), cfg.runtime_dir, cfg.instance, "spcp.sock")) < 0 ||
 	    (rc = attach_make_dir(cfg.runtime_dir, cfg.instance, (unsigned)gid)) < 0) {
@@ -88,7 +81,6 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (epfd < 0 || sfd < 0 || tfd < 0) {
 		log_error(errno, "epoll/signalfd/timerfd");
@@ -141,15 +133,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
 			if (tag == &tag_signal) {
-				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						log_notice("SIGHUP: configuration reload is not supported; restart spcp");
-						continue;
-					}
-					log_notice("signal %u: shutting down", si.ssi_signo);
-					running = false;
-				}
+				running = daemon_signals_read(sfd, "spcp");
 			} else if (tag == &tag_timer) {
 				uint64_t t;
 				ssize_t r = read(tfd, &t, sizeof(t));

@@ -9,19 +9,18 @@
  */
 #include <errno.h>
 #include <grp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "attach.h"
 #include "clock.h"
 #include "config.h"
+#include "daemon.h"
 #include "dp.h"
 #include "log.h"
 #include "msg.h"
@@ -196,7 +195,6 @@ int main(int argc, char **argv)
 	struct dp_attach_server *as;
 	char tag_signal, tag_timer, tag_doorbell;
 	int rc, epfd, sfd, tfd, started = 0, exit_code = EXIT_FAILURE;
-	sigset_t mask;
 
 	rc = cfg_from_args(dp_config_keys, dp_config_nkeys, &dp.cfg, argc, argv, "spdp",
 			   "spdp: streampoint data plane");
@@ -207,18 +205,11 @@ int main(int argc, char **argv)
 		log_error(0, "[spdp] ctl_group: no such group '%s'", dp.cfg.ctl_group);
 		return EXIT_FAILURE;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	/* Block before starting workers so only the main thread takes them. */
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sfd = daemon_signals(); /* before the workers start: only this thread takes them */
 
 	if (dp_setup(&dp) < 0)
 		goto out;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (epfd < 0 || sfd < 0 || tfd < 0) {
 		log_error(errno, "epoll/signalfd/timerfd");
@@ -282,15 +273,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
 			if (tag == &tag_signal) {
-				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						log_notice("SIGHUP: configuration reload is not supported; restart spdp");
-						continue;
-					}
-					log_notice("signal %u: shutting down", si.ssi_signo);
-					running = false;
-				}
+				running = daemon_signals_read(sfd, "spdp");
 			} else if (tag == &tag_timer) {
 				uint64_t ticks;
 				ssize_t r = read(tfd, &ticks, sizeof(ticks));

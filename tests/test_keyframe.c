@@ -17,6 +17,7 @@
 
 #include "keyframe.h"
 #include "rtp.h"
+#include "testdata.h"
 
 #define DATA SP_TEST_DATA "/rtp/"
 #define MAX_PKTS 128
@@ -24,34 +25,7 @@
 #define FRAMES 75
 #define TICKS_PER_FRAME 3600u /* 90 kHz / 25 fps */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
-static long decode_hex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*s) {
-		if (isspace((unsigned char)*s) || *s == '-') {
-			s++;
-			continue;
-		}
-		int hi = hexval(s[0]), lo = s[1] ? hexval(s[1]) : -1;
-
-		if (hi < 0 || lo < 0 || n >= cap)
-			return -1;
-		out[n++] = (uint8_t)(hi << 4 | lo);
-		s += 2;
-	}
-	return (long)n;
-}
 
 /* Detect on an exact-size heap copy so any over-read is an ASan report. */
 static enum keyframe_kind detect_exact(enum keyframe_codec c, const uint8_t *p, size_t n)

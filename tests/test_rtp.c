@@ -15,57 +15,11 @@
 #include <string.h>
 
 #include "rtp.h"
+#include "testdata.h"
 
 #define DATA SP_TEST_DATA "/rtp/"
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
-/* Hex with spaces and "(hex)xN" repetition; -1 on syntax error. */
-static long decode_hex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*s) {
-		if (isspace((unsigned char)*s)) {
-			s++;
-		} else if (*s == '(') {
-			const char *close = strchr(s, ')');
-			char tmp[129];
-			uint8_t grp[64];
-			unsigned long rep;
-			char *end;
-			long g;
-
-			if (!close || close - s - 1 > 128 || close[1] != 'x')
-				return -1;
-			memcpy(tmp, s + 1, (size_t)(close - s - 1));
-			tmp[close - s - 1] = 0;
-			g = decode_hex(tmp, grp, sizeof(grp));
-			rep = strtoul(close + 2, &end, 10);
-			if (g <= 0 || n + (size_t)g * rep > cap)
-				return -1;
-			for (unsigned long i = 0; i < rep; i++, n += (size_t)g)
-				memcpy(out + n, grp, (size_t)g);
-			s = end;
-		} else {
-			int hi = hexval(s[0]), lo = s[1] ? hexval(s[1]) : -1;
-
-			if (hi < 0 || lo < 0 || n >= cap)
-				return -1;
-			out[n++] = (uint8_t)(hi << 4 | lo);
-			s += 2;
-		}
-	}
-	return (long)n;
-}
 
 /* Parse from an exact-size heap copy so any over-read is an ASan report. */
 static enum rtp_err parse_exact(const uint8_t *src, size_t len, struct rtp_hdr *h)
