@@ -14,6 +14,7 @@
 
 /* Subcommands (one file each); argv[0] is the subcommand name. */
 int bench_ring_main(int argc, char **argv);
+int bench_rtp_main(int argc, char **argv);
 
 uint64_t bench_now_ns(void); /* CLOCK_MONOTONIC: comparable between processes */
 

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rtp_report import rtp_tables  # benchmarks/rtp_report.py
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
@@ -144,6 +146,14 @@ BENCHMARKS = {
         },
         "table": ring_tables,
         "plot": ("ring.gp", ring_plot_data),
+    },
+    "rtp": {
+        "what": "RTP fan-out 1:1/1:4/1:16 and 2000x5 cameras: spdp vs naive forwarder vs loopback",
+        "presets": {
+            "quick": ["rtp", "--preset", "quick"],
+            "full": ["rtp", "--preset", "full"],
+        },
+        "table": rtp_tables,
     },
 }
 

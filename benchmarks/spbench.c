@@ -18,6 +18,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{ "ring", bench_ring_main,
 	  "shm ring throughput between two processes vs pipe(2) and AF_UNIX baselines" },
+	{ "rtp", bench_rtp_main,
+	  "RTP fan-out through spdp vs a naive epoll forwarder and the loopback limit" },
 };
 
 static void usage(FILE *f)

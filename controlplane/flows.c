@@ -400,6 +400,7 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 		fl.worker = sp_addr_steer(&fl.source, nw);
 	else
 		fl.worker = least_loaded(f, nw);
+	fl.seen = true; /* installed now: a dump in progress must not re-install it */
 	f->flows[f->n] = fl;
 	if (send_flow_add(f, &f->flows[f->n]) < 0)
 		return error_reply(reply, "command ring to spdp full; retry");
@@ -455,6 +456,7 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 	}
 	if (!(ns = add_sub(fl, s.id)))
 		return -ENOMEM;
+	s.seen = true; /* installed now: a dump in progress must not re-install it */
 	*ns = s;
 	if (fl->state != ST_FAILED && send_sub_add(f, fl, ns) < 0) {
 		remove_sub(fl, ns);

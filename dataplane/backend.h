@@ -55,6 +55,7 @@ struct dp_backend_cfg {
 	uint32_t tx_slots;       /* sends in flight */
 	uint32_t max_ports;
 	bool zerocopy_send;      /* IORING_OP_SEND_ZC where the kernel has it */
+	uint32_t rcvbuf;         /* SO_RCVBUF(FORCE) of every port; 0: kernel default */
 	int doorbell_fd;         /* the worker's eventfd: wakes a waiting rx_burst */
 	struct stats_block *stats; /* the worker's counters (rx/tx, drops) */
 };

@@ -42,6 +42,7 @@ struct dp_config {
 	uint32_t pli_interval_ms, rtcp_timeout_ms, send_error_limit;
 	/* [io] */
 	uint32_t rx_buffers, rx_buf_size, tx_slots;
+	uint64_t rcvbuf;
 	bool zerocopy_send;
 };
 

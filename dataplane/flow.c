@@ -909,7 +909,7 @@ static void handle_send_errors(flow_table *ft, uint64_t now)
 				continue;
 			struct sub *s = &ft->subs[slot];
 			stats_inc(&sst(ft, slot)->send_errors, 1);
-			if (now - s->last_error_ns > ERROR_WINDOW_NS)
+			if (now > s->last_error_ns && now - s->last_error_ns > ERROR_WINDOW_NS)
 				s->errors = 0;
 			s->errors++;
 			s->last_error_ns = now;
@@ -934,8 +934,10 @@ void flow_timers(flow_table *ft, uint64_t now)
 			struct sub *s = &ft->subs[f->subs[k]];
 			if (s->errors >= ft->cfg.send_error_limit)
 				sub_remove(ft, f, k, 0, SUB_RM_SEND_ERRORS);
-			else if (ft->cfg.rtcp_timeout_ms &&
+			else if (ft->cfg.rtcp_timeout_ms && now > s->last_rtcp_ns &&
 				 now - s->last_rtcp_ns > (uint64_t)ft->cfg.rtcp_timeout_ms * MS)
+				/* now > last: a subscriber added during this loop turn
+				 * is younger than the turn's clock reading. */
 				sub_remove(ft, f, k, 0, SUB_RM_RTCP_TIMEOUT);
 		}
 	}

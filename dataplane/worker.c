@@ -126,6 +126,7 @@ static int worker_init(struct dp_worker *w)
 		.worker = w->id, .rx_buffers = c->rx_buffers, .rx_buf_size = c->rx_buf_size,
 		.tx_slots = c->tx_slots, .max_ports = 2 * c->max_flows + 8,
 		.zerocopy_send = c->zerocopy_send, .doorbell_fd = w->doorbell, .stats = w->stats,
+		.rcvbuf = (uint32_t)c->rcvbuf,
 	};
 	struct flow_cfg fc = {
 		.worker = w->id, .workers = c->workers, .max_flows = c->max_flows,

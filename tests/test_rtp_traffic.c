@@ -575,3 +575,74 @@ Test(rtp_traffic, create_rejects_bad_config)
 	sc.copies = 0;
 	cr_expect_null(rtpt_sender_create(&sc));
 }
+
+/* ------------------------------------------------------------ feedback */
+
+Test(rtp_traffic, feedback_count_table)
+{
+	/* PLI (PSFB FMT 1, 12 bytes), FIR (PSFB FMT 4, 20), NACK (RTPFB FMT 1, 16), RR (8). */
+	static const uint8_t pli[] = { 0x81, 206, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8 };
+	static const uint8_t compound[] = { 0x80, 201, 0, 1, 9, 9, 9, 9,                 /* RR */
+					    0x81, 205, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 0, /* NACK */
+					    0x84, 206, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 1, 0, 0, 0 };
+	static const struct {
+		const uint8_t *p;
+		uint32_t len;
+		struct rtpt_feedback want;
+	} rows[] = {
+		{ pli, sizeof(pli), { .pli = 1 } },
+		{ pli, sizeof(pli) - 1, { 0 } },            /* truncated: counted as nothing */
+		{ pli, 3, { .not_rtcp = 1 } },
+		{ compound, sizeof(compound), { .other = 1, .nack = 1, .fir = 1 } },
+		{ compound, 8 + 16, { .other = 1, .nack = 1 } }, /* the FIR cut off entirely */
+		{ compound, 8 + 16 + 19, { .other = 1, .nack = 1 } },
+		{ (const uint8_t *)"\x80\x60\x00\x01", 4, { .not_rtcp = 1 } }, /* RTP PT 96 */
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct rtpt_feedback fb = { 0 };
+		uint8_t *copy = malloc(rows[i].len ? rows[i].len : 1);
+		memcpy(copy, rows[i].p, rows[i].len);
+		rtpt_feedback_count(copy, rows[i].len, &fb);
+		free(copy);
+		cr_expect(fb.pli == rows[i].want.pli && fb.fir == rows[i].want.fir &&
+			  fb.nack == rows[i].want.nack && fb.other == rows[i].want.other &&
+			  fb.not_rtcp == rows[i].want.not_rtcp, "row %zu", i);
+	}
+}
+
+Test(rtp_traffic, feedback_reaches_the_right_camera)
+{
+	struct rtpt_stream_cfg s = small_stream();
+	struct rtpt_sender_cfg sc = { .stream = s, .cameras = 300, .copies = 1, .batch = 8,
+				      .camera_sources = true };
+	rtpt_sender *tx = rtpt_sender_create(&sc);
+	rtpt_receiver *rx = make_rx(&s, 300, 2);
+	static const uint8_t pli[] = { 0x81, 206, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8 };
+	static struct rtpt_feedback fb[300];
+	struct sockaddr_in cam0, cam299;
+	int got = 0;
+
+	cr_assert_not_null(tx);
+	cr_assert_eq(rtpt_sender_source(tx, 0, &cam0), 0);
+	cr_assert_eq(rtpt_sender_source(tx, 299, &cam299), 0);
+	cr_expect_neq(cam0.sin_addr.s_addr, cam299.sin_addr.s_addr);
+	/* Viewers 1 of camera 0 and 0 of camera 299 ask for keyframes. */
+	cr_assert_eq(rtpt_receiver_send_as(rx, 0, 1, &cam0, pli, sizeof(pli)), 0);
+	cr_assert_eq(rtpt_receiver_send_as(rx, 299, 0, &cam299, pli, sizeof(pli)), 0);
+	cr_assert_eq(rtpt_receiver_send_as(rx, 299, 0, &cam299, pli, sizeof(pli)), 0);
+	cr_expect_eq(rtpt_receiver_send_as(rx, 300, 0, &cam299, pli, sizeof(pli)), -EINVAL);
+	for (int i = 0; i < 200 && got < 3; i++) {
+		int n = rtpt_sender_poll_feedback(tx, fb);
+		cr_assert_geq(n, 0);
+		got += n;
+		if (!n)
+			usleep(2000);
+	}
+	cr_expect_eq(got, 3);
+	cr_expect_eq(fb[0].pli, 1);
+	cr_expect_eq(fb[299].pli, 2);
+	cr_expect_eq(fb[1].pli + fb[1].other + fb[1].not_rtcp, 0);
+	rtpt_sender_destroy(tx);
+	rtpt_receiver_destroy(rx);
+}

@@ -342,6 +342,13 @@ static int adopt(struct dp_backend *be, int fd, uint32_t *port)
 		return -ENOSPC;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;
+	if (be->cfg.rcvbuf) {
+		/* Bursts from many cameras outrun the kernel default (~90 packets);
+		 * FORCE lets root exceed net.core.rmem_max. */
+		int sz = (int)be->cfg.rcvbuf;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 	be->ports[p].fd = fd;
 	sp_addr_from_sockaddr(&be->ports[p].bound, (struct sockaddr *)&ss, sl);
 	if (p >= be->nports)
