@@ -1,10 +1,12 @@
 /* msg: catalogue of ring messages and the gate that checks them (msg.h). */
 #include "msg.h"
 
+#include <stddef.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
 #include "log.h"
+#include "srtp_leg.h"
 
 #define K(k) RING_KIND_BIT(RING_KIND_##k)
 
@@ -23,13 +25,18 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 	[MSG_EXC_PACKET] = { "exc_packet", 1, sizeof(struct msg_exc_packet),
 			     sizeof(struct msg_exc_packet) + MSG_EXC_MAX_PAYLOAD,
 			     K(EXC_UP) | K(EXC_DOWN) },
-	[MSG_FLOW_ADD] = { "flow_add", 1, sizeof(struct msg_flow_add), sizeof(struct msg_flow_add), K(CMD) },
+	/* flow_add and sub_add without their trailing SRTP keys are plain */
+	[MSG_FLOW_ADD] = { "flow_add", 1, offsetof(struct msg_flow_add, srtp_rx),
+			   sizeof(struct msg_flow_add), K(CMD) },
 	[MSG_FLOW_DEL] = { "flow_del", 1, sizeof(struct msg_flow_del), sizeof(struct msg_flow_del), K(CMD) },
-	[MSG_SUB_ADD] = { "sub_add", 1, sizeof(struct msg_sub_add), sizeof(struct msg_sub_add), K(CMD) },
+	[MSG_SUB_ADD] = { "sub_add", 1, offsetof(struct msg_sub_add, srtp_tx),
+			  sizeof(struct msg_sub_add), K(CMD) },
 	[MSG_SUB_DEL] = { "sub_del", 1, sizeof(struct msg_sub_del), sizeof(struct msg_sub_del), K(CMD) },
 	[MSG_FLOW_DUMP] = { "flow_dump", 1, sizeof(struct msg_flow_dump), sizeof(struct msg_flow_dump), K(CMD) },
 	[MSG_FLOW_EVENT] = { "flow_event", 1, sizeof(struct msg_flow_event),
 			     sizeof(struct msg_flow_event), K(EVT) },
+	[MSG_SRTP_REKEY] = { "srtp_rekey", 1, sizeof(struct msg_srtp_rekey),
+			     sizeof(struct msg_srtp_rekey), K(CMD) },
 };
 
 static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
@@ -50,6 +57,17 @@ const char *msg_type_name(uint16_t type)
 {
 	const struct msg_info *mi = msg_lookup(type);
 	return mi ? mi->name : "unknown";
+}
+
+/* A key is plain (suite 0, nothing else set) or complete for its suite. */
+static bool srtp_key_ok(const struct msg_srtp_key *k)
+{
+	if (k->suite == 0)
+		return k->master_len == 0 && k->window == 0;
+	if (k->suite > SRTP_LEG_SUITE__COUNT)
+		return false;
+	return k->master_len == srtp_leg_master_len((enum srtp_leg_suite)(k->suite - 1)) &&
+	       (k->window == 0 || (k->window >= SRTP_LEG_WINDOW_MIN && k->window <= SRTP_LEG_WINDOW_MAX));
 }
 
 static int check_fields(const struct ring_msg *m)
@@ -75,7 +93,8 @@ static int check_fields(const struct ring_msg *m)
 		msg_read(m, &p, sizeof(p));
 		bool latch = p.flags & MSG_FLOW_F_LATCH;
 		if (p.flags & ~7u || !addr_ok(&p.source, latch) || (!latch && p.source.family == 0) ||
-		    p.codec > MSG_CODEC_OTHER)
+		    p.codec > MSG_CODEC_OTHER || !srtp_key_ok(&p.srtp_rx) || !srtp_key_ok(&p.srtp_tx) ||
+		    (p.srtp_tx.suite && (!p.srtp_rx.suite || p.srtp_tx.suite != p.srtp_rx.suite)))
 			return DROP_MSG_BAD_FIELD;
 		return 0;
 	}
@@ -83,7 +102,17 @@ static int check_fields(const struct ring_msg *m)
 		struct msg_sub_add p;
 		msg_read(m, &p, sizeof(p));
 		if (p.flags & ~1u || !addr_ok(&p.rtp, false) ||
-		    !addr_ok(&p.rtcp, (p.flags & MSG_SUB_F_RTCP_MUX) != 0))
+		    !addr_ok(&p.rtcp, (p.flags & MSG_SUB_F_RTCP_MUX) != 0) ||
+		    !srtp_key_ok(&p.srtp_tx) || !srtp_key_ok(&p.srtp_rx) ||
+		    (p.srtp_rx.suite && (!p.srtp_tx.suite || p.srtp_rx.suite != p.srtp_tx.suite)))
+			return DROP_MSG_BAD_FIELD;
+		return 0;
+	}
+	case MSG_SRTP_REKEY: {
+		struct msg_srtp_rekey p;
+		msg_read(m, &p, sizeof(p));
+		if (!p.key.suite || !srtp_key_ok(&p.key) || p.mode > SRTP_LEG_REKEY_RESET ||
+		    !p.which || p.which & ~3u)
 			return DROP_MSG_BAD_FIELD;
 		return 0;
 	}

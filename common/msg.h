@@ -35,6 +35,7 @@ enum msg_type {
 	MSG_SUB_DEL = 11,      /* spcp -> worker */
 	MSG_FLOW_EVENT = 12,   /* worker -> spcp: result of the above, removals */
 	MSG_FLOW_DUMP = 13,    /* spcp -> worker: report every flow and subscriber */
+	MSG_SRTP_REKEY = 14,   /* spcp -> worker: new master key for a flow's or subscriber's legs */
 	MSG__COUNT
 };
 
@@ -101,6 +102,17 @@ struct msg_exc_packet {
 
 enum msg_codec { MSG_CODEC_H264 = 0, MSG_CODEC_H265 = 1, MSG_CODEC_OTHER = 2 };
 
+/* An SDES-style SRTP master key for one leg (docs/srtp.md). Travels only on
+ * command rings; the worker wipes its copies and the ring slot after use. */
+struct msg_srtp_key {
+	uint8_t suite;       /* 0: plain RTP; otherwise enum srtp_leg_suite + 1 */
+	uint8_t master_len;  /* must equal srtp_leg_master_len(suite - 1) */
+	uint16_t window;     /* replay window in packets; 0: the default */
+	uint32_t reserved;
+	uint8_t master[48];  /* key || salt */
+};
+
+/* A message that ends before srtp_rx (no keys) is a plain flow. */
 struct msg_flow_add {
 	uint64_t seq;        /* echoed in the flow event */
 	uint32_t flow_id;
@@ -110,6 +122,8 @@ struct msg_flow_add {
 	uint8_t codec;       /* enum msg_codec: how to find keyframes */
 	uint16_t rtp_port;   /* host order; 0: allocate from the media range */
 	struct sp_addr source; /* camera RTP source; family 0 with MSG_FLOW_F_LATCH */
+	struct msg_srtp_key srtp_rx; /* the camera's key: unprotects its SRTP/SRTCP */
+	struct msg_srtp_key srtp_tx; /* protects SRTCP we send upstream; suite 0: srtp_rx's key */
 };
 
 struct msg_flow_del {
@@ -128,6 +142,26 @@ struct msg_sub_add {
 	uint32_t reserved;
 	struct sp_addr rtp;  /* where RTP goes */
 	struct sp_addr rtcp; /* where RTCP goes (ignored with RTCP_MUX) */
+	/* Optional (a message may end before them): the key we protect with
+	 * towards the viewer (suite 0:
+	 * plain; the flow's own key: passthrough), and the viewer's key for
+	 * its SRTCP feedback (suite 0: the same as srtp_tx). */
+	struct msg_srtp_key srtp_tx;
+	struct msg_srtp_key srtp_rx;
+};
+
+#define MSG_REKEY_RX 1u  /* the leg that unprotects what the peer sends */
+#define MSG_REKEY_TX 2u  /* the leg that protects what we send to the peer */
+
+struct msg_srtp_rekey {
+	uint64_t seq;
+	uint32_t flow_id;
+	uint32_t sub_id;     /* 0: the flow's source legs */
+	uint8_t mode;        /* enum srtp_leg_rekey_mode */
+	uint8_t which;       /* MSG_REKEY_* bits */
+	uint16_t reserved;
+	uint32_t reserved2;
+	struct msg_srtp_key key; /* same suite as the leg's */
 };
 
 struct msg_flow_dump {
@@ -148,7 +182,9 @@ enum msg_flow_event_kind {
 	FLOW_EV_FAILED = 5,      /* a command was refused: error says why */
 	FLOW_EV_LATCHED = 6,     /* a latching flow accepted its source */
 	FLOW_EV_DUMP_DONE = 7,   /* end of a worker's answer to MSG_FLOW_DUMP */
-	FLOW_EV__MAX = 7,
+	FLOW_EV_REKEYED = 8,     /* MSG_SRTP_REKEY applied */
+	FLOW_EV_KEY_EXPIRED = 9, /* the flow's source key ran out: forwarding stopped until rekeyed */
+	FLOW_EV__MAX = 9,
 };
 
 enum msg_sub_removed_reason {
@@ -156,6 +192,15 @@ enum msg_sub_removed_reason {
 	SUB_RM_SEND_ERRORS = 1,  /* ICMP unreachable and the like, past the limit */
 	SUB_RM_RTCP_TIMEOUT = 2, /* no RTCP from the viewer for rtcp_timeout_ms */
 	SUB_RM_FLOW_REMOVED = 3,
+	SUB_RM_KEY_EXPIRED = 4,  /* its SRTP key lifetime ran out */
+};
+
+/* How a subscriber's packets are made (reported in SUB_ADDED events). */
+enum msg_sub_mode {
+	SUB_MODE_PLAIN = 0,       /* plain flow, plain subscriber: zero copy */
+	SUB_MODE_TERMINATE = 1,   /* SRTP flow, plain subscriber: decrypted once at ingest */
+	SUB_MODE_PASSTHROUGH = 2, /* subscriber shares the camera's SRTP parameters */
+	SUB_MODE_PROTECT = 3,     /* subscriber's own key: one encryption per packet */
 };
 
 struct msg_flow_event {
@@ -171,6 +216,10 @@ struct msg_flow_event {
 	uint32_t flags;      /* the flow's or subscriber's MSG_*_F_* (in dumps) */
 	struct sp_addr source; /* flow source (latched or configured); sub: RTP address */
 	struct sp_addr rtcp;   /* sub: RTCP address (in dumps) */
+	uint8_t mode;          /* sub: enum msg_sub_mode */
+	uint8_t srtp_suite;    /* flow: msg_srtp_key.suite of its source (0: plain) */
+	uint16_t reserved;
+	uint32_t reserved2;
 };
 
 struct msg_info {

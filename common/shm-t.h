@@ -29,7 +29,7 @@
 #include "stats.h"
 
 #define SHM_MAGIC 0x31304d4853505351ull /* "QSPSHM01" little-endian */
-#define SHM_LAYOUT_VERSION 2u
+#define SHM_LAYOUT_VERSION 3u
 #define SHM_MAX_WORKERS 128u
 #define SHM_INSTANCE_LEN 32
 
@@ -89,6 +89,8 @@ struct flow_stat {
 	_Atomic uint64_t rtcp_in;
 	_Atomic uint64_t drops;       /* malformed, SSRC mismatch, unknown source on its ports */
 	_Atomic uint64_t keyframes;
+	_Atomic uint64_t srtp_auth_fail; /* source packets whose SRTP/SRTCP tag failed */
+	_Atomic uint64_t srtp_replay;    /* source packets replayed or too old */
 };
 
 struct sub_stat {
@@ -102,6 +104,8 @@ struct sub_stat {
 	_Atomic uint64_t rtcp_in;
 	_Atomic uint64_t nack_resent;
 	_Atomic uint64_t fast_start;
+	_Atomic uint64_t srtp_auth_fail; /* viewer SRTCP whose tag failed */
+	_Atomic uint64_t srtp_protected; /* packets encrypted for this viewer */
 };
 
 struct shm_header {

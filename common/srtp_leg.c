@@ -10,8 +10,11 @@
  */
 #include "srtp_leg.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,6 +437,13 @@ int srtp_leg_roc(const srtp_leg *leg, uint32_t ssrc, uint32_t *roc)
 	return 0;
 }
 
+int srtp_leg_set_roc(srtp_leg *leg, uint32_t ssrc, uint32_t roc)
+{
+	if (srtp_set_stream_roc(leg->session, ssrc, roc) != srtp_err_status_ok)
+		return -ENOENT;
+	return 0;
+}
+
 enum srtp_leg_suite srtp_leg_get_suite(const srtp_leg *leg)
 {
 	return leg->suite;
@@ -457,4 +467,33 @@ size_t srtp_leg_rtcp_overhead(const srtp_leg *leg)
 void srtp_leg_get_stats(const srtp_leg *leg, struct srtp_leg_stats *out)
 {
 	*out = leg->stats;
+}
+
+#ifndef SP_SRTP_CRYPTO
+#define SP_SRTP_CRYPTO "unknown" /* built outside CMake */
+#endif
+
+static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
+static char backend[512];
+
+static void describe_backend(void)
+{
+	/* Both Debian's and the private OpenSSL build use this soname; the
+	 * loaded object's path shows which one the rpath picked. */
+	void *h = dlopen("libsrtp2.so.1", RTLD_LAZY | RTLD_NOLOAD);
+	struct link_map *lm = NULL;
+	const char *where = "static";
+
+	if (h && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && *lm->l_name)
+		where = lm->l_name;
+	snprintf(backend, sizeof(backend), "%s, crypto %s, %s", srtp_get_version_string(),
+		 SP_SRTP_CRYPTO, where);
+	if (h)
+		dlclose(h);
+}
+
+const char *srtp_leg_crypto_backend(void)
+{
+	pthread_once(&backend_once, describe_backend);
+	return backend;
 }

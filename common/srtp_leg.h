@@ -164,6 +164,11 @@ bool srtp_leg_key_expired(const srtp_leg *leg);
  * packet. */
 int srtp_leg_roc(const srtp_leg *leg, uint32_t ssrc, uint32_t *roc);
 
+/* Set the rollover counter the next packet of an SSRC is protected or
+ * unprotected with (libsrtp's srtp_set_stream_roc: the next packet's index
+ * is roc << 16 | seq). -ENOENT before the SSRC's first packet. */
+int srtp_leg_set_roc(srtp_leg *leg, uint32_t ssrc, uint32_t roc);
+
 enum srtp_leg_suite srtp_leg_get_suite(const srtp_leg *leg);
 enum srtp_leg_dir srtp_leg_get_dir(const srtp_leg *leg);
 
@@ -175,5 +180,12 @@ void srtp_leg_get_stats(const srtp_leg *leg, struct srtp_leg_stats *out);
 
 /* Stable, lowercase name of a reason (a drop counter label). */
 const char *srtp_leg_err_name(enum srtp_leg_err err);
+
+/* Which libsrtp this process runs on, for logs and benchmark records:
+ * "libsrtp2 2.5.0, crypto openssl, /path/to/libsrtp2.so.1". The crypto
+ * engine is what the build linked (libsrtp has no API for it; CMake's
+ * SP_SRTP_CRYPTO); the path is the library actually loaded ("static" when
+ * linked in). Static string, valid for the process's life. */
+const char *srtp_leg_crypto_backend(void);
 
 #endif /* SP_SRTP_LEG_H */

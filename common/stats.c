@@ -21,6 +21,9 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_NACK_HIT] = "nack_resent",
 	[STAT_PLI_UP] = "pli_upstream",
 	[STAT_PLI_DEDUP] = "pli_absorbed",
+	[STAT_SRTP_UNPROTECT] = "srtp_unprotected",
+	[STAT_SRTP_PROTECT] = "srtp_protected",
+	[STAT_SRTP_PASSTHROUGH] = "srtp_passthrough",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -41,4 +44,9 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_SSRC_MISMATCH] = "ssrc_mismatch",
 	[DROP_NACK_MISS] = "nack_miss",
 	[DROP_NO_PORT] = "no_port",
+	[DROP_SRTP_AUTH] = "srtp_auth",
+	[DROP_SRTP_REPLAY] = "srtp_replay",
+	[DROP_SRTP_KEY_EXPIRED] = "srtp_key_expired",
+	[DROP_SRTP_OTHER] = "srtp_other",
+	[DROP_TX_NO_BUFFER] = "tx_no_buffer",
 };

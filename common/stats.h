@@ -40,6 +40,9 @@ enum stat_counter {
 	STAT_NACK_HIT,   /* NACKed packets resent from history */
 	STAT_PLI_UP,     /* PLI/FIR sent upstream */
 	STAT_PLI_DEDUP,  /* PLI/FIR from viewers absorbed by the rate limit */
+	STAT_SRTP_UNPROTECT, /* SRTP/SRTCP packets authenticated and decrypted */
+	STAT_SRTP_PROTECT,   /* packets encrypted for a subscriber or upstream */
+	STAT_SRTP_PASSTHROUGH, /* SRTP packets forwarded unchanged to same-key subscribers */
 	STAT__COUNT
 };
 
@@ -61,6 +64,11 @@ enum stat_drop {
 	DROP_SSRC_MISMATCH,    /* RTP from the source with an SSRC the flow does not accept */
 	DROP_NACK_MISS,        /* NACKed packet no longer in history */
 	DROP_NO_PORT,          /* datagram on a port with no flow (e.g. just deleted) */
+	DROP_SRTP_AUTH,        /* SRTP/SRTCP tag did not verify (wrong key, forged, corrupted) */
+	DROP_SRTP_REPLAY,      /* SRTP index replayed or older than the replay window */
+	DROP_SRTP_KEY_EXPIRED, /* the leg's key lifetime ran out */
+	DROP_SRTP_OTHER,       /* too short, malformed header, SSRC limit, crypto failure */
+	DROP_TX_NO_BUFFER,     /* no transmit buffer to encrypt into */
 	DROP__COUNT
 };
 

@@ -135,6 +135,8 @@ bool status_flow_counters(const shm_seg *s, uint32_t worker, uint32_t flow_id, b
 		cJSON_AddNumberToObject(obj, "rtcp_in", LD(f->rtcp_in));
 		cJSON_AddNumberToObject(obj, "keyframes", LD(f->keyframes));
 		cJSON_AddNumberToObject(obj, "drops", LD(f->drops));
+		cJSON_AddNumberToObject(obj, "srtp_auth_fail", LD(f->srtp_auth_fail));
+		cJSON_AddNumberToObject(obj, "srtp_replay", LD(f->srtp_replay));
 		if (!subs || !ss)
 			return true;
 		cJSON *arr = cJSON_AddArrayToObject(obj, "subs_stats");
@@ -151,6 +153,8 @@ bool status_flow_counters(const shm_seg *s, uint32_t worker, uint32_t flow_id, b
 			cJSON_AddNumberToObject(so, "rtcp_in", LD(u->rtcp_in));
 			cJSON_AddNumberToObject(so, "nack_resent", LD(u->nack_resent));
 			cJSON_AddNumberToObject(so, "fast_start", LD(u->fast_start));
+			cJSON_AddNumberToObject(so, "srtp_protected", LD(u->srtp_protected));
+			cJSON_AddNumberToObject(so, "srtp_auth_fail", LD(u->srtp_auth_fail));
 			cJSON_AddItemToArray(arr, so);
 		}
 		return true;

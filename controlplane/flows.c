@@ -9,6 +9,10 @@
  * worker to dump its flows and subscribers, adopts what spdp has (a
  * restarted spcp rebuilds its view) and re-installs what spdp lacks (a
  * restarted spdp gets its flows back).
+ *
+ * SRTP keys (docs/srtp.md) are kept here only so a restarted spdp can get
+ * its flows back; they are wiped when the flow or subscriber goes, never
+ * logged, and shown only once: in the reply that generated them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include "cp.h"
 #include "ctlsock.h"
 #include "log.h"
+#include "sdes.h"
 #include "status.h"
 
 enum st { ST_PENDING, ST_ACTIVE, ST_FAILED };
@@ -31,6 +36,8 @@ struct cp_sub {
 	uint32_t flags;
 	struct sp_addr rtp, rtcp;
 	int error;
+	uint8_t mode;       /* enum msg_sub_mode, as spdp reported it */
+	struct msg_srtp_key srtp_tx, srtp_rx;
 };
 
 struct cp_flow {
@@ -46,6 +53,9 @@ struct cp_flow {
 	struct sp_addr source;
 	struct cp_sub *subs;
 	uint32_t nsubs, cap_subs;
+	uint8_t srtp_suite;  /* the camera's (0: plain), also for flows adopted from spdp */
+	bool key_expired;
+	struct msg_srtp_key srtp_rx, srtp_tx;
 };
 
 struct cp_flows {
@@ -75,6 +85,10 @@ static struct cp_sub *find_sub(struct cp_flow *fl, uint32_t id)
 
 static void remove_flow(cp_flows *f, struct cp_flow *fl)
 {
+	if (fl->subs)
+		explicit_bzero(fl->subs, fl->cap_subs * sizeof(*fl->subs));
+	explicit_bzero(&fl->srtp_rx, sizeof(fl->srtp_rx));
+	explicit_bzero(&fl->srtp_tx, sizeof(fl->srtp_tx));
 	free(fl->subs);
 	*fl = f->flows[--f->n];
 }
@@ -82,6 +96,7 @@ static void remove_flow(cp_flows *f, struct cp_flow *fl)
 static void remove_sub(struct cp_flow *fl, struct cp_sub *s)
 {
 	*s = fl->subs[--fl->nsubs];
+	explicit_bzero(&fl->subs[fl->nsubs], sizeof(*s));
 }
 
 static struct cp_sub *add_sub(struct cp_flow *fl, uint32_t id)
@@ -104,17 +119,39 @@ static int send_flow_add(cp_flows *f, struct cp_flow *fl)
 {
 	struct msg_flow_add m = { .seq = ++f->seq, .flow_id = fl->id, .flags = fl->flags,
 				  .ssrc = fl->ssrc, .ssrc_filter = fl->ssrc_filter, .codec = fl->codec,
-				  .rtp_port = fl->req_port, .source = fl->source };
+				  .rtp_port = fl->req_port, .source = fl->source,
+				  .srtp_rx = fl->srtp_rx, .srtp_tx = fl->srtp_tx };
 	fl->state = ST_PENDING;
-	return dp_link_send(f->link, fl->worker, MSG_FLOW_ADD, &m, sizeof(m));
+	int rc = dp_link_send(f->link, fl->worker, MSG_FLOW_ADD, &m, sizeof(m));
+	explicit_bzero(&m, sizeof(m));
+	return rc;
 }
 
 static int send_sub_add(cp_flows *f, struct cp_flow *fl, struct cp_sub *s)
 {
 	struct msg_sub_add m = { .seq = ++f->seq, .flow_id = fl->id, .sub_id = s->id,
-				 .flags = s->flags, .rtp = s->rtp, .rtcp = s->rtcp };
+				 .flags = s->flags, .rtp = s->rtp, .rtcp = s->rtcp,
+				 .srtp_tx = s->srtp_tx, .srtp_rx = s->srtp_rx };
 	s->state = ST_PENDING;
-	return dp_link_send(f->link, fl->worker, MSG_SUB_ADD, &m, sizeof(m));
+	int rc = dp_link_send(f->link, fl->worker, MSG_SUB_ADD, &m, sizeof(m));
+	explicit_bzero(&m, sizeof(m));
+	return rc;
+}
+
+static const char *const mode_names[] = { "plain", "terminate", "passthrough", "protect" };
+
+static const char *mode_name(uint8_t mode)
+{
+	return mode < 4 ? mode_names[mode] : "?";
+}
+
+/* The mode spdp will choose (it decides; this is for the reply). */
+static uint8_t predict_mode(const struct cp_flow *fl, const struct cp_sub *s)
+{
+	if (!s->srtp_tx.suite)
+		return fl->srtp_suite ? SUB_MODE_TERMINATE : SUB_MODE_PLAIN;
+	return fl->srtp_rx.suite && sdes_key_equal(&fl->srtp_rx, &s->srtp_tx) ? SUB_MODE_PASSTHROUGH
+									       : SUB_MODE_PROTECT;
 }
 
 /* ------------------------------------------------------------ events */
@@ -185,6 +222,7 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_flow_event *ev
 			fl->id = ev->flow_id;
 			fl->flags = ev->flags;
 			fl->source = ev->source;
+			fl->srtp_suite = ev->srtp_suite; /* the key stays with spdp */
 		}
 		fl->worker = worker;
 		fl->state = ST_ACTIVE;
@@ -216,7 +254,20 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_flow_event *ev
 		if (s) {
 			s->state = ST_ACTIVE;
 			s->seen = true;
+			s->mode = ev->mode;
 		}
+		break;
+	case FLOW_EV_REKEYED:
+		log_info("flow %u %s%.0u: new SRTP key in use", ev->flow_id, ev->sub_id ? "subscriber " : "",
+			 ev->sub_id);
+		if (fl && !ev->sub_id)
+			fl->key_expired = false;
+		break;
+	case FLOW_EV_KEY_EXPIRED:
+		log_warn(0, "flow %u: the camera's SRTP key expired; nothing is forwarded until /flow/rekey",
+			 ev->flow_id);
+		if (fl)
+			fl->key_expired = true;
 		break;
 	case FLOW_EV_SUB_REMOVED:
 		if (fl && (s = find_sub(fl, ev->sub_id))) {
@@ -224,7 +275,8 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_flow_event *ev
 				f->removed_by_spdp++;
 				log_notice("flow %u subscriber %u removed by spdp: %s", ev->flow_id, ev->sub_id,
 					   ev->reason == SUB_RM_SEND_ERRORS ? "send errors" :
-					   ev->reason == SUB_RM_RTCP_TIMEOUT ? "no RTCP" : "flow removed");
+					   ev->reason == SUB_RM_RTCP_TIMEOUT ? "no RTCP" :
+					   ev->reason == SUB_RM_KEY_EXPIRED ? "SRTP key expired" : "flow removed");
 			}
 			remove_sub(fl, s);
 		}
@@ -294,6 +346,47 @@ static int error_reply(cJSON **reply, const char *why)
 	return 0;
 }
 
+/* srtp=<suite>, <keyname>=<base64>|generate, srtp_window=N into k; the
+ * suite defaults to `dflt` (the flow's, or GCM). Returns NULL when no key
+ * was given (plain) or when it parsed; otherwise the error for the reply. */
+static const char *param_srtp(const char *params, const char *keyname, uint8_t dflt,
+			      bool may_generate, struct msg_srtp_key *k, bool *generated)
+{
+	char buf[128];
+	uint8_t suite = dflt ? dflt : SDES_DEFAULT_SUITE;
+	uint32_t w = 0;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	if (generated)
+		*generated = false;
+	if (param(params, "srtp", buf, sizeof(buf)) && !(suite = sdes_suite_parse(buf)))
+		return "srtp=AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32|AEAD_AES_128_GCM|AEAD_AES_256_GCM";
+	if (!param(params, keyname, buf, sizeof(buf))) {
+		if (!strcmp(keyname, "srtp_key") && param(params, "srtp", buf, sizeof(buf)))
+			return "srtp=<suite> needs a key (srtp_key=<base64 key||salt>)";
+		return NULL;
+	}
+	if (may_generate && !strcmp(buf, "generate")) {
+		rc = sdes_key_generate(k, suite);
+		if (generated)
+			*generated = rc == 0;
+	} else {
+		rc = sdes_key_parse(k, suite, buf);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	if (rc == -ENOTSUP)
+		return "SRTP key lifetime/MKI parameters are not supported";
+	if (rc < 0)
+		return "SRTP key: base64 of key||salt, of the suite's length (30, 30, 28 or 44 bytes)";
+	if (param(params, "srtp_window", buf, sizeof(buf))) {
+		if (!param_u32(params, "srtp_window", SRTP_LEG_WINDOW_MAX, &w) || w < SRTP_LEG_WINDOW_MIN)
+			return "srtp_window=<64..32767>";
+		k->window = (uint16_t)w;
+	}
+	return NULL;
+}
+
 static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -310,6 +403,9 @@ static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 	cJSON_AddBoolToObject(o, "rtcp_mux", fl->flags & MSG_FLOW_F_RTCP_MUX);
 	static const char *const codecs[] = { "h264", "h265", "other" };
 	cJSON_AddStringToObject(o, "codec", codecs[fl->codec <= 2 ? fl->codec : 2]);
+	cJSON_AddStringToObject(o, "srtp", sdes_suite_name(fl->srtp_suite));
+	if (fl->key_expired)
+		cJSON_AddBoolToObject(o, "key_expired", true);
 	cJSON_AddNumberToObject(o, "subscribers", fl->nsubs);
 	const shm_seg *seg = dp_link_segment(f->link);
 	if (seg && fl->state == ST_ACTIVE)
@@ -324,6 +420,7 @@ static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 			if (s->state == ST_FAILED)
 				cJSON_AddStringToObject(so, "error", strerror(-s->error));
 			cJSON_AddStringToObject(so, "rtp", sp_addr_str(&s->rtp, a));
+			cJSON_AddStringToObject(so, "mode", mode_name(s->mode));
 			cJSON_AddStringToObject(so, "rtcp", s->flags & MSG_SUB_F_RTCP_MUX ? "mux" :
 							      sp_addr_str(&s->rtcp, a));
 			cJSON_AddItemToArray(arr, so);
@@ -393,6 +490,18 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 		else
 			return error_reply(reply, "codec=h264|h265|other");
 	}
+	const char *why = param_srtp(params, "srtp_key", 0, false, &fl.srtp_rx, NULL);
+	if (!why && fl.srtp_rx.suite) {
+		uint16_t w = fl.srtp_rx.window;
+		why = param_srtp(params, "srtp_tx_key", fl.srtp_rx.suite, false, &fl.srtp_tx, NULL);
+		fl.srtp_rx.window = w;
+		fl.srtp_tx.window = 0;
+	}
+	if (why) {
+		explicit_bzero(&fl, sizeof(fl));
+		return error_reply(reply, why);
+	}
+	fl.srtp_suite = fl.srtp_rx.suite;
 	/* A flow with a known source lives on the worker the kernel steers that
 	 * source to on the shared port (same hash); latched flows on the
 	 * least-loaded worker. */
@@ -454,18 +563,119 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 		s.rtcp = s.rtp;
 		s.rtcp.port = htons((uint16_t)(ntohs(s.rtp.port) + 1));
 	}
+	bool generated;
+	const char *why = param_srtp(params, "srtp_key", fl->srtp_suite, true, &s.srtp_tx, &generated);
+	if (!why && s.srtp_tx.suite) {
+		uint16_t w = s.srtp_tx.window;
+		why = param_srtp(params, "srtp_rx_key", s.srtp_tx.suite, false, &s.srtp_rx, NULL);
+		s.srtp_tx.window = w;
+		s.srtp_rx.window = 0;
+	}
+	if (why) {
+		explicit_bzero(&s, sizeof(s));
+		return error_reply(reply, why);
+	}
 	if (!(ns = add_sub(fl, s.id)))
 		return -ENOMEM;
 	s.seen = true; /* installed now: a dump in progress must not re-install it */
+	s.mode = predict_mode(fl, &s);
 	*ns = s;
+	explicit_bzero(&s, sizeof(s));
 	if (fl->state != ST_FAILED && send_sub_add(f, fl, ns) < 0) {
 		remove_sub(fl, ns);
 		return error_reply(reply, "spdp not attached or command ring full");
 	}
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "flow", fid);
-	cJSON_AddNumberToObject(*reply, "sub", s.id);
+	cJSON_AddNumberToObject(*reply, "sub", ns->id);
 	cJSON_AddStringToObject(*reply, "state", "pending");
+	cJSON_AddStringToObject(*reply, "mode", mode_name(ns->mode));
+	cJSON_AddStringToObject(*reply, "srtp", sdes_suite_name(ns->srtp_tx.suite));
+	if (generated) {
+		/* The only time a key leaves spcp: the caller hands it to the viewer. */
+		char b64[72];
+		if (sdes_key_format(&ns->srtp_tx, b64, sizeof(b64)) == 0)
+			cJSON_AddStringToObject(*reply, "srtp_key", b64);
+		explicit_bzero(b64, sizeof(b64));
+	}
+	return 0;
+}
+
+/* /flow/rekey and /sub/rekey: a new key for a leg, without dropping it. */
+static int cmd_rekey(void *ctx, const char *cmd, const char *params, cJSON **reply)
+{
+	cp_flows *f = ctx;
+	bool is_sub = !strcmp(cmd, "/sub/rekey");
+	struct msg_srtp_rekey m = { 0 };
+	struct cp_flow *fl;
+	struct cp_sub *s = NULL;
+	struct msg_srtp_key *tx_slot, *rx_slot;
+	char buf[64];
+	uint32_t fid, id = 0;
+	uint8_t suite;
+	bool generated = false;
+
+	if (!params || !param_u32(params, is_sub ? "flow" : "id", UINT32_MAX, &fid) ||
+	    !(fl = find_flow(f, fid)))
+		return error_reply(reply, is_sub ? "flow=<existing flow> required" : "id=<existing flow> required");
+	if (is_sub && (!param_u32(params, "id", UINT32_MAX, &id) || !(s = find_sub(fl, id))))
+		return error_reply(reply, "id=<existing subscriber> required");
+	suite = is_sub ? s->srtp_tx.suite : fl->srtp_suite;
+	if (!suite || (is_sub && s->mode == SUB_MODE_PASSTHROUGH))
+		return error_reply(reply, is_sub ? "subscriber has no key of its own (plain or passthrough)"
+						 : "flow is plain RTP");
+	/* which=rx|tx|both: the leg that unprotects what the peer sends, the
+	 * one that protects what we send, or both (the default). */
+	m.which = MSG_REKEY_RX | MSG_REKEY_TX;
+	if (param(params, "which", buf, sizeof(buf)))
+		m.which = !strcmp(buf, "rx") ? MSG_REKEY_RX : !strcmp(buf, "tx") ? MSG_REKEY_TX :
+			  !strcmp(buf, "both") ? (MSG_REKEY_RX | MSG_REKEY_TX) : 0;
+	if (!m.which)
+		return error_reply(reply, "which=rx|tx|both");
+	m.mode = SRTP_LEG_REKEY_CONTINUE;
+	if (param(params, "mode", buf, sizeof(buf)))
+		m.mode = !strcmp(buf, "reset") ? SRTP_LEG_REKEY_RESET :
+			 !strcmp(buf, "continue") ? SRTP_LEG_REKEY_CONTINUE : 0xff;
+	if (m.mode == 0xff)
+		return error_reply(reply, "mode=continue|reset");
+	if (param(params, "srtp", buf, sizeof(buf)) && sdes_suite_parse(buf) != suite)
+		return error_reply(reply, "a rekey keeps the leg's suite");
+	const char *why = param_srtp(params, "srtp_key", suite, is_sub, &m.key, &generated);
+	if (!why && !m.key.suite)
+		why = "srtp_key=<base64 key||salt> required";
+	if (why) {
+		explicit_bzero(&m, sizeof(m));
+		return error_reply(reply, why);
+	}
+	m.seq = ++f->seq;
+	m.flow_id = fid;
+	m.sub_id = id;
+	if (fl->state == ST_FAILED ||
+	    dp_link_send(f->link, fl->worker, MSG_SRTP_REKEY, &m, sizeof(m)) < 0) {
+		explicit_bzero(&m, sizeof(m));
+		return error_reply(reply, "spdp not attached or command ring full");
+	}
+	/* Remember it for a re-install after an spdp restart. */
+	tx_slot = is_sub ? &s->srtp_tx : &fl->srtp_tx;
+	rx_slot = is_sub ? &s->srtp_rx : &fl->srtp_rx;
+	if (m.which & MSG_REKEY_TX)
+		*tx_slot = m.key;
+	if (m.which & MSG_REKEY_RX)
+		*rx_slot = m.key;
+	if (!is_sub && (m.which & MSG_REKEY_RX) && !(m.which & MSG_REKEY_TX) && !fl->srtp_tx.suite)
+		fl->srtp_tx = fl->srtp_rx; /* the tx leg had been following the old rx key */
+	*reply = cJSON_CreateObject();
+	cJSON_AddNumberToObject(*reply, "flow", fid);
+	if (is_sub)
+		cJSON_AddNumberToObject(*reply, "sub", id);
+	cJSON_AddStringToObject(*reply, "state", "pending");
+	if (generated) {
+		char b64[72];
+		if (sdes_key_format(&m.key, b64, sizeof(b64)) == 0)
+			cJSON_AddStringToObject(*reply, "srtp_key", b64);
+		explicit_bzero(b64, sizeof(b64));
+	}
+	explicit_bzero(&m, sizeof(m));
 	return 0;
 }
 
@@ -558,12 +768,18 @@ void cp_flows_destroy(cp_flows *f)
 int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs)
 {
 	if (ctlsock_register(cs, "/flow/add", cmd_flow_add, f,
-			     "Create a flow. id=N&source=IP:PORT (or latch=1)[&port=P][&ssrc=N][&rtcp_mux=1][&codec=h264|h265|other]") ||
+			     "Create a flow. id=N&source=IP:PORT (or latch=1)[&port=P][&ssrc=N][&rtcp_mux=1][&codec=h264|h265|other]"
+			     "[&srtp=SUITE&srtp_key=BASE64[&srtp_tx_key=BASE64][&srtp_window=N]]") ||
 	    ctlsock_register(cs, "/flow/del", cmd_flow_del, f, "Delete a flow. id=N") ||
 	    ctlsock_register(cs, "/flow", cmd_flow, f, "One flow with its subscribers. id=N") ||
 	    ctlsock_register(cs, "/flows", cmd_flows, f, "Flows, with counters. [start=N&count=M] pages through them") ||
 	    ctlsock_register(cs, "/sub/add", cmd_sub_add, f,
-			     "Add a subscriber. flow=N&id=N&rtp=IP:PORT[&rtcp=IP:PORT|&rtcp_mux=1]") ||
+			     "Add a subscriber. flow=N&id=N&rtp=IP:PORT[&rtcp=IP:PORT|&rtcp_mux=1]"
+			     "[&srtp=SUITE][&srtp_key=BASE64|generate[&srtp_rx_key=BASE64]]") ||
+	    ctlsock_register(cs, "/flow/rekey", cmd_rekey, f,
+			     "New SRTP key for the camera's legs. id=N&srtp_key=BASE64[&which=rx|tx|both][&mode=continue|reset]") ||
+	    ctlsock_register(cs, "/sub/rekey", cmd_rekey, f,
+			     "New SRTP key for a subscriber's legs. flow=N&id=N&srtp_key=BASE64|generate[&which=rx|tx|both][&mode=continue|reset]") ||
 	    ctlsock_register(cs, "/sub/del", cmd_sub_del, f, "Remove a subscriber. flow=N&id=N"))
 		return -EINVAL;
 	return 0;

@@ -234,18 +234,24 @@ static void print_flows_table(const cJSON *r, bool one)
 	       "SOURCE", "SUBS", "RX_PKTS", "FANOUT", "KEYFR", "DROPS");
 	if (one) {
 		print_flow_row(r);
-		printf("\n%-8s %-8s %-22s %-22s %12s %8s %8s %8s %8s\n", "SUB", "STATE", "RTP", "RTCP",
-		       "TX_PKTS", "ERRORS", "RTCP_IN", "NACK_RS", "FASTST");
+		printf("srtp: %s", str(r, "srtp"));
+		if (strcmp(str(r, "srtp"), "plain"))
+			printf("  auth failures %.0f, replays %.0f%s", num(r, "srtp_auth_fail"),
+			       num(r, "srtp_replay"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "key_expired"))
+			       ? "  KEY EXPIRED" : "");
+		printf("\n");
+		printf("\n%-8s %-8s %-11s %-22s %-22s %12s %8s %8s %8s %8s %8s\n", "SUB", "STATE", "MODE",
+		       "RTP", "RTCP", "TX_PKTS", "ERRORS", "RTCP_IN", "NACK_RS", "FASTST", "SRTP_BAD");
 		const cJSON *stats = cJSON_GetObjectItemCaseSensitive(r, "subs_stats");
 		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "subs")) {
 			const cJSON *st = NULL, *x;
 			cJSON_ArrayForEach(x, stats)
 				if (num(x, "sub") == num(e, "sub"))
 					st = x;
-			printf("%-8.0f %-8s %-22s %-22s %12.0f %8.0f %8.0f %8.0f %8.0f\n", num(e, "sub"),
-			       str(e, "state"), str(e, "rtp"), str(e, "rtcp"), num(st, "tx_pkts"),
-			       num(st, "send_errors"), num(st, "rtcp_in"), num(st, "nack_resent"),
-			       num(st, "fast_start"));
+			printf("%-8.0f %-8s %-11s %-22s %-22s %12.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n",
+			       num(e, "sub"), str(e, "state"), str(e, "mode"), str(e, "rtp"), str(e, "rtcp"),
+			       num(st, "tx_pkts"), num(st, "send_errors"), num(st, "rtcp_in"),
+			       num(st, "nack_resent"), num(st, "fast_start"), num(st, "srtp_auth_fail"));
 		}
 		return;
 	}

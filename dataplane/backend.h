@@ -53,6 +53,7 @@ struct dp_backend_cfg {
 	uint32_t rx_buffers;     /* receive buffers (power of two) */
 	uint32_t rx_buf_size;    /* bytes per buffer, >= largest datagram + headers */
 	uint32_t tx_slots;       /* sends in flight */
+	uint32_t tx_buffers;     /* buffers for packets built here (SRTP copies), rx_buf_size each */
 	uint32_t max_ports;
 	bool zerocopy_send;      /* IORING_OP_SEND_ZC where the kernel has it */
 	uint32_t rcvbuf;         /* SO_RCVBUF(FORCE) of every port; 0: kernel default */
@@ -94,6 +95,12 @@ struct dp_backend_ops {
 	/* Send a packet built by the caller (RTCP feedback); copied. 0 or -errno. */
 	int (*tx_copy)(struct dp_backend *be, uint32_t port, const struct sp_addr *dst,
 		       const void *data, uint32_t len, uint64_t cookie);
+	/* A buffer from the transmit pool for a packet the caller builds (an
+	 * SRTP-protected copy, a decrypted copy): out->data has *cap bytes of
+	 * room and one reference; set out->len, send it with tx_fanout like a
+	 * received packet, give the reference back with release(). -ENOBUFS
+	 * when every buffer is still in flight. */
+	int (*tx_alloc)(struct dp_backend *be, struct dp_pkt *out, uint32_t *cap);
 	/* Push queued sends to the kernel/NIC. */
 	void (*flush)(struct dp_backend *be);
 	/* Drop the caller's reference to a received packet. */

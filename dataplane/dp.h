@@ -40,8 +40,9 @@ struct dp_config {
 	uint32_t history_pkts;
 	uint64_t history_bytes;
 	uint32_t pli_interval_ms, rtcp_timeout_ms, send_error_limit;
+	uint32_t srtp_window, srtp_key_lifetime;
 	/* [io] */
-	uint32_t rx_buffers, rx_buf_size, tx_slots;
+	uint32_t rx_buffers, rx_buf_size, tx_slots, tx_buffers;
 	uint64_t rcvbuf;
 	bool zerocopy_send;
 };

@@ -12,6 +12,16 @@
  * subscriber gets the packets from the last keyframe on at once) and NACKs.
  * The copy is one memcpy per received packet (~18 ns at 1200 B here), paid
  * once however many subscribers there are.
+ *
+ * SRTP (docs/srtp.md): a flow whose camera sends SRTP authenticates and
+ * decrypts every packet once at ingest (nothing unauthenticated is
+ * forwarded, latched on or kept in history). Subscribers then get, by mode:
+ * terminate: the plain packet, zero copy; passthrough (same suite and key as
+ * the camera): the camera's original ciphertext, zero copy -- when there are
+ * such subscribers the packet is decrypted in a copy so the original stays
+ * intact; protect (own key): one encryption per subscriber into a buffer
+ * from the backend's transmit pool. History keeps the plain packet; resends
+ * are protected again per subscriber.
  */
 #include "flow.h"
 
@@ -27,6 +37,7 @@
 #include "nack.h"
 #include "rtcp.h"
 #include "rtp.h"
+#include "srtp_leg.h"
 
 #define NO_IDX UINT32_MAX
 #define MS 1000000ull
@@ -74,6 +85,14 @@ struct flow {
 	uint64_t rx_pkts, rx_bytes;
 	uint32_t src_next;       /* chain in the source hash (flows with a known source) */
 	bool in_src_hash;
+	/* SRTP: NULL legs for a plain camera */
+	uint8_t srtp_suite;      /* msg_srtp_key.suite of the camera's key (0: plain) */
+	bool key_expired;        /* srx ran out: nothing forwarded until rekeyed */
+	uint32_t npass;          /* passthrough subscribers */
+	srtp_leg *srx;           /* unprotects the camera's SRTP and SRTCP */
+	srtp_leg *stx;           /* protects the SRTCP we send the camera (PLI) */
+	srtp_leg *pass_tx;       /* the camera's key outbound: resends to passthrough subs */
+	uint8_t pass_master[SRTP_LEG_MAX_MASTER_LEN]; /* for pass_tx, made on demand */
 };
 
 struct sub {
@@ -88,6 +107,10 @@ struct sub {
 	uint64_t backoff_until;
 	uint64_t last_rtcp_ns;
 	uint32_t next_free;
+	uint8_t mode;            /* enum msg_sub_mode */
+	bool key_expired;
+	srtp_leg *tx;            /* protect mode: our key towards the viewer */
+	srtp_leg *rx;            /* the viewer's key for its SRTCP (NULL: plain RTCP) */
 };
 
 struct port_ref {
@@ -157,6 +180,51 @@ static void emit_fail(flow_table *ft, uint64_t seq, uint32_t flow_id, uint32_t s
 	struct msg_flow_event ev = { .seq = seq, .kind = FLOW_EV_FAILED, .flow_id = flow_id,
 				     .sub_id = sub_id, .error = err };
 	emit(ft, &ev);
+}
+
+/* ------------------------------------------------------------ SRTP legs */
+
+static int leg_create(flow_table *ft, const struct msg_srtp_key *k, enum srtp_leg_dir dir,
+		      bool repeat_tx, srtp_leg **out)
+{
+	struct srtp_leg_cfg c = {
+		.suite = (enum srtp_leg_suite)(k->suite - 1), .dir = dir, .master = k->master,
+		.master_len = k->master_len, .window = k->window ? k->window : ft->cfg.srtp_window,
+		.rtp_lifetime = ft->cfg.srtp_key_lifetime, .rtcp_lifetime = ft->cfg.srtp_key_lifetime,
+		.allow_repeat_tx = repeat_tx,
+	};
+	return srtp_leg_create(&c, out);
+}
+
+static void flow_legs_free(struct flow *f)
+{
+	srtp_leg_destroy(f->srx);
+	srtp_leg_destroy(f->stx);
+	srtp_leg_destroy(f->pass_tx);
+	f->srx = f->stx = f->pass_tx = NULL;
+	explicit_bzero(f->pass_master, sizeof(f->pass_master));
+	f->srtp_suite = 0;
+	f->key_expired = false;
+}
+
+static void sub_legs_free(struct sub *s)
+{
+	srtp_leg_destroy(s->tx);
+	srtp_leg_destroy(s->rx);
+	s->tx = s->rx = NULL;
+}
+
+/* One drop counter per reason; replays and auth failures per flow too. */
+static void srtp_drop(flow_table *ft, enum srtp_leg_err e)
+{
+	switch (e) {
+	case SRTP_LEG_ERR_AUTH: drop(ft, DROP_SRTP_AUTH); break;
+	case SRTP_LEG_ERR_REPLAY:
+	case SRTP_LEG_ERR_TOO_OLD: drop(ft, DROP_SRTP_REPLAY); break;
+	case SRTP_LEG_ERR_KEY_EXPIRED: drop(ft, DROP_SRTP_KEY_EXPIRED); break;
+	case SRTP_LEG_ERR_NO_ROOM: drop(ft, DROP_TX_NO_BUFFER); break;
+	default: drop(ft, DROP_SRTP_OTHER); break;
+	}
 }
 
 flow_table *flow_table_create(const struct flow_cfg *cfg, const struct dp_backend_ops *ops,
@@ -244,8 +312,12 @@ void flow_table_destroy(flow_table *ft)
 	if (!ft)
 		return;
 	for (uint32_t i = 0; ft->flows && i < ft->cfg.max_flows; i++)
-		if (ft->flows[i].used)
+		if (ft->flows[i].used) {
 			flow_release_ports(ft, &ft->flows[i]);
+			flow_legs_free(&ft->flows[i]);
+		}
+	for (uint32_t i = 0; ft->subs && i < ft->cfg.max_subs; i++)
+		sub_legs_free(&ft->subs[i]);
 	if (ft->hist_map)
 		munmap(ft->hist_map, ft->hist_map_len);
 	free(ft->flows);
@@ -391,6 +463,17 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 		emit_fail(ft, m->seq, m->flow_id, 0, -ENOSPC);
 		return;
 	}
+	/* Keys first: a refused key leaves nothing behind. */
+	srtp_leg *srx = NULL, *stx = NULL;
+	if (m->srtp_rx.suite) {
+		const struct msg_srtp_key *tk = m->srtp_tx.suite ? &m->srtp_tx : &m->srtp_rx;
+		if ((rc = leg_create(ft, &m->srtp_rx, SRTP_LEG_INBOUND, false, &srx)) < 0 ||
+		    (rc = leg_create(ft, tk, SRTP_LEG_OUTBOUND, false, &stx)) < 0) {
+			srtp_leg_destroy(srx);
+			emit_fail(ft, m->seq, m->flow_id, 0, rc);
+			return;
+		}
+	}
 	struct hist_ent *hist = f->hist;
 	uint8_t *hbytes = f->hbytes;
 	uint32_t *subs = f->subs;
@@ -407,6 +490,11 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 	f->ssrc_filter = m->ssrc_filter;
 	f->source = m->source;
 	f->have_source = !(m->flags & MSG_FLOW_F_LATCH);
+	f->srx = srx;
+	f->stx = stx;
+	f->srtp_suite = m->srtp_rx.suite;
+	if (srx)
+		memcpy(f->pass_master, m->srtp_rx.master, m->srtp_rx.master_len);
 	if (m->flags & MSG_FLOW_F_PINNED_PORT) {
 		rc = bind_pair(ft, m->rtp_port, &f->rtp_port, &f->rtcp_port);
 		f->rtp_num = m->rtp_port;
@@ -415,6 +503,7 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 		rc = alloc_pair(ft, f);
 	}
 	if (rc < 0) {
+		flow_legs_free(f);
 		emit_fail(ft, m->seq, m->flow_id, 0, rc);
 		return;
 	}
@@ -423,6 +512,7 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 	f->nh = nack_hist_init(f->nh_mem, ft->nh_size, ft->cfg.history_pkts);
 	if (!f->nh) {
 		flow_release_ports(ft, f);
+		flow_legs_free(f);
 		emit_fail(ft, m->seq, m->flow_id, 0, -EINVAL);
 		return;
 	}
@@ -439,7 +529,8 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 		src_hash_add(ft, slot);
 	struct msg_flow_event ev = { .seq = m->seq, .kind = FLOW_EV_ADDED, .flow_id = f->id,
 				     .rtp_port = f->rtp_num, .rtcp_port = f->rtcp_num,
-				     .flags = f->flags, .source = f->source };
+				     .flags = f->flags, .source = f->source,
+				     .srtp_suite = f->srtp_suite };
 	emit(ft, &ev);
 }
 
@@ -448,6 +539,9 @@ static void sub_free(flow_table *ft, struct flow *f, uint32_t pos)
 	uint32_t s = f->subs[pos];
 
 	f->subs[pos] = f->subs[--f->nsubs];
+	if (ft->subs[s].mode == SUB_MODE_PASSTHROUGH)
+		f->npass--;
+	sub_legs_free(&ft->subs[s]);
 	atomic_store_explicit(&sst(ft, s)->active, 0, memory_order_release);
 	atomic_store_explicit(&fst(ft, f)->subs, f->nsubs, memory_order_relaxed);
 	ft->subs[s].used = false;
@@ -477,6 +571,7 @@ void flow_cmd_del(flow_table *ft, const struct msg_flow_del *m)
 		sub_remove(ft, f, f->nsubs - 1, m->seq, SUB_RM_FLOW_REMOVED);
 	src_hash_del(ft, (uint32_t)(f - ft->flows));
 	flow_release_ports(ft, f);
+	flow_legs_free(f);
 	atomic_store_explicit(&fst(ft, f)->active, 0, memory_order_release);
 	f->used = false;
 	ft->nflows--;
@@ -526,6 +621,112 @@ static inline const uint8_t *hist_data(flow_table *ft, struct flow *f, const str
 	return f->hbytes + e->pos % ft->cfg.history_bytes;
 }
 
+/* ------------------------------------------------------------ sending */
+
+static inline uint64_t sub_cookie(const struct sub *s, uint32_t slot)
+{
+	return ((uint64_t)s->gen << 32) | slot;
+}
+
+/* Encrypt a plain packet with `leg` straight into a transmit buffer and
+ * queue it: the one copy protect mode costs. 0, -EKEYEXPIRED, -EINVAL or
+ * -ENOBUFS (each counted). */
+static int send_protected(flow_table *ft, srtp_leg *leg, uint32_t port, const struct sp_addr *dst,
+			  const uint8_t *data, uint32_t len, bool rtcp, uint64_t cookie)
+{
+	struct dp_pkt b;
+	uint32_t cap;
+	size_t olen = 0;
+	enum srtp_leg_err e;
+
+	if (ft->ops->tx_alloc(ft->be, &b, &cap) < 0) {
+		drop(ft, DROP_TX_NO_BUFFER);
+		return -ENOBUFS;
+	}
+	e = rtcp ? srtp_leg_protect_rtcp(leg, data, len, b.data, cap, &olen)
+		 : srtp_leg_protect_rtp(leg, data, len, b.data, cap, &olen);
+	if (e != SRTP_LEG_OK) {
+		ft->ops->release(ft->be, &b);
+		srtp_drop(ft, e);
+		return e == SRTP_LEG_ERR_KEY_EXPIRED ? -EKEYEXPIRED : -EINVAL;
+	}
+	b.len = (uint32_t)olen;
+	struct dp_tx t = { .dst = *dst, .port = port, .cookie = cookie };
+	int q = ft->ops->tx_fanout(ft->be, &b, &t, ft->hdrs, 1);
+	ft->ops->release(ft->be, &b);
+	cnt(ft, STAT_SRTP_PROTECT, 1);
+	return q == 1 ? 0 : -ENOBUFS;
+}
+
+/* The camera's key as an outbound leg, made on first use: a resend to a
+ * passthrough subscriber (fast start, NACK) is the plain copy from history
+ * protected again, which gives the camera's own bytes back. */
+static srtp_leg *pass_leg(flow_table *ft, struct flow *f)
+{
+	if (!f->pass_tx && f->srtp_suite) {
+		struct msg_srtp_key k = { .suite = f->srtp_suite };
+		k.master_len = (uint8_t)srtp_leg_master_len((enum srtp_leg_suite)(f->srtp_suite - 1));
+		memcpy(k.master, f->pass_master, k.master_len);
+		if (leg_create(ft, &k, SRTP_LEG_OUTBOUND, true, &f->pass_tx) < 0)
+			f->pass_tx = NULL;
+		explicit_bzero(&k, sizeof(k));
+	}
+	return f->pass_tx;
+}
+
+/* Give pass_tx the rollover counter the camera used for this packet, so the
+ * re-protected copy matches its ciphertext after a sequence wrap too. */
+static void pass_sync_roc(struct flow *f, const uint8_t *pkt, uint32_t len)
+{
+	uint32_t ssrc, roc, cur;
+	uint16_t seq, newest;
+
+	if (len < 12 || !nack_hist_newest(f->nh, &newest))
+		return;
+	ssrc = (uint32_t)pkt[8] << 24 | (uint32_t)pkt[9] << 16 | (uint32_t)pkt[10] << 8 | pkt[11];
+	seq = (uint16_t)(pkt[2] << 8 | pkt[3]);
+	if (srtp_leg_roc(f->srx, ssrc, &roc) < 0)
+		return;
+	/* History is behind the newest packet: a larger sequence number there
+	 * is from before the last wrap. */
+	if (roc && seq > newest)
+		roc--;
+	if (srtp_leg_roc(f->pass_tx, ssrc, &cur) < 0) {
+		/* No stream for this SSRC yet: a throwaway protect makes one. */
+		uint8_t scratch[SRTP_LEG_MAX_PKT > 2048 ? 2048 : SRTP_LEG_MAX_PKT];
+		size_t olen;
+		if (len + SRTP_LEG_RTP_MAX_OVERHEAD > sizeof(scratch))
+			return;
+		srtp_leg_protect_rtp(f->pass_tx, pkt, len, scratch, sizeof(scratch), &olen);
+	}
+	srtp_leg_set_roc(f->pass_tx, ssrc, roc);
+}
+
+/* A packet from history (plain) to one subscriber, in its mode. */
+static int send_copy(flow_table *ft, struct flow *f, struct sub *s, uint32_t slot,
+		     const uint8_t *data, uint32_t len)
+{
+	int rc;
+
+	switch (s->mode) {
+	case SUB_MODE_PROTECT:
+		rc = send_protected(ft, s->tx, f->rtp_port, &s->rtp, data, len, false, sub_cookie(s, slot));
+		if (rc == 0)
+			stats_inc(&sst(ft, slot)->srtp_protected, 1);
+		else if (rc == -EKEYEXPIRED)
+			s->key_expired = true;
+		return rc;
+	case SUB_MODE_PASSTHROUGH:
+		if (!pass_leg(ft, f))
+			return -ENOMEM;
+		pass_sync_roc(f, data, len);
+		return send_protected(ft, f->pass_tx, f->rtp_port, &s->rtp, data, len, false,
+				      sub_cookie(s, slot));
+	default:
+		return ft->ops->tx_copy(ft->be, f->rtp_port, &s->rtp, data, len, sub_cookie(s, slot));
+	}
+}
+
 /* ------------------------------------------------------------ RTCP upstream */
 
 static void send_upstream(flow_table *ft, struct flow *f, const uint8_t *pkt, uint32_t len)
@@ -545,6 +746,20 @@ static void send_upstream(flow_table *ft, struct flow *f, const uint8_t *pkt, ui
 		dst = f->source;
 		dst.port = htons((uint16_t)(ntohs(f->source.port) + 1));
 		port = f->rtcp_port;
+	}
+	if (f->stx) {
+		uint8_t out[RTCP_PLI_LEN + SRTP_LEG_RTCP_MAX_OVERHEAD + 64];
+		size_t olen = 0;
+		enum srtp_leg_err e = len + SRTP_LEG_RTCP_MAX_OVERHEAD <= sizeof(out)
+			? srtp_leg_protect_rtcp(f->stx, pkt, len, out, sizeof(out), &olen)
+			: SRTP_LEG_ERR_NO_ROOM;
+		if (e != SRTP_LEG_OK) {
+			srtp_drop(ft, e);
+			return;
+		}
+		cnt(ft, STAT_SRTP_PROTECT, 1);
+		ft->ops->tx_copy(ft->be, port, &dst, out, (uint32_t)olen, UINT64_MAX);
+		return;
 	}
 	ft->ops->tx_copy(ft->be, port, &dst, pkt, len, UINT64_MAX);
 }
@@ -580,8 +795,7 @@ static void fast_start(flow_table *ft, struct flow *f, struct sub *s, uint32_t s
 	}
 	for (uint32_t i = 0; i < ft->cfg.history_pkts; i++, seq++) {
 		const struct hist_ent *e = hist_find_seq(ft, f, seq);
-		if (e && ft->ops->tx_copy(ft->be, f->rtp_port, &s->rtp, hist_data(ft, f, e), e->len,
-					  ((uint64_t)s->gen << 32) | slot) == 0) {
+		if (e && send_copy(ft, f, s, slot, hist_data(ft, f, e), e->len) == 0) {
 			cnt(ft, STAT_FAST_START, 1);
 			stats_inc(&sst(ft, slot)->fast_start, 1);
 			stats_inc(&sst(ft, slot)->tx_pkts, 1);
@@ -611,6 +825,25 @@ void flow_cmd_sub_add(flow_table *ft, const struct msg_sub_add *m)
 		emit_fail(ft, m->seq, m->flow_id, m->sub_id, -ENOSPC);
 		return;
 	}
+	/* Legs before any state: a refused key leaves nothing behind. */
+	srtp_leg *tx = NULL, *rx = NULL;
+	uint8_t mode = f->srx ? SUB_MODE_TERMINATE : SUB_MODE_PLAIN;
+	if (m->srtp_tx.suite) {
+		const struct msg_srtp_key *rk = m->srtp_rx.suite ? &m->srtp_rx : &m->srtp_tx;
+		int rc;
+		if ((rc = leg_create(ft, &m->srtp_tx, SRTP_LEG_OUTBOUND, true, &tx)) < 0 ||
+		    (rc = leg_create(ft, rk, SRTP_LEG_INBOUND, false, &rx)) < 0) {
+			srtp_leg_destroy(tx);
+			emit_fail(ft, m->seq, m->flow_id, m->sub_id, rc);
+			return;
+		}
+		mode = SUB_MODE_PROTECT;
+		if (f->srx && srtp_leg_same_params(tx, f->srx)) {
+			mode = SUB_MODE_PASSTHROUGH;
+			srtp_leg_destroy(tx);
+			tx = NULL;
+		}
+	}
 	s = ft->free_sub;
 	sub = &ft->subs[s];
 	ft->free_sub = sub->next_free;
@@ -623,6 +856,11 @@ void flow_cmd_sub_add(flow_table *ft, const struct msg_sub_add *m)
 	sub->flags = m->flags;
 	sub->rtp = m->rtp;
 	sub->rtcp = (m->flags & MSG_SUB_F_RTCP_MUX) ? m->rtp : m->rtcp;
+	sub->mode = mode;
+	sub->tx = tx;
+	sub->rx = rx;
+	if (mode == SUB_MODE_PASSTHROUGH)
+		f->npass++;
 	uint64_t now = clock_mono_ns();
 	sub->last_rtcp_ns = now;
 	f->subs[f->nsubs++] = s;
@@ -635,7 +873,7 @@ void flow_cmd_sub_add(flow_table *ft, const struct msg_sub_add *m)
 	atomic_store_explicit(&fst(ft, f)->subs, f->nsubs, memory_order_relaxed);
 	struct msg_flow_event ev = { .seq = m->seq, .kind = FLOW_EV_SUB_ADDED, .flow_id = f->id,
 				     .sub_id = sub->id, .flags = sub->flags, .source = sub->rtp,
-				     .rtcp = sub->rtcp };
+				     .rtcp = sub->rtcp, .mode = sub->mode };
 	emit(ft, &ev);
 	fast_start(ft, f, sub, s, now);
 }
@@ -653,6 +891,69 @@ void flow_cmd_sub_del(flow_table *ft, const struct msg_sub_del *m)
 	emit_fail(ft, m->seq, m->flow_id, m->sub_id, -ENOENT);
 }
 
+/* New keys without dropping anything: the next packet uses them. */
+void flow_cmd_rekey(flow_table *ft, const struct msg_srtp_rekey *m)
+{
+	struct flow *f = find_flow(ft, m->flow_id, NULL);
+	enum srtp_leg_rekey_mode mode = (enum srtp_leg_rekey_mode)m->mode;
+	const uint8_t *key = m->key.master;
+	size_t klen = m->key.master_len;
+	int rc = 0;
+
+	if (!f) {
+		emit_fail(ft, m->seq, m->flow_id, m->sub_id, -ENOENT);
+		return;
+	}
+	if (m->sub_id == 0) {
+		if (!f->srx || m->key.suite != f->srtp_suite) {
+			emit_fail(ft, m->seq, m->flow_id, 0, -EINVAL); /* plain flow or other suite */
+			return;
+		}
+		if (m->which & MSG_REKEY_RX) {
+			rc = srtp_leg_rekey(f->srx, key, klen, mode);
+			if (rc == 0) {
+				/* passthrough resends follow the camera's new key */
+				memcpy(f->pass_master, key, klen);
+				srtp_leg_destroy(f->pass_tx);
+				f->pass_tx = NULL;
+				f->key_expired = false;
+			}
+		}
+		if (rc == 0 && (m->which & MSG_REKEY_TX))
+			rc = srtp_leg_rekey(f->stx, key, klen, mode);
+	} else {
+		struct sub *s = NULL;
+		for (uint32_t i = 0; i < f->nsubs; i++)
+			if (ft->subs[f->subs[i]].id == m->sub_id)
+				s = &ft->subs[f->subs[i]];
+		if (!s) {
+			emit_fail(ft, m->seq, m->flow_id, m->sub_id, -ENOENT);
+			return;
+		}
+		/* A passthrough subscriber's media key is the camera's: rekey the
+		 * flow. Plain subscribers have no legs. */
+		if (((m->which & MSG_REKEY_TX) && !s->tx) || ((m->which & MSG_REKEY_RX) && !s->rx) ||
+		    (s->tx && (int)srtp_leg_get_suite(s->tx) != m->key.suite - 1) ||
+		    (s->rx && (int)srtp_leg_get_suite(s->rx) != m->key.suite - 1)) {
+			emit_fail(ft, m->seq, m->flow_id, m->sub_id, -EINVAL);
+			return;
+		}
+		if (m->which & MSG_REKEY_TX)
+			rc = srtp_leg_rekey(s->tx, key, klen, mode);
+		if (rc == 0 && (m->which & MSG_REKEY_RX))
+			rc = srtp_leg_rekey(s->rx, key, klen, mode);
+		if (rc == 0)
+			s->key_expired = false;
+	}
+	if (rc < 0) {
+		emit_fail(ft, m->seq, m->flow_id, m->sub_id, rc);
+		return;
+	}
+	struct msg_flow_event ev = { .seq = m->seq, .kind = FLOW_EV_REKEYED, .flow_id = f->id,
+				     .sub_id = m->sub_id };
+	emit(ft, &ev);
+}
+
 void flow_cmd_dump(flow_table *ft, const struct msg_flow_dump *m)
 {
 	for (uint32_t i = 0; i < ft->cfg.max_flows; i++) {
@@ -661,13 +962,14 @@ void flow_cmd_dump(flow_table *ft, const struct msg_flow_dump *m)
 			continue;
 		struct msg_flow_event ev = { .seq = m->seq, .kind = FLOW_EV_ADDED, .flow_id = f->id,
 					     .rtp_port = f->rtp_num, .rtcp_port = f->rtcp_num,
-					     .flags = f->flags, .source = f->source };
+					     .flags = f->flags, .source = f->source,
+					     .srtp_suite = f->srtp_suite };
 		emit(ft, &ev);
 		for (uint32_t k = 0; k < f->nsubs; k++) {
 			struct sub *s = &ft->subs[f->subs[k]];
 			struct msg_flow_event se = { .seq = m->seq, .kind = FLOW_EV_SUB_ADDED,
 						     .flow_id = f->id, .sub_id = s->id, .flags = s->flags,
-						     .source = s->rtp, .rtcp = s->rtcp };
+						     .source = s->rtp, .rtcp = s->rtcp, .mode = s->mode };
 			emit(ft, &se);
 		}
 	}
@@ -677,50 +979,149 @@ void flow_cmd_dump(flow_table *ft, const struct msg_flow_dump *m)
 
 /* ------------------------------------------------------------ packet path */
 
-/* Send pkt to every subscriber not in backoff; RTCP goes to the RTCP address. */
-static void fanout(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, bool rtcp, uint64_t now)
+/* Send a packet to every subscriber not in backoff; RTCP goes to the RTCP
+ * address. `plain` is what plain/terminate subscribers get and protect mode
+ * encrypts; `orig` is the camera's own bytes for passthrough subscribers. */
+static void fanout(flow_table *ft, struct flow *f, const struct dp_pkt *plain,
+		   const struct dp_pkt *orig, bool rtcp, uint64_t now)
 {
-	unsigned n = 0;
+	unsigned n = 0, np = 0, max = ft->cfg.max_subs_per_flow;
+	uint64_t sent = 0;
 
 	for (uint32_t i = 0; i < f->nsubs; i++) {
 		uint32_t s = f->subs[i];
 		struct sub *sub = &ft->subs[s];
-		if (sub->backoff_until > now)
+		if (sub->backoff_until > now || sub->key_expired)
 			continue;
 		bool mux = sub->flags & MSG_SUB_F_RTCP_MUX;
 		struct sub_stat *ss = sst(ft, s);
-		stats_inc(&ss->tx_pkts, 1);
-		stats_inc(&ss->tx_bytes, pkt->len);
-		ft->tx[n] = (struct dp_tx){
+		struct dp_tx t = {
 			.dst = rtcp ? sub->rtcp : sub->rtp,
 			.port = rtcp && !mux ? f->rtcp_port : f->rtp_port,
-			.cookie = ((uint64_t)sub->gen << 32) | s,
+			.cookie = sub_cookie(sub, s),
 		};
-		n++;
+		switch (sub->mode) {
+		case SUB_MODE_PROTECT: {
+			int rc = send_protected(ft, sub->tx, t.port, &t.dst, plain->data, plain->len, rtcp,
+						t.cookie);
+			if (rc == 0) {
+				sent++;
+				stats_inc(&ss->srtp_protected, 1);
+				stats_inc(&ss->tx_pkts, 1);
+				stats_inc(&ss->tx_bytes, plain->len + srtp_leg_rtp_overhead(sub->tx));
+			} else if (rc == -EKEYEXPIRED) {
+				sub->key_expired = true; /* removed by the timer, with an event */
+			}
+			continue;
+		}
+		case SUB_MODE_PASSTHROUGH:
+			/* filled from the back: plain ones from the front */
+			ft->tx[max - 1 - np++] = t;
+			stats_inc(&ss->tx_bytes, orig->len);
+			break;
+		default:
+			ft->tx[n++] = t;
+			stats_inc(&ss->tx_bytes, plain->len);
+			break;
+		}
+		stats_inc(&ss->tx_pkts, 1);
 	}
 	if (n) {
-		int q = ft->ops->tx_fanout(ft->be, pkt, ft->tx, ft->hdrs, n);
+		int q = ft->ops->tx_fanout(ft->be, plain, ft->tx, ft->hdrs, n);
+		if (q > 0)
+			sent += (uint64_t)q;
+	}
+	if (np) {
+		int q = ft->ops->tx_fanout(ft->be, orig, ft->tx + max - np, ft->hdrs, np);
 		if (q > 0) {
-			cnt(ft, STAT_FANOUT, (uint64_t)q);
-			stats_inc(&fst(ft, f)->fanout, (uint64_t)q);
+			sent += (uint64_t)q;
+			cnt(ft, STAT_SRTP_PASSTHROUGH, (uint64_t)q);
 		}
 	}
+	if (sent) {
+		cnt(ft, STAT_FANOUT, sent);
+		stats_inc(&fst(ft, f)->fanout, sent);
+	}
+}
+
+/* Authenticate and decrypt a camera packet once, at ingest. The plain
+ * packet is *pkt itself decrypted in place, or, when passthrough
+ * subscribers need the original, a copy in a transmit buffer (*copied: the
+ * caller releases it). False when the packet must go (counted). */
+static bool srtp_ingest(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, bool rtcp,
+			struct dp_pkt *plain, bool *copied)
+{
+	enum srtp_leg_err e;
+	uint32_t cap;
+	size_t len = pkt->len;
+
+	*plain = *pkt;
+	*copied = false;
+	if (f->key_expired) {
+		drop(ft, DROP_SRTP_KEY_EXPIRED);
+		return false;
+	}
+	if (f->npass) {
+		if (ft->ops->tx_alloc(ft->be, plain, &cap) < 0 || cap < pkt->len) {
+			if (plain->data != pkt->data)
+				ft->ops->release(ft->be, plain);
+			drop(ft, DROP_TX_NO_BUFFER);
+			return false;
+		}
+		memcpy(plain->data, pkt->data, pkt->len);
+		plain->port = pkt->port;
+		plain->src = pkt->src;
+		*copied = true;
+	}
+	e = rtcp ? srtp_leg_unprotect_rtcp(f->srx, plain->data, &len)
+		 : srtp_leg_unprotect_rtp(f->srx, plain->data, &len);
+	if (e != SRTP_LEG_OK) {
+		if (*copied)
+			ft->ops->release(ft->be, plain);
+		*copied = false;
+		srtp_drop(ft, e);
+		stats_inc(&fst(ft, f)->drops, 1);
+		if (e == SRTP_LEG_ERR_AUTH)
+			stats_inc(&fst(ft, f)->srtp_auth_fail, 1);
+		else if (e == SRTP_LEG_ERR_REPLAY || e == SRTP_LEG_ERR_TOO_OLD)
+			stats_inc(&fst(ft, f)->srtp_replay, 1);
+		else if (e == SRTP_LEG_ERR_KEY_EXPIRED && !f->key_expired) {
+			f->key_expired = true;
+			log_warn(0, "flow %u: the camera's SRTP key expired; forwarding stops until rekeyed",
+				    f->id);
+			struct msg_flow_event ev = { .kind = FLOW_EV_KEY_EXPIRED, .flow_id = f->id };
+			emit(ft, &ev);
+		}
+		return false;
+	}
+	plain->len = (uint32_t)len;
+	cnt(ft, STAT_SRTP_UNPROTECT, 1);
+	return true;
 }
 
 static void on_rtp(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, uint64_t now)
 {
+	struct dp_pkt dec;
+	const struct dp_pkt *plain = pkt;
+	bool copied = false;
 	struct rtp_hdr h;
-	enum rtp_err e = rtp_parse(pkt->data, pkt->len, &h);
+	enum rtp_err e;
 
+	if (f->srx) {
+		if (!srtp_ingest(ft, f, pkt, false, &dec, &copied))
+			return;
+		plain = &dec;
+	}
+	e = rtp_parse(plain->data, plain->len, &h);
 	if (e != RTP_OK) {
 		drop(ft, DROP_RTP_MALFORMED);
 		stats_inc(&fst(ft, f)->drops, 1);
-		return;
+		goto out;
 	}
 	if (f->ssrc_filter && h.ssrc != f->ssrc) {
 		drop(ft, DROP_SSRC_MISMATCH);
 		stats_inc(&fst(ft, f)->drops, 1);
-		return;
+		goto out;
 	}
 	if (!f->have_source) {
 		char a[SP_ADDR_STRLEN];
@@ -740,11 +1141,14 @@ static void on_rtp(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, uin
 	enum keyframe_kind kf = KEYFRAME_NONE;
 	if (f->codec != MSG_CODEC_OTHER)
 		kf = keyframe_detect(f->codec == MSG_CODEC_H265 ? KEYFRAME_H265 : KEYFRAME_H264,
-				     pkt->data + h.payload_off, h.payload_len);
+				     plain->data + h.payload_off, h.payload_len);
 	if (kf == KEYFRAME_START)
 		stats_inc(&fst(ft, f)->keyframes, 1);
-	hist_store(ft, f, pkt->data, pkt->len, &h, kf);
-	fanout(ft, f, pkt, false, now);
+	hist_store(ft, f, plain->data, plain->len, &h, kf);
+	fanout(ft, f, plain, pkt, false, now);
+out:
+	if (copied)
+		ft->ops->release(ft->be, &dec);
 }
 
 static struct sub *find_sub_by_addr(flow_table *ft, struct flow *f, const struct sp_addr *a,
@@ -777,8 +1181,7 @@ static void on_nack_seq(struct sub_rtcp_ctx *c, uint16_t seq)
 		drop(c->ft, DROP_NACK_MISS);
 		return;
 	}
-	if (c->ft->ops->tx_copy(c->ft->be, c->f->rtp_port, &c->s->rtp, hist_data(c->ft, c->f, e),
-				e->len, ((uint64_t)c->s->gen << 32) | c->slot) == 0) {
+	if (send_copy(c->ft, c->f, c->s, c->slot, hist_data(c->ft, c->f, e), e->len) == 0) {
 		cnt(c->ft, STAT_NACK_HIT, 1);
 		stats_inc(&sst(c->ft, c->slot)->nack_resent, 1);
 		stats_inc(&sst(c->ft, c->slot)->tx_pkts, 1);
@@ -818,7 +1221,7 @@ static bool from_source(const struct flow *f, const struct sp_addr *src, bool on
 	return !on_rtp_port && same_ip(src, &f->source);
 }
 
-static void on_rtcp(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, bool on_rtp_port,
+static void on_rtcp(flow_table *ft, struct flow *f, struct dp_pkt *pkt, bool on_rtp_port,
 		    uint64_t now)
 {
 	struct rtcp_iter it;
@@ -831,6 +1234,20 @@ static void on_rtcp(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, bo
 	s = find_sub_by_addr(ft, f, &pkt->src, &slot);
 	if (s) {
 		struct sub_rtcp_ctx c = { ft, f, s, slot, now, false };
+		if (s->rx) {
+			/* SRTCP: believed only once authenticated. Decrypted in
+			 * place: viewer feedback is never forwarded as is. */
+			size_t len = pkt->len;
+			enum srtp_leg_err e = srtp_leg_unprotect_rtcp(s->rx, pkt->data, &len);
+			if (e != SRTP_LEG_OK) {
+				srtp_drop(ft, e);
+				if (e == SRTP_LEG_ERR_AUTH)
+					stats_inc(&sst(ft, slot)->srtp_auth_fail, 1);
+				return;
+			}
+			pkt->len = (uint32_t)len;
+			cnt(ft, STAT_SRTP_UNPROTECT, 1);
+		}
 		if (rtcp_iter_init(&it, pkt->data, pkt->len) != RTCP_OK) {
 			drop(ft, DROP_RTCP_MALFORMED);
 			return;
@@ -846,18 +1263,28 @@ static void on_rtcp(flow_table *ft, struct flow *f, const struct dp_pkt *pkt, bo
 	}
 	/* The camera's reports go to every subscriber. */
 	if (from_source(f, &pkt->src, on_rtp_port)) {
-		if (rtcp_iter_init(&it, pkt->data, pkt->len) != RTCP_OK) {
+		struct dp_pkt dec;
+		const struct dp_pkt *plain = pkt;
+		bool copied = false;
+		if (f->srx) {
+			if (!srtp_ingest(ft, f, pkt, true, &dec, &copied))
+				return;
+			plain = &dec;
+		}
+		if (rtcp_iter_init(&it, plain->data, plain->len) != RTCP_OK) {
 			drop(ft, DROP_RTCP_MALFORMED);
 			stats_inc(&fst(ft, f)->drops, 1);
-			return;
+		} else {
+			if (!on_rtp_port && !f->have_src_rtcp) {
+				f->src_rtcp = pkt->src;
+				f->have_src_rtcp = true;
+			}
+			cnt(ft, STAT_RTCP_IN, 1);
+			stats_inc(&fst(ft, f)->rtcp_in, 1);
+			fanout(ft, f, plain, pkt, true, now);
 		}
-		if (!on_rtp_port && !f->have_src_rtcp) {
-			f->src_rtcp = pkt->src;
-			f->have_src_rtcp = true;
-		}
-		cnt(ft, STAT_RTCP_IN, 1);
-		stats_inc(&fst(ft, f)->rtcp_in, 1);
-		fanout(ft, f, pkt, true, now);
+		if (copied)
+			ft->ops->release(ft->be, &dec);
 		return;
 	}
 	drop(ft, DROP_UNKNOWN_SOURCE);
@@ -934,6 +1361,8 @@ void flow_timers(flow_table *ft, uint64_t now)
 			struct sub *s = &ft->subs[f->subs[k]];
 			if (s->errors >= ft->cfg.send_error_limit)
 				sub_remove(ft, f, k, 0, SUB_RM_SEND_ERRORS);
+			else if (s->key_expired)
+				sub_remove(ft, f, k, 0, SUB_RM_KEY_EXPIRED);
 			else if (ft->cfg.rtcp_timeout_ms && now > s->last_rtcp_ns &&
 				 now - s->last_rtcp_ns > (uint64_t)ft->cfg.rtcp_timeout_ms * MS)
 				/* now > last: a subscriber added during this loop turn

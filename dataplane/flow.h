@@ -34,6 +34,8 @@ struct flow_cfg {
 	uint32_t pli_interval_ms;  /* at most one PLI/FIR upstream per flow per interval */
 	uint32_t rtcp_timeout_ms;  /* remove a subscriber silent this long (0: never) */
 	uint32_t send_error_limit; /* consecutive send errors before removal */
+	uint32_t srtp_window;      /* default SRTP replay window (packets) */
+	uint64_t srtp_key_lifetime; /* packets per SRTP key; 0: the RFC 3711 limit */
 	struct sp_addr media_addr; /* address flows bind their ports to */
 	uint16_t port_min, port_max;
 	struct flow_stat *flow_stats; /* max_flows slots in the shared segment, or NULL */
@@ -55,6 +57,7 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m);
 void flow_cmd_del(flow_table *ft, const struct msg_flow_del *m);
 void flow_cmd_sub_add(flow_table *ft, const struct msg_sub_add *m);
 void flow_cmd_sub_del(flow_table *ft, const struct msg_sub_del *m);
+void flow_cmd_rekey(flow_table *ft, const struct msg_srtp_rekey *m);
 /* Report every flow and subscriber, then FLOW_EV_DUMP_DONE. */
 void flow_cmd_dump(flow_table *ft, const struct msg_flow_dump *m);
 

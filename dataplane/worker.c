@@ -50,6 +50,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
 		struct msg_sub_add sa;
 		struct msg_sub_del sd;
 		struct msg_flow_dump dump;
+		struct msg_srtp_rekey rk;
 	} u;
 
 	switch (m->type) {
@@ -81,6 +82,10 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
 		msg_read(m, &u.dump, sizeof(u.dump));
 		flow_cmd_dump(w->flows, &u.dump);
 		break;
+	case MSG_SRTP_REKEY:
+		msg_read(m, &u.rk, sizeof(u.rk));
+		flow_cmd_rekey(w->flows, &u.rk);
+		break;
 	default: {
 		/* Valid on this ring but not handled by a worker (yet). */
 		struct msg_cmd_error e = { .cmd_type = m->type, .error = -EOPNOTSUPP };
@@ -88,6 +93,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
 		break;
 	}
 	}
+	explicit_bzero(&u, sizeof(u)); /* key material */
 }
 
 static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind)
@@ -108,6 +114,10 @@ static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind)
 		if (kind == RING_KIND_CMD) {
 			stats_add(w->stats, STAT_CMDS, 1);
 			handle_cmd(w, &msgs[i]);
+			/* SRTP keys leave no copy behind in the ring either. */
+			if (msgs[i].type == MSG_FLOW_ADD || msgs[i].type == MSG_SUB_ADD ||
+			    msgs[i].type == MSG_SRTP_REKEY)
+				explicit_bzero((void *)msgs[i].payload, msgs[i].len);
 		} else {
 			/* Exception packets get sockets to leave from in the TURN issue;
 			 * until then they are counted and consumed. */
@@ -124,7 +134,7 @@ static int worker_init(struct dp_worker *w)
 	const struct dp_config *c = &w->dp->cfg;
 	struct dp_backend_cfg bc = {
 		.worker = w->id, .rx_buffers = c->rx_buffers, .rx_buf_size = c->rx_buf_size,
-		.tx_slots = c->tx_slots, .max_ports = 2 * c->max_flows + 8,
+		.tx_slots = c->tx_slots, .tx_buffers = c->tx_buffers, .max_ports = 2 * c->max_flows + 8,
 		.zerocopy_send = c->zerocopy_send, .doorbell_fd = w->doorbell, .stats = w->stats,
 		.rcvbuf = (uint32_t)c->rcvbuf,
 	};
@@ -134,6 +144,7 @@ static int worker_init(struct dp_worker *w)
 		.history_pkts = c->history_pkts, .history_bytes = (uint32_t)c->history_bytes,
 		.pli_interval_ms = c->pli_interval_ms, .rtcp_timeout_ms = c->rtcp_timeout_ms,
 		.send_error_limit = c->send_error_limit,
+		.srtp_window = c->srtp_window, .srtp_key_lifetime = c->srtp_key_lifetime,
 		.port_min = (uint16_t)c->port_min, .port_max = (uint16_t)c->port_max,
 		.flow_stats = shm_flow_stats(w->dp->seg, w->id),
 		.sub_stats = shm_sub_stats(w->dp->seg, w->id),

@@ -12,7 +12,7 @@ PKGS=(
   libcjson-dev dpdk dpdk-dev libdpdk-dev libpcap-dev
   # peers and tools used by tests, dts and benchmarks
   mosquitto mosquitto-clients openssl coturn iproute2 nftables procps psmisc util-linux
-  python3 python3-pytest python3-yaml python3-pyroute2 python3-scapy
+  python3 python3-pytest python3-yaml python3-pyroute2 python3-scapy python3-pylibsrtp
   gnuplot-nox socat stunnel4 openssh-server openssh-client
 )
 

@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -91,6 +92,12 @@ static void valid_payload(uint16_t type, uint8_t *p, uint32_t len)
 		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
 		break;
 	}
+	case MSG_SRTP_REKEY: {
+		struct msg_srtp_rekey v = { .seq = 1, .flow_id = 2, .which = MSG_REKEY_RX | MSG_REKEY_TX,
+					    .key = { .suite = 1, .master_len = 30 } };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
 	}
 }
 
@@ -139,6 +146,40 @@ static void fa_unset_no_latch(uint8_t *p, uint32_t l)
 	struct sp_addr a = { 0 };
 	SET(msg_flow_add, source, a);
 }
+/* SRTP keys: suite 0 is plain and must carry nothing; otherwise the length
+ * is the suite's and the window within RFC 3711's bounds. */
+static const struct msg_srtp_key K_CM80 = { .suite = 1, .master_len = 30 };
+static const struct msg_srtp_key K_GCM256 = { .suite = 4, .master_len = 44, .window = 32767 };
+static void fa_key_cm80(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, srtp_rx, K_CM80); }
+static void fa_key_gcm256_tx(uint8_t *p, uint32_t l)
+{
+	(void)l;
+	SET(msg_flow_add, srtp_rx, K_GCM256);
+	SET(msg_flow_add, srtp_tx, K_GCM256);
+}
+static void fa_key_suite_5(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, srtp_rx.suite, 5); SET(msg_flow_add, srtp_rx.master_len, 30); }
+static void fa_key_len_short(uint8_t *p, uint32_t l) { (void)l; fa_key_cm80(p, l); SET(msg_flow_add, srtp_rx.master_len, 29); }
+static void fa_key_len_huge(uint8_t *p, uint32_t l) { (void)l; fa_key_cm80(p, l); SET(msg_flow_add, srtp_rx.master_len, 255); }
+static void fa_key_window_63(uint8_t *p, uint32_t l) { (void)l; fa_key_cm80(p, l); SET(msg_flow_add, srtp_rx.window, 63); }
+static void fa_key_window_max1(uint8_t *p, uint32_t l) { (void)l; fa_key_cm80(p, l); SET(msg_flow_add, srtp_rx.window, 32768); }
+static void fa_plain_with_len(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, srtp_rx.master_len, 30); }
+static void fa_tx_without_rx(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, srtp_tx, K_CM80); }
+static void fa_tx_other_suite(uint8_t *p, uint32_t l)
+{
+	(void)l;
+	SET(msg_flow_add, srtp_rx, K_CM80);
+	SET(msg_flow_add, srtp_tx, K_GCM256);
+}
+static void sa_key_own(uint8_t *p, uint32_t l) { (void)l; SET(msg_sub_add, srtp_tx, K_CM80); SET(msg_sub_add, srtp_rx, K_CM80); }
+static void sa_rx_without_tx(uint8_t *p, uint32_t l) { (void)l; SET(msg_sub_add, srtp_rx, K_CM80); }
+static void sa_key_len_gcm(uint8_t *p, uint32_t l) { (void)l; SET(msg_sub_add, srtp_tx, K_CM80); SET(msg_sub_add, srtp_tx.suite, 3); }
+static void rk_plain_key(uint8_t *p, uint32_t l) { (void)l; struct msg_srtp_key z = { 0 }; SET(msg_srtp_rekey, key, z); }
+static void rk_which_0(uint8_t *p, uint32_t l) { (void)l; SET(msg_srtp_rekey, which, 0); }
+static void rk_which_4(uint8_t *p, uint32_t l) { (void)l; SET(msg_srtp_rekey, which, 4); }
+static void rk_mode_2(uint8_t *p, uint32_t l) { (void)l; SET(msg_srtp_rekey, mode, 2); }
+static void rk_reset_rx(uint8_t *p, uint32_t l) { (void)l; SET(msg_srtp_rekey, mode, 1); SET(msg_srtp_rekey, which, MSG_REKEY_RX); }
+static void rk_bad_len(uint8_t *p, uint32_t l) { (void)l; SET(msg_srtp_rekey, key.master_len, 28); }
+
 static void fa_bad_flags(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, flags, 8); }
 static void fa_port_0(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, source.port, 0); }
 static void fa_family_unix(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_add, source.family, AF_UNIX); }
@@ -193,6 +234,21 @@ static void fe_kind_huge(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, 
 #define FA sizeof(struct msg_flow_add)
 #define SA sizeof(struct msg_sub_add)
 #define FE sizeof(struct msg_flow_event)
+#define FA1 offsetof(struct msg_flow_add, srtp_rx)   /* without keys */
+#define SA1 offsetof(struct msg_sub_add, srtp_tx)
+#define RK sizeof(struct msg_srtp_rekey)
+
+/* Rows for the two commands whose SRTP keys may be left off the end. */
+#define VARIABLE(t, mn, mx, okring, badring)                                                   \
+	ROW(#t " ok", t, V, mx, okring, OK),                                                       \
+	ROW(#t " ok without keys", t, V, mn, okring, OK),                                          \
+	ROW(#t " ok half a key", t, V, mn + 8, okring, OK),                                        \
+	ROW(#t " len min-1", t, V, mn - 1, okring, DROP_MSG_BAD_LEN),                              \
+	ROW(#t " len max+1", t, V, mx + 1, okring, DROP_MSG_BAD_LEN),                              \
+	ROW(#t " len 0", t, V, 0, okring, DROP_MSG_BAD_LEN),                                       \
+	ROW(#t " version 0", t, 0, mx, okring, DROP_MSG_BAD_VERSION),                              \
+	ROW(#t " version +1", t, V + 1, mx, okring, DROP_MSG_BAD_VERSION),                         \
+	ROW(#t " wrong ring", t, V, mx, badring, DROP_MSG_WRONG_RING)
 
 static const struct msg_case cases[] = {
 	FIXED(MSG_HELLO, msg_hello, RING_KIND_MAIN_CMD, RING_KIND_CMD),
@@ -250,7 +306,17 @@ static const struct msg_case cases[] = {
 	{ "exc_packet bad len and family", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_EXC_UP, exc_len_and_fam, DROP_MSG_BAD_LEN },
 
 	/* ---- flow_add: flags and the camera source */
-	FIXED(MSG_FLOW_ADD, msg_flow_add, RING_KIND_CMD, RING_KIND_MAIN_CMD),
+	VARIABLE(MSG_FLOW_ADD, FA1, FA, RING_KIND_CMD, RING_KIND_MAIN_CMD),
+	{ "flow_add srtp cm80", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_cm80, OK },
+	{ "flow_add srtp gcm256 rx+tx", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_gcm256_tx, OK },
+	{ "flow_add srtp suite 5", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_suite_5, DROP_MSG_BAD_FIELD },
+	{ "flow_add srtp key short", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_len_short, DROP_MSG_BAD_FIELD },
+	{ "flow_add srtp key len 255", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_len_huge, DROP_MSG_BAD_FIELD },
+	{ "flow_add srtp window 63", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_window_63, DROP_MSG_BAD_FIELD },
+	{ "flow_add srtp window 32768", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_key_window_max1, DROP_MSG_BAD_FIELD },
+	{ "flow_add plain key with a length", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_plain_with_len, DROP_MSG_BAD_FIELD },
+	{ "flow_add srtp tx without rx", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_tx_without_rx, DROP_MSG_BAD_FIELD },
+	{ "flow_add srtp tx other suite", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_tx_other_suite, DROP_MSG_BAD_FIELD },
 	{ "flow_add latch, no source", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_latch_unset, OK },
 	{ "flow_add every flag", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_all_flags, OK },
 	{ "flow_add no source, no latch", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_unset_no_latch, DROP_MSG_BAD_FIELD },
@@ -260,7 +326,19 @@ static const struct msg_case cases[] = {
 	{ "flow_add latch, bad source family", MSG_FLOW_ADD, V, FA, RING_KIND_CMD, fa_latch_bad_family, DROP_MSG_BAD_FIELD },
 
 	/* ---- sub_add: RTP address always, RTCP unless muxed */
-	FIXED(MSG_SUB_ADD, msg_sub_add, RING_KIND_CMD, RING_KIND_EXC_DOWN),
+	VARIABLE(MSG_SUB_ADD, SA1, SA, RING_KIND_CMD, RING_KIND_EXC_DOWN),
+	{ "sub_add own key", MSG_SUB_ADD, V, SA, RING_KIND_CMD, sa_key_own, OK },
+	{ "sub_add srtp rx without tx", MSG_SUB_ADD, V, SA, RING_KIND_CMD, sa_rx_without_tx, DROP_MSG_BAD_FIELD },
+	{ "sub_add gcm with a cm-length key", MSG_SUB_ADD, V, SA, RING_KIND_CMD, sa_key_len_gcm, DROP_MSG_BAD_FIELD },
+
+	/* ---- srtp_rekey: a real key, a leg, a mode */
+	FIXED(MSG_SRTP_REKEY, msg_srtp_rekey, RING_KIND_CMD, RING_KIND_EVT),
+	{ "srtp_rekey reset rx", MSG_SRTP_REKEY, V, RK, RING_KIND_CMD, rk_reset_rx, OK },
+	{ "srtp_rekey plain key", MSG_SRTP_REKEY, V, RK, RING_KIND_CMD, rk_plain_key, DROP_MSG_BAD_FIELD },
+	{ "srtp_rekey which 0", MSG_SRTP_REKEY, V, RK, RING_KIND_CMD, rk_which_0, DROP_MSG_BAD_FIELD },
+	{ "srtp_rekey which 4", MSG_SRTP_REKEY, V, RK, RING_KIND_CMD, rk_which_4, DROP_MSG_BAD_FIELD },
+	{ "srtp_rekey mode 2", MSG_SRTP_REKEY, V, RK, RING_KIND_CMD, rk_mode_2, DROP_MSG_BAD_FIELD },
+	{ "srtp_rekey key length", MSG_SRTP_REKEY, V, RK, RING_KIND_CMD, rk_bad_len, DROP_MSG_BAD_FIELD },
 	{ "sub_add rtp ipv6", MSG_SUB_ADD, V, SA, RING_KIND_CMD, sa_v6, OK },
 	{ "sub_add mux, no rtcp", MSG_SUB_ADD, V, SA, RING_KIND_CMD, sa_mux_rtcp_unset, OK },
 	{ "sub_add no rtcp, no mux", MSG_SUB_ADD, V, SA, RING_KIND_CMD, sa_rtcp_unset, DROP_MSG_BAD_FIELD },
@@ -356,7 +434,8 @@ static bool allowed(uint16_t type, enum ring_kind k)
 	case MSG_FLOW_DEL:
 	case MSG_SUB_ADD:
 	case MSG_SUB_DEL:
-	case MSG_FLOW_DUMP: return k == RING_KIND_CMD;
+	case MSG_FLOW_DUMP:
+	case MSG_SRTP_REKEY: return k == RING_KIND_CMD;
 	case MSG_FLOW_EVENT: return k == RING_KIND_EVT;
 	}
 	return false;
@@ -403,12 +482,13 @@ Test(msg, catalogue_lookup_and_names)
 		{ MSG_SET_LOG_LEVEL, "set_log_level", sizeof(struct msg_set_log_level), sizeof(struct msg_set_log_level) },
 		{ MSG_CMD_ERROR, "cmd_error", sizeof(struct msg_cmd_error), sizeof(struct msg_cmd_error) },
 		{ MSG_EXC_PACKET, "exc_packet", EXC, EXC + MSG_EXC_MAX_PAYLOAD },
-		{ MSG_FLOW_ADD, "flow_add", FA, FA },
+		{ MSG_FLOW_ADD, "flow_add", FA1, FA },
 		{ MSG_FLOW_DEL, "flow_del", sizeof(struct msg_flow_del), sizeof(struct msg_flow_del) },
-		{ MSG_SUB_ADD, "sub_add", SA, SA },
+		{ MSG_SUB_ADD, "sub_add", SA1, SA },
 		{ MSG_SUB_DEL, "sub_del", sizeof(struct msg_sub_del), sizeof(struct msg_sub_del) },
 		{ MSG_FLOW_DUMP, "flow_dump", sizeof(struct msg_flow_dump), sizeof(struct msg_flow_dump) },
 		{ MSG_FLOW_EVENT, "flow_event", FE, FE },
+		{ MSG_SRTP_REKEY, "srtp_rekey", RK, RK },
 	};
 	cr_assert_eq(sizeof(want) / sizeof(want[0]), MSG__COUNT - 1, "table covers every type");
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -75,8 +75,10 @@ struct dp_backend {
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	uint8_t *bufs;
-	uint16_t *refs;
+	uint16_t *refs;          /* per buffer: rx ids [0, nbufs), tx pool after */
 	uint32_t nbufs, buf_size, br_mask;
+	/* transmit pool: buffer ids [nbufs, nbufs + ntx), free ones stacked */
+	uint32_t ntx, *tx_free, tx_top;
 	struct msghdr rx_tmpl;   /* multishot layout: name length, no control */
 	bool multishot, send_zc, single_issuer;
 	/* ports */
@@ -132,10 +134,14 @@ static void buf_recycle(struct dp_backend *be, uint32_t bid)
 
 static void buf_put(struct dp_backend *be, uint32_t bid)
 {
-	if (bid == NO_BUF || bid >= be->nbufs)
+	if (bid == NO_BUF || bid >= be->nbufs + be->ntx || be->refs[bid] == 0)
 		return;
-	if (--be->refs[bid] == 0)
-		buf_recycle(be, bid);
+	if (--be->refs[bid] == 0) {
+		if (bid < be->nbufs)
+			buf_recycle(be, bid);
+		else
+			be->tx_free[be->tx_top++] = bid;
+	}
 }
 
 static int arm_recv(struct dp_backend *be, uint32_t p)
@@ -252,13 +258,16 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 		goto out_br;
 	}
 	io_uring_buf_ring_init(be->br);
-	be->bufs = aligned_alloc(64, (size_t)be->nbufs * be->buf_size);
-	be->refs = calloc(be->nbufs, sizeof(*be->refs));
+	be->ntx = cfg->tx_buffers;
+	be->bufs = aligned_alloc(64, (size_t)(be->nbufs + be->ntx) * be->buf_size);
+	be->refs = calloc(be->nbufs + be->ntx, sizeof(*be->refs));
+	be->tx_free = calloc(be->ntx + 1, sizeof(*be->tx_free));
 	be->ports = calloc(cfg->max_ports, sizeof(*be->ports));
 	be->slots = calloc(cfg->tx_slots, sizeof(*be->slots));
 	be->copy_area = malloc((size_t)cfg->tx_slots * COPY_MAX);
 	be->pend = calloc(be->nbufs, sizeof(*be->pend));
-	if (!be->bufs || !be->refs || !be->ports || !be->slots || !be->copy_area || !be->pend) {
+	if (!be->bufs || !be->refs || !be->tx_free || !be->ports || !be->slots || !be->copy_area ||
+	    !be->pend) {
 		rc = -ENOMEM;
 		goto out_mem;
 	}
@@ -266,6 +275,8 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 		io_uring_buf_ring_add(be->br, be->bufs + (size_t)i * be->buf_size, be->buf_size,
 				      (unsigned short)i, (int)be->br_mask, (int)i);
 	io_uring_buf_ring_advance(be->br, (int)be->nbufs);
+	for (uint32_t i = 0; i < be->ntx; i++)
+		be->tx_free[be->tx_top++] = be->nbufs + be->ntx - 1 - i;
 	for (uint32_t p = 0; p < cfg->max_ports; p++)
 		be->ports[p].fd = -1;
 	be->nslots = cfg->tx_slots;
@@ -289,6 +300,7 @@ out_mem:
 	free(be->pend);
 	free(be->bufs);
 	free(be->refs);
+	free(be->tx_free);
 	free(be->ports);
 	free(be->slots);
 	free(be->copy_area);
@@ -314,6 +326,7 @@ static void uring_destroy(struct dp_backend *be)
 	munmap(be->br, be->br_bytes);
 	free(be->bufs);
 	free(be->refs);
+	free(be->tx_free);
 	free(be->ports);
 	free(be->slots);
 	free(be->copy_area);
@@ -706,6 +719,22 @@ static int uring_tx_copy(struct dp_backend *be, uint32_t port, const struct sp_a
 	return 0;
 }
 
+static int uring_tx_alloc(struct dp_backend *be, struct dp_pkt *out, uint32_t *cap)
+{
+	if (!be->tx_top) {
+		/* Every buffer is in flight: collect finished sends first. */
+		io_uring_submit(&be->ring);
+		reap_all(be);
+		if (!be->tx_top)
+			return -ENOBUFS;
+	}
+	uint32_t bid = be->tx_free[--be->tx_top];
+	be->refs[bid] = 1;
+	*out = (struct dp_pkt){ .data = be->bufs + (size_t)bid * be->buf_size, .buf = bid };
+	*cap = be->buf_size;
+	return 0;
+}
+
 static void uring_flush(struct dp_backend *be)
 {
 	io_uring_submit(&be->ring);
@@ -737,6 +766,7 @@ const struct dp_backend_ops dp_backend_uring = {
 	.rx_burst = uring_rx_burst,
 	.tx_fanout = uring_tx_fanout,
 	.tx_copy = uring_tx_copy,
+	.tx_alloc = uring_tx_alloc,
 	.flush = uring_flush,
 	.release = uring_release,
 	.tx_errors = uring_tx_errors,
