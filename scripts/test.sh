@@ -24,10 +24,14 @@ step() {
 build() { cmake --preset "$1" >/dev/null && cmake --build --preset "$1"; }
 
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+# libsrtp2 rebuilt on OpenSSL from Debian's source package (SP_SRTP_OPENSSL)
+bash scripts/libsrtp-openssl.sh || { echo "libsrtp-openssl failed"; exit 1; }
 step "build gcc debug" build debug
 step "build clang debug" build clang
 step "build asan" build asan
 step "build release" build release
+step "build release-ossl" build release-ossl
+step "srtp tests (OpenSSL libsrtp)" bash -c 'cmake -S . -B build/debug-ossl -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSP_SRTP_OPENSSL=ON -DSP_TESTS=ON >/dev/null && cmake --build build/debug-ossl && ctest --test-dir build/debug-ossl -R "srtp|sdes" --output-on-failure'
 step "unit+integration (gcc)" ctest --preset debug
 step "unit+integration (asan)" ctest --preset asan
 step "fuzz" bash scripts/fuzz.sh "${SP_FUZZ_SECONDS:-15}"
