@@ -387,6 +387,25 @@ static const char *param_srtp(const char *params, const char *keyname, uint8_t d
 	return NULL;
 }
 
+/* A leg pair: `srtp_key` (with the suite and window) and the optional key
+ * for the other direction, `second` (same suite; the window is the first
+ * key's business). */
+static const char *param_key_pair(const char *params, const char *second, uint8_t dflt,
+				  bool may_generate, struct msg_srtp_key *first,
+				  struct msg_srtp_key *other, bool *generated)
+{
+	const char *why = param_srtp(params, "srtp_key", dflt, may_generate, first, generated);
+
+	memset(other, 0, sizeof(*other));
+	if (!why && first->suite) {
+		uint16_t w = first->window;
+		why = param_srtp(params, second, first->suite, false, other, NULL);
+		first->window = w;
+		other->window = 0;
+	}
+	return why;
+}
+
 static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -490,13 +509,7 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 		else
 			return error_reply(reply, "codec=h264|h265|other");
 	}
-	const char *why = param_srtp(params, "srtp_key", 0, false, &fl.srtp_rx, NULL);
-	if (!why && fl.srtp_rx.suite) {
-		uint16_t w = fl.srtp_rx.window;
-		why = param_srtp(params, "srtp_tx_key", fl.srtp_rx.suite, false, &fl.srtp_tx, NULL);
-		fl.srtp_rx.window = w;
-		fl.srtp_tx.window = 0;
-	}
+	const char *why = param_key_pair(params, "srtp_tx_key", 0, false, &fl.srtp_rx, &fl.srtp_tx, NULL);
 	if (why) {
 		explicit_bzero(&fl, sizeof(fl));
 		return error_reply(reply, why);
@@ -564,13 +577,8 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 		s.rtcp.port = htons((uint16_t)(ntohs(s.rtp.port) + 1));
 	}
 	bool generated;
-	const char *why = param_srtp(params, "srtp_key", fl->srtp_suite, true, &s.srtp_tx, &generated);
-	if (!why && s.srtp_tx.suite) {
-		uint16_t w = s.srtp_tx.window;
-		why = param_srtp(params, "srtp_rx_key", s.srtp_tx.suite, false, &s.srtp_rx, NULL);
-		s.srtp_tx.window = w;
-		s.srtp_rx.window = 0;
-	}
+	const char *why = param_key_pair(params, "srtp_rx_key", fl->srtp_suite, true, &s.srtp_tx,
+					 &s.srtp_rx, &generated);
 	if (why) {
 		explicit_bzero(&s, sizeof(s));
 		return error_reply(reply, why);

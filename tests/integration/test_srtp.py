@@ -126,6 +126,17 @@ def flow_ready(sp, fid, n):
             10, "flow and subscribers active")
 
 
+def flow_plain_and_own(sp, fid, cam, suite, kc, k_own, extra=""):
+    """An SRTP flow with a plain subscriber (1) and an own-key one (2)."""
+    sp.call(f"/flow/add,id={fid}&source=127.0.0.1:{cam.getsockname()[1]}&rtcp_mux=1"
+            f"&srtp_key={b64(kc)}{extra}")
+    plain, own = Viewer(suite, None), Viewer(suite, k_own)
+    sp.call(f"/sub/add,flow={fid}&id=1&rtp=127.0.0.1:{plain.port}&rtcp_mux=1")
+    sp.call(f"/sub/add,flow={fid}&id=2&rtp=127.0.0.1:{own.port}&rtcp_mux=1&srtp_key={b64(k_own)}")
+    flow_ready(sp, fid, 2)
+    return plain, own, sp.call(f"/flow,id={fid}")["rtp_port"]
+
+
 def counters(sp, fid):
     return sp.spctl("flow", str(fid))
 
@@ -240,13 +251,7 @@ def test_rekey_keeps_the_flow():
     kc, kc2, k_own = os.urandom(28), os.urandom(28), os.urandom(28)
     cam = udp()
     with Streampoint(workers=1) as sp:
-        sp.call(f"/flow/add,id=7&source=127.0.0.1:{cam.getsockname()[1]}&rtcp_mux=1"
-                f"&srtp_key={b64(kc)}")
-        plain, own = Viewer(suite, None), Viewer(suite, k_own)
-        sp.call(f"/sub/add,flow=7&id=1&rtp=127.0.0.1:{plain.port}&rtcp_mux=1")
-        sp.call(f"/sub/add,flow=7&id=2&rtp=127.0.0.1:{own.port}&rtcp_mux=1&srtp_key={b64(k_own)}")
-        flow_ready(sp, 7, 2)
-        port = sp.call("/flow,id=7")["rtp_port"]
+        plain, own, port = flow_plain_and_own(sp, 7, cam, suite, kc, k_own)
         assert sp.call("/flow,id=7")["srtp"] == suite  # GCM is the default suite
         clear = plain_stream(1, 10)
         camtx = session(suite, kc, True)
@@ -278,13 +283,7 @@ def test_expired_keys_stop_their_legs():
     kc, k_own = os.urandom(30), os.urandom(30)
     cam = udp()
     with Streampoint(workers=1, spdp_opts=["-o", "srtp.key_lifetime=40"]) as sp:
-        sp.call(f"/flow/add,id=3&source=127.0.0.1:{cam.getsockname()[1]}&rtcp_mux=1"
-                f"&srtp={suite}&srtp_key={b64(kc)}")
-        plain, own = Viewer(suite, None), Viewer(suite, k_own)
-        sp.call(f"/sub/add,flow=3&id=1&rtp=127.0.0.1:{plain.port}&rtcp_mux=1")
-        sp.call(f"/sub/add,flow=3&id=2&rtp=127.0.0.1:{own.port}&rtcp_mux=1&srtp_key={b64(k_own)}")
-        flow_ready(sp, 3, 2)
-        port = sp.call("/flow,id=3")["rtp_port"]
+        plain, own, port = flow_plain_and_own(sp, 3, cam, suite, kc, k_own, f"&srtp={suite}")
         camtx = session(suite, kc, True)
         clear = [rtp(s, s * 10, P_FRAME) for s in range(60)]
         send_all(cam, port, [camtx.protect(p) for p in clear])
