@@ -33,6 +33,7 @@ enum stat_counter {
 	STAT_TX_PACKETS, /* datagrams sent (completed) */
 	STAT_TX_BYTES,
 	STAT_RX_REARMS,  /* receive operations re-armed (multishot ended) */
+	STAT_RX_BUF_EXHAUSTED, /* receives paused: every buffer waited for the worker (datagrams stay queued in the socket) */
 	STAT_RTP_IN,     /* RTP packets from flow sources */
 	STAT_RTCP_IN,    /* RTCP packets from sources and subscribers */
 	STAT_FANOUT,     /* sends queued by fan-out (one per subscriber per packet) */
@@ -54,7 +55,6 @@ enum stat_drop {
 	DROP_MSG_WRONG_RING,   /* known type on a ring it does not belong to */
 	DROP_MSG_BAD_FIELD,    /* a field out of range */
 	DROP_RING_STALE,       /* messages discarded when a new consumer attached */
-	DROP_RX_NO_BUFFER,     /* the kernel had no receive buffer for a datagram */
 	DROP_RX_TRUNCATED,     /* datagram larger than a receive buffer */
 	DROP_TX_NO_SLOT,       /* no send slot free: that destination missed the packet */
 	DROP_TX_ERROR,         /* the kernel refused a send (ICMP unreachable, ENOBUFS...) */

@@ -498,7 +498,7 @@ static int on_recv(struct dp_backend *be, uint32_t p, const struct io_uring_cqe 
 		up->armed = false;
 	if (cqe->res < 0) {
 		if (cqe->res == -ENOBUFS)
-			drop(be, DROP_RX_NO_BUFFER);
+			cnt(be, STAT_RX_BUF_EXHAUSTED, 1); /* not a loss: re-armed below */
 		else if (cqe->res == -EINVAL && be->multishot) {
 			log_notice("worker %u: kernel lacks multishot recvmsg; using single-shot receives",
 				   be->cfg.worker);
