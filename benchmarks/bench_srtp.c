@@ -36,18 +36,10 @@
  * cameras, one receiver thread drains and checks every subscriber. JSON on
  * stdout (or --out), one summary line on stderr.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,10 +47,6 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -66,8 +54,11 @@
 
 #include "addr.h"
 #include "bench.h"
+#include "bench_proc.h"
+#include "bench_rx.h"
+#include "bench_spdp.h"
 #include "bench_srtp.h"
-#include "ctlsock.h"
+#include "bench_step.h"
 #include "rtp_traffic.h"
 #include "srtp_leg.h"
 #include "srtp_raw.h"
@@ -82,7 +73,6 @@ static const char *const suite_name[SRTP_LEG_SUITE__COUNT] = {
 #define MAX_SCEN (1 + 3 * SRTP_LEG_SUITE__COUNT)
 #define MAX_SPDP_OPTS 16
 #define MAX_REPS 9
-#define CTL_TIMEOUT_MS 3000
 #define GOAL_PROTECT_RAW 0.8   /* issue 4: protect rate per core >= 80% of raw libsrtp */
 #define GOAL_PASS_PLAIN 1.0    /* issue 4: passthrough costs no more than plain */
 #define PREPARE_MAX_BYTES (1536ull << 20) /* camera packets protected ahead of a step */
@@ -109,193 +99,16 @@ struct opts {
 	uint32_t batch, workers, coalesce_us;
 	const char *spdp_opts[MAX_SPDP_OPTS];
 	unsigned n_spdp_opts;
-	char build_dir[1024], self[PATH_MAX];
+	char build_dir[1024];
 	const char *out;
 	bool keep, verbose;
 };
 
-static volatile int g_stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
-
-static void vlog(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void vlog(const struct opts *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o->verbose)
-		return;
-	va_start(ap, fmt);
-	fputs("spbench srtp: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static double now_s(void) { return (double)bench_now_ns() / 1e9; }
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
+#define vlog(o, ...) bench_log((o)->verbose, "srtp", __VA_ARGS__)
 
 static bool is_gcm(enum srtp_leg_suite s)
 {
 	return s == SRTP_LEG_AEAD_AES_128_GCM || s == SRTP_LEG_AEAD_AES_256_GCM;
-}
-
-/* ------------------------------------------------------------ processes
- * (the same child handling as bench_rtp.c) */
-
-/* utime + stime of a whole process (all threads), seconds; < 0 if gone. */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[2048];
-	unsigned long ut, st;
-	ssize_t n;
-	int fd;
-	char *p;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	if (!(p = strrchr(buf, ')')))
-		return -1;
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double thread_cpu_s(clockid_t cid)
-{
-	struct timespec ts;
-
-	if (clock_gettime(cid, &ts) < 0)
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* fork + exec, stdout to out_fd (or the log), stderr to the log; the child
- * dies with us. */
-static pid_t spawn(char *const argv[], int out_fd, const char *log_path)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	if (pid != 0)
-		return pid;
-	int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	if (lf >= 0) {
-		dup2(lf, 2);
-		if (out_fd < 0)
-			dup2(lf, 1);
-	}
-	if (out_fd >= 0)
-		dup2(out_fd, 1);
-	execv(argv[0], argv);
-	_exit(127);
-}
-
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (WIFEXITED(st))
-		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
-	else
-		snprintf(buf, len, "status 0x%x", st);
-}
-
-static bool exited(pid_t pid, char *buf, size_t len)
-{
-	int st;
-
-	if (pid <= 0 || waitpid(pid, &st, WNOHANG) != pid)
-		return false;
-	describe_status(st, buf, len);
-	return true;
-}
-
-static void stop_child(pid_t pid, unsigned ms, char *buf, size_t len)
-{
-	int st;
-
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	for (unsigned waited = 0; waited < ms; waited += 10) {
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			describe_status(st, buf, len);
-			return;
-		}
-		sleep_ms(10);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	snprintf(buf, len, "did not stop within %u ms of SIGTERM; killed", ms);
-}
-
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[PATH_MAX];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		struct stat st;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
-			continue;
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void log_tail(const char *path, char *out, size_t len)
-{
-	ssize_t n;
-	off_t size;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	out[0] = 0;
-	if (fd < 0 || len < 2) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	size = lseek(fd, 0, SEEK_END);
-	lseek(fd, size > (off_t)len - 1 ? size - (off_t)len + 1 : 0, SEEK_SET);
-	n = read(fd, out, len - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	while (n > 0 && out[n - 1] == '\n')
-		n--;
-	out[n] = 0;
-	for (ssize_t i = 0; i < n; i++)
-		if (out[i] == '\n')
-			out[i] = '|';
 }
 
 /* ------------------------------------------------------------ keys and legs */
@@ -448,104 +261,25 @@ static int crypto_sub_legs(struct crypto *c, const struct scen *sc, uint32_t s, 
 /* ------------------------------------------------------------ spdp */
 
 struct fwd {
-	pid_t pid, cp_pid;
-	int ctl;
-	char dir[64], inst[48];
-	char fwd_log[128], cp_log[128];
-	uint16_t *ports;
-	uint64_t *mask;
+	struct spdp sp;          /* spdp + spcp (none with --loopback) */
 	double setup_s;
-	char end_status[128], cp_end_status[128];
-	char why[1024];
-	bool skipped;
 	uint32_t modes_seen[M__COUNT + 1]; /* reply "mode" of /sub/add; [M__COUNT]: other */
 };
 
-static void fwd_why(struct fwd *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fwd_why(struct fwd *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(f->why, sizeof(f->why), fmt, ap);
-	va_end(ap);
-}
-
-static cJSON *ctl_call(struct fwd *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static cJSON *ctl_call(struct fwd *f, const char *fmt, ...)
-{
-	char req[CTLSOCK_MAX_REQ_LEN + 1], shown[CTLSOCK_MAX_REQ_LEN + 1], *k;
-	cJSON *reply = NULL, *err;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(req, sizeof(req), fmt, ap);
-	va_end(ap);
-	/* Error messages never show keys. */
-	snprintf(shown, sizeof(shown), "%s", req);
-	for (k = strstr(shown, "srtp_key="); k; k = strstr(k, "srtp_key=")) {
-		k += 9;
-		while (*k && *k != '&' && *k != ' ')
-			*k++ = '*';
-	}
-	rc = ctlsock_call(f->ctl, req, CTL_TIMEOUT_MS, &reply);
-	OPENSSL_cleanse(req, sizeof(req));
-	if (rc < 0) {
-		fwd_why(f, "spcp control socket: %s: %s", shown, strerror(-rc));
-		return NULL;
-	}
-	if (!reply || cJSON_IsNull(reply)) {
-		fwd_why(f, "spcp answered null to %s (unknown command or handler error)", shown);
-		cJSON_Delete(reply);
-		return NULL;
-	}
-	err = cJSON_GetObjectItemCaseSensitive(reply, "error");
-	if (cJSON_IsString(err)) {
-		fwd_why(f, "spcp: %s: %s", shown, err->valuestring);
-		cJSON_Delete(reply);
-		return NULL;
-	}
-	return reply;
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static cJSON *spdp_drops(struct fwd *f)
-{
-	cJSON *st, *d;
-
-	if (f->ctl < 0 || !(st = ctl_call(f, "/spdp/status")))
-		return NULL;
-	d = cJSON_DetachItemFromObjectCaseSensitive(st, "drops");
-	cJSON_Delete(st);
-	return d;
-}
-
 /* Sum of a per-subscriber counter (e.g. "srtp_protected") over every flow's
  * "subs_stats" in /flow; -1 when spcp does not report it. */
-static double spdp_sub_counter(struct fwd *f, uint32_t cams, const char *name)
+static double spdp_sub_counter(struct spdp *sp, uint32_t cams, const char *name)
 {
 	double sum = 0;
 	bool seen = false;
 
-	for (uint32_t c = 0; c < cams && f->ctl >= 0; c++) {
-		cJSON *r = ctl_call(f, "/flow,id=%u", c + 1);
+	for (uint32_t c = 0; c < cams && sp->ctl >= 0; c++) {
+		cJSON *r = spdp_call(sp, "/flow,id=%u", c + 1);
 		const cJSON *s;
 		if (!r)
 			return -1;
 		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(r, "subs_stats")) {
-			double v = jnum(s, name);
+			double v = bench_jnum(s, name);
 			if (v >= 0) {
 				sum += v;
 				seen = true;
@@ -554,130 +288,6 @@ static double spdp_sub_counter(struct fwd *f, uint32_t cams, const char *name)
 		cJSON_Delete(r);
 	}
 	return seen ? sum : -1;
-}
-
-static cJSON *drops_delta(const cJSON *before, const cJSON *after, double *sum, char *top, size_t toplen)
-{
-	cJSON *o = cJSON_CreateObject();
-	const cJSON *a;
-	double best = 0;
-
-	*sum = 0;
-	cJSON_ArrayForEach(a, after) {
-		const cJSON *b = cJSON_GetObjectItemCaseSensitive(before, a->string);
-		double d = (cJSON_IsNumber(a) ? a->valuedouble : 0) - (cJSON_IsNumber(b) ? b->valuedouble : 0);
-		if (d <= 0)
-			continue;
-		cJSON_AddNumberToObject(o, a->string, d);
-		*sum += d;
-		if (d > best) {
-			best = d;
-			snprintf(top, toplen, "%s", a->string);
-		}
-	}
-	return o;
-}
-
-static int spdp_connect(struct fwd *f)
-{
-	char sock[PATH_MAX];
-	double deadline = now_s() + 10;
-
-	snprintf(sock, sizeof(sock), "%s/%s/spcp.sock", f->dir, f->inst);
-	while (!g_stop) {
-		char st[128];
-		f->ctl = ctlsock_connect(sock, NULL);
-		if (f->ctl >= 0)
-			return 0;
-		bool dp = exited(f->pid, st, sizeof(st));
-		if (dp || exited(f->cp_pid, st, sizeof(st))) {
-			char tail[600];
-			log_tail(dp ? f->fwd_log : f->cp_log, tail, sizeof(tail));
-			fwd_why(f, "%s exited during start-up (%s): %s", dp ? "spdp" : "spcp", st, tail);
-			*(dp ? &f->pid : &f->cp_pid) = 0;
-			return -1;
-		}
-		if (now_s() > deadline) {
-			fwd_why(f, "no control socket at %s after 10 s: %s", sock, strerror(-f->ctl));
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	fwd_why(f, "interrupted");
-	return -1;
-}
-
-/* Poll /flow until every flow is active (with subs: and has m active
- * subscribers). Fills the ports. */
-static int spdp_wait(struct fwd *f, uint32_t cams, uint32_t m, bool subs, double timeout_s)
-{
-	double deadline = now_s() + timeout_s;
-	uint32_t done = 0;
-
-	while (done < cams) {
-		cJSON *r = ctl_call(f, "/flow,id=%u", done + 1);
-		const char *st;
-		bool ok;
-
-		if (!r)
-			return -1;
-		st = jstr(r, "state");
-		if (!strcmp(st, "failed")) {
-			fwd_why(f, "flow %u failed in spdp: %s", done + 1, jstr(r, "error"));
-			cJSON_Delete(r);
-			return -1;
-		}
-		ok = !strcmp(st, "active");
-		if (ok && subs) {
-			const cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, "subs"), *s;
-			uint32_t active = 0;
-
-			if (cJSON_GetArraySize(arr) < (int)m) {
-				fwd_why(f, "flow %u has %d of its %u subscribers: spdp removed some (see %s)",
-					done + 1, cJSON_GetArraySize(arr), m, f->cp_log);
-				cJSON_Delete(r);
-				return -1;
-			}
-			cJSON_ArrayForEach(s, arr) {
-				if (!strcmp(jstr(s, "state"), "failed")) {
-					fwd_why(f, "flow %u subscriber %d failed in spdp: %s", done + 1,
-						(int)jnum(s, "sub"), jstr(s, "error"));
-					cJSON_Delete(r);
-					return -1;
-				}
-				active += !strcmp(jstr(s, "state"), "active");
-			}
-			ok = active == m;
-		}
-		if (ok) {
-			double p = jnum(r, "rtp_port");
-			if (p <= 0 || p > 65535) {
-				fwd_why(f, "flow %u is active without an rtp_port", done + 1);
-				cJSON_Delete(r);
-				return -1;
-			}
-			f->ports[done++] = (uint16_t)p;
-		}
-		if (!ok && (now_s() > deadline || g_stop)) {
-			char *txt = cJSON_PrintUnformatted(r);
-			fwd_why(f, "flow %u not %s after %.0f s: %.400s", done + 1,
-				subs ? "active with all its subscribers" : "active", timeout_s, txt ? txt : "");
-			free(txt);
-			cJSON_Delete(r);
-			return -1;
-		}
-		cJSON_Delete(r);
-		if (!ok) {
-			char st2[128];
-			if (exited(f->pid, st2, sizeof(st2))) {
-				fwd_why(f, "spdp died while creating flows: %s", st2);
-				f->pid = 0;
-				return -1;
-			}
-			sleep_ms(5);
-		}
-	}
-	return 0;
 }
 
 static enum mode mode_from_name(const char *s)
@@ -691,157 +301,83 @@ static enum mode mode_from_name(const char *s)
 static int spdp_setup(const struct opts *o, struct fwd *f, const struct scen *sc, struct crypto *cr,
 		      rtpt_sender *tx, rtpt_receiver *rx, uint32_t cams, uint32_t m)
 {
-	char dp_bin[PATH_MAX], cp_bin[PATH_MAX], a_dir[PATH_MAX + 32], a_inst[96], a_workers[64];
-	char c_dir[PATH_MAX + 32], c_inst[96];
-	char *dargv[16 + 2 * MAX_SPDP_OPTS];
-	unsigned n = 0;
-	double deadline, t = 10 + cams * 0.01;
+	struct spdp_cfg cfg = { .build_dir = o->build_dir, .inst_prefix = "srtpbench", .workers = o->workers,
+				.opts = o->spdp_opts, .nopts = o->n_spdp_opts, .cpu = PROC_CPU_INHERIT,
+				.who = "srtp" };
+	struct spdp *sp = &f->sp;
+	double t = 10 + cams * 0.01;
 	cJSON *r;
-	bool has_flow_api = false;
 
-	snprintf(dp_bin, sizeof(dp_bin), "%s/dataplane/spdp", o->build_dir);
-	snprintf(cp_bin, sizeof(cp_bin), "%s/controlplane/spcp", o->build_dir);
-	if (access(dp_bin, X_OK) || access(cp_bin, X_OK)) {
-		fwd_why(f, "spdp/spcp not found under %s (--build-dir)", o->build_dir);
-		f->skipped = true;
+	if (spdp_start(sp, &cfg) < 0)
 		return -1;
-	}
-	snprintf(f->inst, sizeof(f->inst), "srtpbench%d", (int)getpid());
-	snprintf(a_dir, sizeof(a_dir), "spdp.runtime_dir=%s", f->dir);
-	snprintf(a_inst, sizeof(a_inst), "spdp.instance=%s", f->inst);
-	snprintf(a_workers, sizeof(a_workers), "spdp.workers=%u", o->workers);
-	dargv[n++] = dp_bin;
-	dargv[n++] = "-o"; dargv[n++] = a_dir;
-	dargv[n++] = "-o"; dargv[n++] = a_inst;
-	dargv[n++] = "-o"; dargv[n++] = a_workers;
-	dargv[n++] = "-o"; dargv[n++] = "media.address=127.0.0.1";
-	dargv[n++] = "-o"; dargv[n++] = "spdp.log_level=notice";
-	for (unsigned i = 0; i < o->n_spdp_opts; i++) {
-		dargv[n++] = "-o";
-		dargv[n++] = (char *)o->spdp_opts[i];
-	}
-	dargv[n] = NULL;
-	snprintf(c_dir, sizeof(c_dir), "spcp.runtime_dir=%s", f->dir);
-	snprintf(c_inst, sizeof(c_inst), "spcp.instance=%s", f->inst);
-	char *cargv[] = { cp_bin, "-o", c_dir, "-o", c_inst, "-o", "spcp.log_level=notice", NULL };
+	for (uint32_t c = 0; c < cams && !bench_stop; c++) {
+		char srtp[160] = "";
 
-	if ((f->pid = spawn(dargv, -1, f->fwd_log)) < 0 || (f->cp_pid = spawn(cargv, -1, f->cp_log)) < 0) {
-		fwd_why(f, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (spdp_connect(f) < 0)
-		return -1;
-	if ((r = ctl_call(f, "/"))) {
-		const cJSON *c;
-		cJSON_ArrayForEach(c, r)
-			has_flow_api |= cJSON_IsString(c) && !strcmp(c->valuestring, "/flow/add");
-		cJSON_Delete(r);
-	}
-	if (!has_flow_api) {
-		fwd_why(f, "spcp has no /flow/add command (flow API not available in this build)");
-		f->skipped = true;
-		return -1;
-	}
-	deadline = now_s() + 10;
-	for (;;) {
-		cJSON *st = ctl_call(f, "/spdp/status");
-		bool attached = st && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "cp_attached"));
-		cJSON_Delete(st);
-		if (attached)
-			break;
-		if (now_s() > deadline || g_stop) {
-			fwd_why(f, "spcp did not attach to spdp within 10 s");
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	for (uint32_t c = 0; c < cams && !g_stop; c++) {
-		struct sockaddr_in src;
-		char ip[INET_ADDRSTRLEN], srtp[160] = "";
-
-		rtpt_sender_source(tx, c, &src);
-		inet_ntop(AF_INET, &src.sin_addr, ip, sizeof(ip));
 		if (sc->mode != M_PLAIN)
 			snprintf(srtp, sizeof(srtp), "&srtp=%s&srtp_key=%s", suite_name[sc->suite],
 				 cr->cam_key[c].b64);
-		for (;;) {
-			r = ctl_call(f, "/flow/add,id=%u&source=%s:%u&ssrc=%u&rtcp_mux=1&codec=h264%s", c + 1, ip,
-				     ntohs(src.sin_port), o->stream.ssrc_base + c, srtp);
-			if (r || c > 0 || !strstr(f->why, "not attached") || now_s() > deadline)
-				break;
-			sleep_ms(50);
-		}
+		r = spdp_flow_add(sp, tx, c, o->stream.ssrc_base + c, srtp);
 		OPENSSL_cleanse(srtp, sizeof(srtp));
 		if (!r) {
-			if (sc->mode != M_PLAIN && strstr(f->why, "srtp"))
-				f->skipped = true; /* spcp refuses SRTP: not in this build */
+			if (sc->mode != M_PLAIN && strstr(sp->why, "srtp"))
+				sp->skipped = true; /* spcp refuses SRTP: not in this build */
 			return -1;
 		}
 		cJSON_Delete(r);
 	}
-	if (spdp_wait(f, cams, 0, false, t) < 0)
+	if (spdp_wait(sp, cams, 0, false, t) < 0)
 		return -1;
-	for (uint32_t c = 0; c < cams && !g_stop; c++)
+	for (uint32_t c = 0; c < cams && !bench_stop; c++)
 		for (uint32_t j = 0; j < m; j++) {
 			uint32_t s = c * m + j;
-			struct sockaddr_in a;
-			char ip[INET_ADDRSTRLEN], srtp[160] = "";
+			char srtp[160] = "";
 			const char *mode;
 			enum mode got;
 
-			rtpt_receiver_sub_addr(rx, c, j, &a);
-			inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
 			if (sc->mode == M_PASS || (sc->mode == M_PROT && !o->generate_keys))
 				snprintf(srtp, sizeof(srtp), "&srtp=%s&srtp_key=%s", suite_name[sc->suite],
 					 cr->sub_key[s].b64);
 			else if (sc->mode == M_PROT)
 				snprintf(srtp, sizeof(srtp), "&srtp=%s&srtp_key=generate", suite_name[sc->suite]);
-			r = ctl_call(f, "/sub/add,flow=%u&id=%u&rtp=%s:%u&rtcp_mux=1%s", c + 1, j + 1, ip,
-				     ntohs(a.sin_port), srtp);
+			r = spdp_sub_add(sp, rx, c, j, srtp);
 			OPENSSL_cleanse(srtp, sizeof(srtp));
 			if (!r)
 				return -1;
-			mode = jstr(r, "mode");
+			mode = bench_jstr(r, "mode");
 			got = mode_from_name(mode);
 			f->modes_seen[got]++;
 			if (sc->mode != M_PLAIN && !mode[0]) {
 				/* An spcp from before issue 4 ignores the srtp parameters. */
-				fwd_why(f, "spcp's /sub/add reply has no \"mode\": this build has no SRTP data plane");
-				f->skipped = true;
+				spdp_why(sp, "spcp's /sub/add reply has no \"mode\": this build has no SRTP data plane");
+				sp->skipped = true;
 				cJSON_Delete(r);
 				return -1;
 			}
 			if (mode[0] && got != sc->mode) {
-				fwd_why(f, "flow %u subscriber %u: spcp chose mode \"%s\", expected \"%s\"", c + 1,
-					j + 1, mode, mode_name[sc->mode]);
+				spdp_why(sp, "flow %u subscriber %u: spcp chose mode \"%s\", expected \"%s\"", c + 1,
+					 j + 1, mode, mode_name[sc->mode]);
 				cJSON_Delete(r);
 				return -1;
 			}
 			if (sc->mode == M_PROT && o->generate_keys &&
-			    key_from_b64(&cr->sub_key[s], sc->suite, jstr(r, "srtp_key")) < 0) {
-				fwd_why(f, "flow %u subscriber %u: no valid \"srtp_key\" in the reply to "
-					"srtp_key=generate", c + 1, j + 1);
+			    key_from_b64(&cr->sub_key[s], sc->suite, bench_jstr(r, "srtp_key")) < 0) {
+				spdp_why(sp, "flow %u subscriber %u: no valid \"srtp_key\" in the reply to "
+					 "srtp_key=generate", c + 1, j + 1);
 				cJSON_Delete(r);
 				return -1;
 			}
 			cJSON_Delete(r);
 			if (sc->mode == M_PASS || sc->mode == M_PROT) {
 				if (crypto_sub_legs(cr, sc, s, o->fault_key && s == 0) < 0) {
-					fwd_why(f, "creating the subscribers' SRTP legs failed");
+					spdp_why(sp, "creating the subscribers' SRTP legs failed");
 					return -1;
 				}
 				rtpt_receiver_set_srtp(rx, c, j, cr->sub_in[s], cr->sub_rtcp[s]);
 			}
 		}
-	if (spdp_wait(f, cams, m, true, t) < 0)
+	if (spdp_wait(sp, cams, m, true, t) < 0)
 		return -1;
-	for (uint32_t c = 0; c < cams; c++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(f->ports[c]) };
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		rtpt_sender_set_dest(tx, c, 0, &a);
-		rtpt_receiver_set_rtcp_dest(rx, c, &a); /* rtcp-mux: RRs to the RTP port */
-		f->mask[f->ports[c] >> 6] |= 1ull << (f->ports[c] & 63);
-	}
+	spdp_route(sp, tx, rx, cams);
 	return 0;
 }
 
@@ -851,8 +387,8 @@ static int loopback_setup(const struct opts *o, struct fwd *f, const struct scen
 			  rtpt_sender *tx, rtpt_receiver *rx, uint32_t cams, uint32_t m)
 {
 	if (sc->mode == M_TERM || sc->mode == M_PROT) {
-		fwd_why(f, "%s needs a forwarder (not with --loopback)", mode_name[sc->mode]);
-		f->skipped = true;
+		spdp_why(&f->sp, "%s needs a forwarder (not with --loopback)", mode_name[sc->mode]);
+		f->sp.skipped = true;
 		return -1;
 	}
 	for (uint32_t c = 0; c < cams; c++)
@@ -862,7 +398,7 @@ static int loopback_setup(const struct opts *o, struct fwd *f, const struct scen
 			rtpt_sender_set_dest(tx, c, j, &a);
 			if (sc->mode == M_PASS) {
 				if (crypto_sub_legs(cr, sc, c * m + j, o->fault_key && c + j == 0) < 0) {
-					fwd_why(f, "creating the subscribers' SRTP legs failed");
+					spdp_why(&f->sp, "creating the subscribers' SRTP legs failed");
 					return -1;
 				}
 				rtpt_receiver_set_srtp(rx, c, j, cr->sub_in[c * m + j], NULL);
@@ -870,26 +406,6 @@ static int loopback_setup(const struct opts *o, struct fwd *f, const struct scen
 		}
 	f->modes_seen[sc->mode] = cams * m;
 	return 0;
-}
-
-static void fwd_teardown(const struct opts *o, struct fwd *f, bool failed)
-{
-	if (f->ctl >= 0) {
-		close(f->ctl);
-		f->ctl = -1;
-	}
-	stop_child(f->cp_pid, 3000, f->cp_end_status, sizeof(f->cp_end_status));
-	stop_child(f->pid, 5000, f->end_status, sizeof(f->end_status));
-	if (f->dir[0]) {
-		if (o->keep || failed)
-			fprintf(stderr, "spbench srtp: logs kept in %s\n", f->dir);
-		else
-			remove_tree(f->dir);
-	}
-	free(f->ports);
-	free(f->mask);
-	f->ports = NULL;
-	f->mask = NULL;
 }
 
 /* A camera source port that spreads the cameras evenly over spdp's workers
@@ -926,207 +442,49 @@ static rtpt_sender *sender_balanced(const struct rtpt_sender_cfg *base, uint32_t
 	return rtpt_sender_create(&sc);
 }
 
-/* ------------------------------------------------------------ receiver thread */
-
-enum rx_op { RX_BEGIN = 1, RX_REPORT };
-
-struct rxthr {
-	pthread_t th;
-	rtpt_receiver *rx;
-	_Atomic unsigned req, done;
-	_Atomic int quit;
-	enum rx_op op;
-	uint32_t epoch;
-	const uint64_t *sent;
-	struct rtpt_rx_report *out;
-	bool send_rr;
-	uint32_t batch;
-	uint64_t coalesce_ns;
-};
-
-static void *rx_main(void *arg)
-{
-	struct rxthr *t = arg;
-	unsigned seen = 0;
-	uint64_t next_rr = 0;
-
-	while (!atomic_load_explicit(&t->quit, memory_order_relaxed)) {
-		unsigned r = atomic_load_explicit(&t->req, memory_order_acquire);
-		if (r != seen) {
-			if (t->op == RX_BEGIN)
-				rtpt_receiver_begin(t->rx, t->epoch);
-			else
-				rtpt_receiver_report(t->rx, t->sent, t->out);
-			seen = r;
-			atomic_store_explicit(&t->done, r, memory_order_release);
-		}
-		if (t->send_rr && bench_now_ns() >= next_rr) {
-			rtpt_receiver_send_rr(t->rx);
-			next_rr = bench_now_ns() + 2000000000ull;
-		}
-		int n = rtpt_receiver_poll(t->rx, 2);
-		if (n > 0 && (uint32_t)n < t->batch && t->coalesce_ns) {
-			struct timespec ts = { 0, (long)t->coalesce_ns };
-			nanosleep(&ts, NULL);
-		}
-	}
-	return NULL;
-}
-
-static void rx_request(struct rxthr *t, enum rx_op op)
-{
-	unsigned r = atomic_load_explicit(&t->req, memory_order_relaxed) + 1;
-
-	t->op = op;
-	atomic_store_explicit(&t->req, r, memory_order_release);
-	while (atomic_load_explicit(&t->done, memory_order_acquire) != r) {
-		struct timespec ts = { 0, 50000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* ------------------------------------------------------------ steps */
-
-struct step {
-	const char *kind;          /* "warmup", "fixed", "search", "confirm" */
-	double offered_in;         /* camera packets/s, all cameras */
-	uint32_t fanout;
-	uint64_t duration_ns;
-	struct rtpt_send_report sr;
-	struct rtpt_rx_report rr;
-	double fwd_cpu_s, cp_cpu_s, tx_cpu_s, rx_cpu_s;
-	double drain_s, window_s, backlog_s;
-	int64_t rcvbuf_errors, fwd_drops;
-	bool pass, clean_crypto;
-	const char *limit;
-	char dead[160];
-	cJSON *fwd_drops_by_reason;
-	double fwd_internal_drops;
-	double protected_pkts;     /* spdp's srtp_protected over the step; < 0: unknown */
-	bool sender_on_time;
-	char limit_buf[96];
-};
 
 struct ctx {
 	const struct opts *o;
 	const struct scen *sc;
-	struct fwd *f;
-	rtpt_sender *tx;
-	rtpt_receiver *rx;
-	struct rxthr *thr;
-	uint32_t cams, m, epoch;
-	uint64_t *sent;
-	clockid_t rx_clock;
+	struct step_env env;
 };
 
 static void run_step(struct ctx *c, const char *kind, double rate_in, uint32_t ms, struct step *s)
 {
 	const struct opts *o = c->o;
-	struct rtpt_run run = { .rate_pps = rate_in, .duration_ns = (uint64_t)ms * 1000000u, .stop = &g_stop };
-	double cpu0, cp0, tx0, rx0, t_end, w0, last_change, prot0 = -1;
-	int64_t rb0, fd0, rb1, fd1;
-	uint64_t expected = 0, last = 0, planned;
-	bool sender_ok, clean;
-	cJSON *d0, *d1;
+	struct step_env *e = &c->env;
+	double prot0 = -1;
+	bool sender_ok;
 
-	memset(s, 0, sizeof(*s));
-	s->kind = kind;
-	s->offered_in = rate_in;
-	s->fanout = c->m;
-	s->duration_ns = run.duration_ns;
-	c->thr->epoch = ++c->epoch;
-	rtpt_sender_begin(c->tx, c->epoch);
+	step_begin(e, s, kind, rate_in, ms);
 	/* The SRTP checker counts undecrypted packets from the RTP sequence
 	 * number: tell it where each camera's epoch starts. */
-	for (uint32_t k = 0; k < c->cams; k++)
-		rtpt_receiver_set_seq_base(c->rx, k, rtpt_sender_rtp_seq(c->tx, k));
+	for (uint32_t k = 0; k < e->cams; k++)
+		rtpt_receiver_set_seq_base(e->rx, k, rtpt_sender_rtp_seq(e->tx, k));
 	/* SRTP cameras protect the whole step before it starts: their crypto
 	 * must not take the CPU spdp is measured on (AES-CM: ~5 us a packet). */
 	if (c->sc->mode != M_PLAIN && !o->live_protect) {
-		uint64_t n = (uint64_t)(rate_in * (double)run.duration_ns / 1e9 + 0.5);
+		uint64_t n = (uint64_t)(rate_in * (double)s->duration_ns / 1e9 + 0.5);
 		uint64_t cap = PREPARE_MAX_BYTES / (o->stream.pkt_size + SRTP_LEG_RTP_MAX_OVERHEAD + 64);
-		if (rtpt_sender_prepare(c->tx, n < cap ? n : cap) < 0)
+		if (rtpt_sender_prepare(e->tx, n < cap ? n : cap) < 0)
 			fprintf(stderr, "spbench srtp: no memory to prepare %llu packets: protecting live\n",
 				(unsigned long long)n);
 	}
-	rx_request(c->thr, RX_BEGIN);
-	d0 = c->f->ctl >= 0 ? spdp_drops(c->f) : NULL;
+	/* Read outside the step's CPU window: the /flow queries cost spcp CPU. */
 	if (c->sc->mode == M_PROT)
-		prot0 = spdp_sub_counter(c->f, c->cams, "srtp_protected");
-	cpu0 = proc_cpu_s(c->f->pid);
-	cp0 = proc_cpu_s(c->f->cp_pid);
-	rb0 = rtpt_snmp_rcvbuf_errors();
-	fd0 = c->f->pid > 0 ? rtpt_udp_drops(0, c->f->mask) : 0;
-	tx0 = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID);
-	rx0 = thread_cpu_s(c->rx_clock);
-	w0 = now_s();
-
-	rtpt_sender_run(c->tx, &run, &s->sr);
-	s->tx_cpu_s = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID) - tx0;
-
-	for (uint32_t k = 0; k < c->cams; k++) {
-		c->sent[k] = rtpt_sender_sent(c->tx, k);
-		expected += c->sent[k] * c->m;
-	}
-	t_end = last_change = now_s();
-	for (;;) {
-		uint64_t got = rtpt_receiver_received(c->rx);
-		double t = now_s();
-		if (got != last) {
-			last = got;
-			last_change = t;
-		}
-		if (got >= expected || g_stop)
-			break;
-		if (t - last_change > o->drain_quiet_ms / 1e3 || t - t_end > 3)
-			break;
-		sleep_ms(1);
-	}
-	s->drain_s = now_s() - t_end;
-	s->backlog_s = last_change - t_end;
-	if (cpu0 >= 0) {
-		double v = proc_cpu_s(c->f->pid);
-		s->fwd_cpu_s = v >= cpu0 ? v - cpu0 : 0;
-	}
-	if (cp0 >= 0) {
-		double v = proc_cpu_s(c->f->cp_pid);
-		s->cp_cpu_s = v >= cp0 ? v - cp0 : 0;
-	}
-	s->window_s = now_s() - w0;
-	s->rx_cpu_s = thread_cpu_s(c->rx_clock) - rx0;
-	d1 = d0 ? spdp_drops(c->f) : NULL;
-	s->protected_pkts = -1;
+		prot0 = spdp_sub_counter(e->fwd, e->cams, "srtp_protected");
+	step_run(e, s);
 	if (prot0 >= 0) {
-		double v = spdp_sub_counter(c->f, c->cams, "srtp_protected");
+		double v = spdp_sub_counter(e->fwd, e->cams, "srtp_protected");
 		if (v >= prot0)
 			s->protected_pkts = v - prot0;
 	}
-	if (d0 && d1) {
-		char top[64] = "";
-		s->fwd_drops_by_reason = drops_delta(d0, d1, &s->fwd_internal_drops, top, sizeof(top));
-		if (s->fwd_internal_drops > 0)
-			snprintf(s->limit_buf, sizeof(s->limit_buf), "forwarder drops (mostly %s)", top);
-	}
-	cJSON_Delete(d0);
-	cJSON_Delete(d1);
-	rb1 = rtpt_snmp_rcvbuf_errors();
-	fd1 = c->f->pid > 0 ? rtpt_udp_drops(0, c->f->mask) : 0;
-	s->rcvbuf_errors = rb0 >= 0 && rb1 >= 0 ? rb1 - rb0 : -1;
-	s->fwd_drops = fd0 >= 0 && fd1 >= 0 ? fd1 - fd0 : -1;
-	c->thr->sent = c->sent;
-	c->thr->out = &s->rr;
-	rx_request(c->thr, RX_REPORT);
-	if (c->f->pid > 0 && exited(c->f->pid, s->dead, sizeof(s->dead)))
-		c->f->pid = 0;
 
-	planned = (uint64_t)(rate_in * (double)run.duration_ns / 1e9 + 0.5);
-	sender_ok = s->sr.packets == planned && s->sr.errors == 0 &&
-		    (double)s->sr.behind_ns <= (double)run.duration_ns * 0.05 + 5e6;
-	s->sender_on_time = sender_ok;
+	s->sender_on_time = sender_ok = step_sender_on_time(s);
 	s->clean_crypto = s->rr.srtp_fail_total == 0 && s->rr.srtcp_fail == 0 && s->sr.srtp_errors == 0;
-	clean = s->rr.lost == 0 && s->rr.dups == 0 && s->rr.misrouted == 0 && s->rr.corrupt == 0 &&
-		s->rr.unknown_dst == 0 && s->rr.truncated == 0 && s->rr.received > 0 && s->clean_crypto;
-	s->pass = sender_ok && clean && !s->dead[0] && s->backlog_s * 1e3 <= o->max_backlog_ms;
+	s->pass = sender_ok && step_delivered_ok(s) && s->clean_crypto && !s->dead[0] &&
+		  s->backlog_s * 1e3 <= o->max_backlog_ms;
 	if (s->dead[0])
 		s->limit = "forwarder died";
 	else if (!s->clean_crypto)
@@ -1135,50 +493,15 @@ static void run_step(struct ctx *c, const char *kind, double rate_in, uint32_t m
 		/* It could not run, rather than ran out of time: spdp and the
 		 * tool wanted more than the machine's cores. */
 		s->limit = "CPU: the sender was starved (spdp + tool need more than the cores)";
-	else if (!sender_ok)
-		s->limit = "sender (tool)";
-	else if (s->rr.socket_drops)
-		s->limit = "receiver socket (tool)";
-	else if (s->rr.dups || s->rr.misrouted || s->rr.corrupt || s->rr.unknown_dst || s->rr.truncated)
-		s->limit = "forwarding errors";
-	else if (s->fwd_drops > 0)
-		s->limit = "forwarder ingest socket full";
-	else if (s->fwd_internal_drops > 0)
-		s->limit = s->limit_buf;
-	else if (s->rr.lost)
-		s->limit = c->f->pid > 0 ? "loss in forwarder" : "loss (kernel)";
-	else if (!s->pass)
+	else if (!(s->limit = step_limit(s, sender_ok, !o->loopback)) && !s->pass)
 		s->limit = "backlog: forwarder falling behind";
 	vlog(o, "  %-28s %-7s in %8.0f/s deliv %8.0f/s: recv %llu/%llu lost %llu dup %llu srtp fail %llu "
 	     "(verified %llu) fwd cpu %.2f s tool %.2f+%.2f s %s%s",
-	     c->sc->name, kind, rate_in, rate_in * c->m, (unsigned long long)s->rr.received,
+	     c->sc->name, kind, rate_in, rate_in * e->m, (unsigned long long)s->rr.received,
 	     (unsigned long long)s->rr.expected, (unsigned long long)s->rr.lost,
 	     (unsigned long long)s->rr.dups, (unsigned long long)s->rr.srtp_fail_total,
 	     (unsigned long long)s->rr.srtp_verified, s->fwd_cpu_s, s->tx_cpu_s, s->rx_cpu_s,
 	     s->pass ? "PASS" : "FAIL: ", s->pass ? "" : (s->limit ? s->limit : "?"));
-}
-
-static double step_delivered_pps(const struct step *s)
-{
-	double el = (double)(s->sr.elapsed_ns ? s->sr.elapsed_ns : s->duration_ns) / 1e9;
-	el += s->offered_in > 0 ? 1.0 / s->offered_in : 0;
-	return el > 0 ? (double)s->rr.received / el : 0;
-}
-
-static double step_cpu_per_mpkt(const struct step *s)
-{
-	return s->rr.received ? s->fwd_cpu_s / ((double)s->rr.received / 1e6) : 0;
-}
-
-static cJSON *lat_json(const struct rtpt_rx_report *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddNumberToObject(o, "p50", (double)r->lat_p50_ns / 1e3);
-	cJSON_AddNumberToObject(o, "p99", (double)r->lat_p99_ns / 1e3);
-	cJSON_AddNumberToObject(o, "max", (double)r->lat_max_ns / 1e3);
-	cJSON_AddNumberToObject(o, "samples", (double)r->lat_n);
-	return o;
 }
 
 static cJSON *srtp_json(const struct step *s)
@@ -1202,15 +525,8 @@ static cJSON *srtp_json(const struct step *s)
 
 static cJSON *step_json(const struct step *s, bool srtp)
 {
-	cJSON *o = cJSON_CreateObject(), *cpu;
-	double mpkt = (double)s->rr.received / 1e6;
+	cJSON *o = step_json_begin(s), *cpu;
 
-	cJSON_AddStringToObject(o, "kind", s->kind);
-	cJSON_AddNumberToObject(o, "offered_input_pps", s->offered_in);
-	cJSON_AddNumberToObject(o, "offered_delivered_pps", s->offered_in * s->fanout);
-	cJSON_AddNumberToObject(o, "delivered_pps", step_delivered_pps(s));
-	cJSON_AddNumberToObject(o, "duration_s", (double)s->duration_ns / 1e9);
-	cJSON_AddNumberToObject(o, "sent_packets", (double)s->sr.packets);
 	cJSON_AddNumberToObject(o, "sender_behind_ms", (double)s->sr.behind_ns / 1e6);
 	cJSON_AddBoolToObject(o, "sender_on_time", s->sender_on_time);
 	if (srtp)
@@ -1238,20 +554,14 @@ static cJSON *step_json(const struct step *s, bool srtp)
 		cJSON_AddItemToObject(o, "forwarder_drops_by_reason", cJSON_Duplicate(s->fwd_drops_by_reason, 1));
 	cJSON_AddNumberToObject(o, "udp_rcvbuf_errors", (double)s->rcvbuf_errors);
 	cJSON_AddNumberToObject(o, "backlog_ms", s->backlog_s * 1e3);
-	cJSON_AddItemToObject(o, "latency_us", lat_json(&s->rr));
+	cJSON_AddItemToObject(o, "latency_us", step_latency_json(&s->rr, false));
 	cpu = cJSON_AddObjectToObject(o, "cpu_s");
 	cJSON_AddNumberToObject(cpu, "forwarder", s->fwd_cpu_s);
 	cJSON_AddNumberToObject(cpu, "spcp", s->cp_cpu_s);
 	cJSON_AddNumberToObject(cpu, "tool_sender", s->tx_cpu_s);
 	cJSON_AddNumberToObject(cpu, "tool_receiver", s->rx_cpu_s);
 	cJSON_AddNumberToObject(cpu, "window", s->window_s);
-	cJSON_AddNumberToObject(o, "forwarder_cpu_s_per_mpkt", mpkt > 0 ? s->fwd_cpu_s / mpkt : 0);
-	cJSON_AddNumberToObject(o, "tool_cpu_s_per_mpkt", mpkt > 0 ? (s->tx_cpu_s + s->rx_cpu_s) / mpkt : 0);
-	cJSON_AddBoolToObject(o, "pass", s->pass);
-	if (s->limit)
-		cJSON_AddStringToObject(o, "limited_by", s->limit);
-	if (s->dead[0])
-		cJSON_AddStringToObject(o, "forwarder_exit", s->dead);
+	step_json_end(o, s);
 	return o;
 }
 
@@ -1285,7 +595,7 @@ static cJSON *figures_json(const struct step *s, bool fwd)
 	tool = cJSON_AddObjectToObject(o, "tool_cpu_s_per_mpkt");
 	cJSON_AddNumberToObject(tool, "sender", mpkt > 0 ? s->tx_cpu_s / mpkt : 0);
 	cJSON_AddNumberToObject(tool, "receiver", mpkt > 0 ? s->rx_cpu_s / mpkt : 0);
-	cJSON_AddItemToObject(o, "latency_us", lat_json(&s->rr));
+	cJSON_AddItemToObject(o, "latency_us", step_latency_json(&s->rr, false));
 	return o;
 }
 
@@ -1323,20 +633,20 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 	struct rtpt_sender_cfg tc = { .stream = o->stream, .cameras = cams, .copies = o->loopback ? m : 1,
 				      .batch = o->batch, .camera_sources = true, .sndbuf = 4 << 20 };
 	struct rxthr thr = { 0 };
-	struct ctx c = { .o = o, .sc = sc, .cams = cams, .m = m };
+	struct ctx c = { .o = o, .sc = sc, .env = { .thr = &thr, .ingest = !o->loopback, .cams = cams, .m = m,
+						    .drain_quiet_ms = o->drain_quiet_ms } };
 	struct crypto cr = { 0 };
 	struct fwd f;
 	struct step *steps = NULL;
 	unsigned nsteps = 0, backoffs = 0, cap = 1 + 4 * o->reps + o->max_steps + 3 + 2;
 	int fixed[MAX_REPS], nfixed = 0, best = -1, med = -1;
-	bool failed = false, thread = false, srtp = sc->mode != M_PLAIN, unconfirmed = false;
+	bool failed = false, srtp = sc->mode != M_PLAIN, unconfirmed = false, fwd_mem;
 	cJSON *e = cJSON_CreateObject(), *arr;
 	char err[1200] = "";
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	memset(out, 0, sizeof(*out));
 	memset(&f, 0, sizeof(f));
-	f.ctl = -1;
 	out->entry = e;
 	out->ran = true;
 	cJSON_AddStringToObject(e, "scenario", sc->name);
@@ -1349,13 +659,12 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 	cJSON_AddNumberToObject(e, "fanout", m);
 	fprintf(stderr, "spbench srtp: %s: %u cameras x %u subscribers\n", sc->name, cams, m);
 
-	f.ports = calloc(cams, sizeof(*f.ports));
-	f.mask = calloc(65536 / 64, sizeof(*f.mask));
-	c.rx = rtpt_receiver_create(&rc);
-	c.tx = sender_balanced(&tc, o->workers);
-	c.sent = calloc(cams, sizeof(*c.sent));
+	fwd_mem = spdp_init(&f.sp, cams) == 0;
+	c.env.rx = rtpt_receiver_create(&rc);
+	c.env.tx = sender_balanced(&tc, o->workers);
+	c.env.sent = calloc(cams, sizeof(*c.env.sent));
 	steps = calloc(cap, sizeof(*steps));
-	if (!f.ports || !f.mask || !c.rx || !c.tx || !c.sent || !steps) {
+	if (!fwd_mem || !c.env.rx || !c.env.tx || !c.env.sent || !steps) {
 		snprintf(err, sizeof(err), "creating cameras/subscribers: %s", strerror(errno));
 		goto teardown;
 	}
@@ -1364,37 +673,24 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 		goto teardown;
 	}
 	for (uint32_t k = 0; srtp && k < cams; k++)
-		rtpt_sender_set_srtp(c.tx, k, cr.cam_out[k]);
-	c.f = &f;
-	if (!o->loopback) {
-		snprintf(f.dir, sizeof(f.dir), "/tmp/spbench-srtp-XXXXXX");
-		if (!mkdtemp(f.dir)) {
-			snprintf(err, sizeof(err), "mkdtemp: %s", strerror(errno));
-			f.dir[0] = 0;
-			goto teardown;
-		}
-		snprintf(f.fwd_log, sizeof(f.fwd_log), "%s/spdp.log", f.dir);
-		snprintf(f.cp_log, sizeof(f.cp_log), "%s/spcp.log", f.dir);
-	}
-	if ((o->loopback ? loopback_setup(o, &f, sc, &cr, c.tx, c.rx, cams, m) :
-			   spdp_setup(o, &f, sc, &cr, c.tx, c.rx, cams, m)) < 0) {
-		snprintf(err, sizeof(err), "%s", f.why);
-		failed = !f.skipped;
+		rtpt_sender_set_srtp(c.env.tx, k, cr.cam_out[k]);
+	c.env.fwd = &f.sp;
+	if (!o->loopback && spdp_mkdir(&f.sp, "srtp", "spdp") < 0) {
+		snprintf(err, sizeof(err), "%s", f.sp.why);
 		goto teardown;
 	}
-	f.setup_s = now_s() - t0;
-	thr.rx = c.rx;
-	thr.send_rr = !o->loopback;
-	thr.batch = o->batch;
-	thr.coalesce_ns = (uint64_t)o->coalesce_us * 1000u;
-	c.thr = &thr;
-	if (pthread_create(&thr.th, NULL, rx_main, &thr)) {
+	if ((o->loopback ? loopback_setup(o, &f, sc, &cr, c.env.tx, c.env.rx, cams, m) :
+			   spdp_setup(o, &f, sc, &cr, c.env.tx, c.env.rx, cams, m)) < 0) {
+		snprintf(err, sizeof(err), "%s", f.sp.why);
+		failed = !f.sp.skipped;
+		goto teardown;
+	}
+	f.setup_s = bench_now_s() - t0;
+	if (rxthr_start(&thr, c.env.rx, !o->loopback, o->batch, o->coalesce_us, -1) < 0) {
 		snprintf(err, sizeof(err), "pthread_create failed");
 		failed = true;
 		goto teardown;
 	}
-	thread = true;
-	pthread_getcpuclockid(thr.th, &c.rx_clock);
 
 	/* Warm-up: SRTP streams come to life (libsrtp clones a stream per SSRC
 	 * on its first packet), fast start, socket buffers. */
@@ -1409,7 +705,7 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 	}
 	nsteps++;
 	/* Fixed rate. The plain baseline must be lossless there: back off. */
-	for (uint32_t r = 0; r < o->reps && !g_stop; r++) {
+	for (uint32_t r = 0; r < o->reps && !bench_stop; r++) {
 		struct step *s = &steps[nsteps];
 		run_step(&c, "fixed", *rate / m, o->fixed_ms, s);
 		fixed[nfixed++] = (int)nsteps++;
@@ -1457,7 +753,7 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 		if (hi && lo >= hi)
 			hi = 0;
 		r = hi ? (lo + hi) / 2 : (lo ? lo * 2 : *rate / m / 2);
-		for (unsigned i = 0; i < o->max_steps && !g_stop && nsteps < cap - 5; i++) {
+		for (unsigned i = 0; i < o->max_steps && !bench_stop && nsteps < cap - 5; i++) {
 			struct step *s = &steps[nsteps];
 			if (hi && (hi - lo) / hi <= o->resolution)
 				break;
@@ -1478,7 +774,7 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 		if (o->confirm_ms && best >= 0 && strcmp(steps[best].kind, "fixed")) {
 			double rr = steps[best].offered_in;
 			int confirmed = -1;
-			for (unsigned k = 0; k < 3 && !g_stop && nsteps < cap; k++) {
+			for (unsigned k = 0; k < 3 && !bench_stop && nsteps < cap; k++) {
 				struct step *s = &steps[nsteps++];
 				run_step(&c, "confirm", rr, o->confirm_ms, s);
 				if (s->pass) {
@@ -1497,12 +793,9 @@ static void run_scenario(const struct opts *o, const struct scen *sc, double *ra
 	}
 
 teardown:
-	if (thread) {
-		atomic_store(&thr.quit, 1);
-		pthread_join(thr.th, NULL);
-	}
-	if (f.ctl >= 0) {
-		cJSON *st = ctl_call(&f, "/spdp/status"), *fl = ctl_call(&f, "/flow,id=1");
+	rxthr_stop(&thr);
+	if (f.sp.ctl >= 0) {
+		cJSON *st = spdp_call(&f.sp, "/spdp/status"), *fl = spdp_call(&f.sp, "/flow,id=1");
 		if (st)
 			cJSON_AddItemToObject(e, "spdp_status", st);
 		if (fl)
@@ -1522,23 +815,18 @@ teardown:
 			snprintf(err, sizeof(err), "spdp exited during the run: %s", steps[i].dead);
 			failed = true;
 		}
-	if (!o->loopback) {
-		fwd_teardown(o, &f, failed || (err[0] && !f.skipped));
-		if (f.end_status[0]) {
-			cJSON_AddStringToObject(e, "forwarder_exit", f.end_status);
-			if (strncmp(f.end_status, "exit 0", 6) && !strstr(f.end_status, "signal 15")) {
-				if (!err[0])
-					snprintf(err, sizeof(err), "spdp ended badly on SIGTERM: %s", f.end_status);
-				failed = true;
-			}
+	spdp_stop(&f.sp, o->keep || failed || (err[0] && !f.sp.skipped), "spbench srtp:");
+	if (f.sp.end_status[0]) {
+		cJSON_AddStringToObject(e, "forwarder_exit", f.sp.end_status);
+		if (!proc_ended_cleanly(f.sp.end_status)) {
+			if (!err[0])
+				snprintf(err, sizeof(err), "spdp ended badly on SIGTERM: %s", f.sp.end_status);
+			failed = true;
 		}
-	} else {
-		free(f.ports);
-		free(f.mask);
 	}
 	if (err[0]) {
-		cJSON_AddStringToObject(e, f.skipped ? "skipped" : "error", err);
-		fprintf(stderr, "spbench srtp: %s: %s: %s\n", sc->name, f.skipped ? "skipped" : "ERROR", err);
+		cJSON_AddStringToObject(e, f.sp.skipped ? "skipped" : "error", err);
+		fprintf(stderr, "spbench srtp: %s: %s: %s\n", sc->name, f.sp.skipped ? "skipped" : "ERROR", err);
 	}
 	for (unsigned i = 0; i < nsteps; i++) {
 		out->srtp_failures += steps[i].rr.srtp_fail_total + steps[i].rr.srtcp_fail + steps[i].sr.srtp_errors;
@@ -1551,10 +839,10 @@ teardown:
 		cJSON_AddStringToObject(e, "error", err);
 		fprintf(stderr, "spbench srtp: %s: ERROR: %s\n", sc->name, err);
 	}
-	out->skipped = f.skipped;
+	out->skipped = f.sp.skipped;
 	out->ok = !failed && !err[0];
 	out->rate = *rate;
-	cJSON_AddStringToObject(e, "status", f.skipped ? "skipped" : out->ok ? "ok" : "error");
+	cJSON_AddStringToObject(e, "status", f.sp.skipped ? "skipped" : out->ok ? "ok" : "error");
 	if (srtp) {
 		cJSON *v = cJSON_AddObjectToObject(e, "verification");
 		cJSON_AddNumberToObject(v, "verify_every", every);
@@ -1612,11 +900,9 @@ teardown:
 		} else {
 			cJSON_AddNullToObject(e, "zero_loss");
 		}
-		for (unsigned i = 0; i < nsteps; i++)
-			if (!steps[i].pass && steps[i].limit && strcmp(steps[i].kind, "warmup")) {
-				cJSON_AddStringToObject(e, "limited_by", steps[i].limit);
-				break;
-			}
+		const char *lim = steps_first_limit(steps, nsteps);
+		if (lim)
+			cJSON_AddStringToObject(e, "limited_by", lim);
 	}
 	arr = cJSON_AddArrayToObject(e, "steps");
 	for (unsigned i = 0; i < nsteps; i++)
@@ -1625,12 +911,10 @@ teardown:
 		fprintf(stderr, "spbench srtp: %s: at %.0f/s offered: delivered %.0f/s, loss %.2f%%, spdp %.2f "
 			"CPU-s/Mpkt%s\n", sc->name, *rate, out->delivered, out->loss_ratio * 100, out->cpu_per_mpkt,
 			out->best_delivered > 0 ? "" : "");
-	for (unsigned i = 0; i < nsteps; i++)
-		cJSON_Delete(steps[i].fwd_drops_by_reason);
-	free(steps);
-	free(c.sent);
-	rtpt_sender_destroy(c.tx);
-	rtpt_receiver_destroy(c.rx);
+	steps_free(steps, nsteps);
+	free(c.env.sent);
+	rtpt_sender_destroy(c.env.tx);
+	rtpt_receiver_destroy(c.env.rx);
 	crypto_free(&cr); /* after the sender and receiver that used the legs */
 }
 
@@ -1649,11 +933,11 @@ static void raw_collect(const cJSON *arr, struct raw_rates *rr)
 
 	cJSON_ArrayForEach(e, arr) {
 		enum srtp_leg_suite s;
-		const char *op = jstr(e, "op"), *path = jstr(e, "path");
-		double v = jnum(e, "pkts_per_s");
+		const char *op = bench_jstr(e, "op"), *path = bench_jstr(e, "path");
+		double v = bench_jnum(e, "pkts_per_s");
 		bool leg = !strcmp(path, "srtp_leg"), prot = !strcmp(op, "protect");
 
-		if (suite_parse(jstr(e, "suite"), &s) < 0 || v <= 0 || (!leg && strcmp(path, "libsrtp")) ||
+		if (suite_parse(bench_jstr(e, "suite"), &s) < 0 || v <= 0 || (!leg && strcmp(path, "libsrtp")) ||
 		    (!prot && strcmp(op, "unprotect")))
 			continue;
 		*(leg ? (prot ? &rr->leg_protect[s] : &rr->leg_unprotect[s]) :
@@ -1735,7 +1019,7 @@ static cJSON *raw_measure(const struct opts *o, struct raw_rates *rr, char *why,
 	raw_collect(cJSON_GetObjectItem(res, "baselines"), rr);
 	raw_collect(cJSON_GetObjectItem(res, "results"), rr);
 	snprintf(rr->backend, sizeof(rr->backend), "%s",
-		 jstr(cJSON_GetObjectItem(res, "params"), "srtp_backend"));
+		 bench_jstr(cJSON_GetObjectItem(res, "params"), "srtp_backend"));
 out:
 	if (path[0])
 		unlink(path);
@@ -1789,19 +1073,6 @@ static void usage(FILE *to)
 "  -v, --verbose       one line per step on stderr\n");
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_PRESET = 256, O_MODES, O_SUITES, O_CAMERAS, O_FANOUT, O_SIZE, O_RATE, O_FIXED, O_REPS,
@@ -1836,7 +1107,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	double rate = -1, res = -1;
 	bool raw_args_given = false;
 	char exe[PATH_MAX], *slash;
-	ssize_t n;
 	uint64_t v64;
 	int opt;
 
@@ -1908,38 +1178,38 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case O_CAMERAS:
-			if (parse_u32(optarg, 1, 10000, &o->cameras)) goto bad;
+			if (bench_parse_u32(optarg, 1, 10000, &o->cameras)) goto bad;
 			break;
 		case O_FANOUT:
-			if (parse_u32(optarg, 1, 1024, &o->fanout)) goto bad;
+			if (bench_parse_u32(optarg, 1, 1024, &o->fanout)) goto bad;
 			break;
 		case O_SIZE:
-			if (parse_u32(optarg, RTPT_MIN_PKT, 1400, &o->stream.pkt_size)) goto bad;
+			if (bench_parse_u32(optarg, RTPT_MIN_PKT, 1400, &o->stream.pkt_size)) goto bad;
 			break;
 		case O_RATE:
-			if (parse_u32(optarg, 100, 10000000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 100, 10000000, &u)) goto bad;
 			rate = u;
 			break;
 		case O_FIXED:
-			if (parse_u32(optarg, 100, 600000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 100, 600000, &u)) goto bad;
 			fixed = (int32_t)u;
 			break;
 		case O_REPS:
-			if (parse_u32(optarg, 1, MAX_REPS, &u)) goto bad;
+			if (bench_parse_u32(optarg, 1, MAX_REPS, &u)) goto bad;
 			reps = (int32_t)u;
 			break;
 		case O_SEARCH: search = 1; break;
 		case O_NOSEARCH: search = 0; break;
 		case O_STEP:
-			if (parse_u32(optarg, 50, 600000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 50, 600000, &u)) goto bad;
 			step = (int32_t)u;
 			break;
 		case O_MAXSTEPS:
-			if (parse_u32(optarg, 1, 40, &u)) goto bad;
+			if (bench_parse_u32(optarg, 1, 40, &u)) goto bad;
 			maxsteps = (int32_t)u;
 			break;
 		case O_CONFIRM:
-			if (parse_u32(optarg, 0, 600000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 0, 600000, &u)) goto bad;
 			confirm = (int32_t)u;
 			break;
 		case O_RES:
@@ -1947,11 +1217,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (res <= 0 || res >= 1) goto bad;
 			break;
 		case O_MAXRATE:
-			if (parse_u32(optarg, 100, 100000000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 100, 100000000, &u)) goto bad;
 			o->max_delivered = u;
 			break;
 		case O_VERIFY:
-			if (parse_u32(optarg, 1, 1000000, &o->verify_every)) goto bad;
+			if (bench_parse_u32(optarg, 1, 1000000, &o->verify_every)) goto bad;
 			break;
 		case O_GENKEYS: o->generate_keys = true; break;
 		case O_RAW: o->raw = optarg; break;
@@ -1964,7 +1234,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			snprintf(o->build_dir, sizeof(o->build_dir), "%s", optarg);
 			break;
 		case O_WORKERS:
-			if (parse_u32(optarg, 1, 64, &o->workers)) goto bad;
+			if (bench_parse_u32(optarg, 1, 64, &o->workers)) goto bad;
 			break;
 		case O_SPDPOPT:
 			if (o->n_spdp_opts == MAX_SPDP_OPTS || !strchr(optarg, '=')) goto bad;
@@ -1975,10 +1245,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->rcvbuf = (int)v64;
 			break;
 		case O_BATCH:
-			if (parse_u32(optarg, 1, RTPT_MAX_BATCH, &o->batch)) goto bad;
+			if (bench_parse_u32(optarg, 1, RTPT_MAX_BATCH, &o->batch)) goto bad;
 			break;
 		case O_COALESCE:
-			if (parse_u32(optarg, 0, 10000, &o->coalesce_us)) goto bad;
+			if (bench_parse_u32(optarg, 0, 10000, &o->coalesce_us)) goto bad;
 			break;
 		case O_LOOPBACK: o->loopback = true; break;
 		case O_FAULT: o->fault_key = true; break;
@@ -2020,15 +1290,7 @@ bad:
 	}
 	if (o->loopback)
 		o->workers = 1; /* nothing to balance */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = 0;
-		snprintf(o->self, sizeof(o->self), "%s", exe);
-		if ((slash = strrchr(exe, '/')))
-			*slash = 0;
-	} else {
-		snprintf(exe, sizeof(exe), ".");
-	}
+	bench_exe_dir(exe, sizeof(exe));
 	if (!o->build_dir[0]) {
 		if ((slash = strrchr(exe, '/')))
 			*slash = 0;
@@ -2038,18 +1300,6 @@ bad:
 }
 
 /* ------------------------------------------------------------ main */
-
-static void add_goal(cJSON *arr, const char *what, double value, bool met, const char *note)
-{
-	cJSON *g = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(g, "goal", what);
-	cJSON_AddNumberToObject(g, "value", value);
-	cJSON_AddBoolToObject(g, "met", met);
-	if (note)
-		cJSON_AddStringToObject(g, "note", note);
-	cJSON_AddItemToArray(arr, g);
-}
 
 static void ratio_put(cJSON *ratios, const char *key, const char *sub, double a, double b)
 {
@@ -2079,21 +1329,18 @@ int bench_srtp_main(int argc, char **argv)
 	struct scen sc[MAX_SCEN];
 	struct outcome res[MAX_SCEN];
 	struct raw_rates raw;
-	struct sigaction sa = { .sa_handler = on_signal };
 	cJSON *root, *params, *results, *baselines, *ratios, *goals, *rawj, *derived;
 	char line[2048], raw_why[256] = "";
 	size_t len = 0;
 	unsigned nsc = 0;
 	int rc, exit_code = 0;
-	double t0 = now_s(), rate;
+	double t0 = bench_now_s(), rate;
 	uint64_t failures = 0;
 
 	if ((rc = parse_opts(argc, argv, &o)))
 		return rc > 0 ? 0 : 2;
 	memset(res, 0, sizeof(res));
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	bench_catch_signals();
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 
 	/* Scenarios: plain first (it fixes the rate), then per suite. */
@@ -2113,7 +1360,7 @@ int bench_srtp_main(int argc, char **argv)
 		fprintf(stderr, "spbench srtp: no raw libsrtp rates: %s\n", raw_why);
 
 	rate = o.rate;
-	for (unsigned i = 0; i < nsc && !g_stop; i++)
+	for (unsigned i = 0; i < nsc && !bench_stop; i++)
 		run_scenario(&o, &sc[i], &rate, &res[i]);
 
 	/* ---- JSON ---- */
@@ -2252,8 +1499,8 @@ int bench_srtp_main(int argc, char **argv)
 				cJSON_AddNumberToObject(d, "passthrough_cpu_per_pkt_vs_plain", r);
 				snprintf(what, sizeof(what), "passthrough CPU per packet <= plain (%s)", sn);
 				cJSON_AddBoolToObject(d, "passthrough_and_plain_on_schedule", pa->on_time && pl->on_time);
-				add_goal(goals, what, r, r <= GOAL_PASS_PLAIN, pa->on_time && pl->on_time ? NULL :
-					 "the cameras did not keep the offered rate in one of them: not the same load");
+				bench_add_goal(goals, what, r, r <= GOAL_PASS_PLAIN, pa->on_time && pl->on_time ? NULL :
+					       "the cameras did not keep the offered rate in one of them: not the same load");
 			}
 			if (pr) {
 				double per_core = pr->protect_per_core;
@@ -2264,7 +1511,7 @@ int bench_srtp_main(int argc, char **argv)
 					ratio_put(ratios, "protect_per_core/raw_libsrtp", sn, per_core, raw.protect[s]);
 					snprintf(what, sizeof(what), "spdp protect rate per core >= 80%% of raw libsrtp "
 						 "protect (%s)", sn);
-					add_goal(goals, what, r, r >= GOAL_PROTECT_RAW, NULL);
+					bench_add_goal(goals, what, r, r >= GOAL_PROTECT_RAW, NULL);
 				}
 				if (te && pr->cpu_per_mpkt > te->cpu_per_mpkt) {
 					double us = pr->cpu_per_mpkt - te->cpu_per_mpkt; /* s/Mpkt = us/pkt */
@@ -2293,13 +1540,13 @@ int bench_srtp_main(int argc, char **argv)
 			}
 		}
 		if (pl)
-			add_goal(goals, "plain delivers the fixed rate with zero loss (the comparison's premise)",
-				 pl->loss_ratio, pl->fixed_pass, NULL);
-		add_goal(goals, "every SRTP packet the subscribers checked authenticated (failures)",
-			 (double)failures, failures == 0, NULL);
+			bench_add_goal(goals, "plain delivers the fixed rate with zero loss (the comparison's premise)",
+				       pl->loss_ratio, pl->fixed_pass, NULL);
+		bench_add_goal(goals, "every SRTP packet the subscribers checked authenticated (failures)",
+			       (double)failures, failures == 0, NULL);
 	}
-	cJSON_AddNumberToObject(root, "duration_s", now_s() - t0);
-	if (g_stop) {
+	cJSON_AddNumberToObject(root, "duration_s", bench_now_s() - t0);
+	if (bench_stop) {
 		cJSON_AddBoolToObject(root, "interrupted", true);
 		exit_code = 130;
 	}
@@ -2329,8 +1576,8 @@ int bench_srtp_main(int argc, char **argv)
 			}
 			if (cJSON_IsNumber(cJSON_GetObjectItem(d, "protect_per_core_vs_raw")))
 				len += (size_t)snprintf(line + len, sizeof(line) - len, ", protect %.0fk/s/core = %.0f%% raw",
-							jnum(d, "protect_pps_per_spdp_cpu_s") / 1e3,
-							100 * jnum(d, "protect_per_core_vs_raw"));
+							bench_jnum(d, "protect_pps_per_spdp_cpu_s") / 1e3,
+							100 * bench_jnum(d, "protect_per_core_vs_raw"));
 		}
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " | SRTP failures %llu",
 					(unsigned long long)failures);
@@ -2340,6 +1587,6 @@ int bench_srtp_main(int argc, char **argv)
 		fprintf(stderr, "spbench srtp: writing %s: %s\n", o.out ? o.out : "stdout", strerror(-rc));
 		return 1;
 	}
-	fprintf(stderr, "%s (%.0f s)\n", line, now_s() - t0);
+	fprintf(stderr, "%s (%.0f s)\n", line, bench_now_s() - t0);
 	return exit_code;
 }
