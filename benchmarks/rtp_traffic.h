@@ -53,7 +53,11 @@
 
 #include "srtp_leg.h"
 
-#define RTPT_MAGIC 0x54525053u        /* "SPRT" little-endian */
+/* "\xd3PRT" little-endian. Its first byte is the first byte of an FU-A
+ * fragment's slice header, so its top bit must be set: that is
+ * first_mb_in_slice = 0, which makes spdp's keyframe detector see the IDR
+ * start (with 'S' = 0x53 there no keyframe was ever found). */
+#define RTPT_MAGIC 0x545250d3u
 #define RTPT_RTP_HDR 12u
 #define RTPT_STAMP_OFF 2u             /* stamp after the NAL header / FU indicator+header */
 #define RTPT_STAMP_LEN 32u
