@@ -5,7 +5,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,45 @@ uint64_t bench_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double bench_now_s(void) { return (double)bench_now_ns() / 1e9; }
+
+void bench_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+volatile int bench_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	bench_stop = 1;
+}
+
+void bench_catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void bench_log(bool on, const char *who, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!on)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "spbench %s: ", who);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 }
 
 void bench_cpu_now(struct bench_cpu *c)
@@ -96,6 +138,34 @@ int bench_parse_size_list(const char *s, uint64_t *out, size_t max, size_t *n)
 		(*n)++;
 	}
 	return *n ? 0 : -EINVAL;
+}
+
+int bench_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+void bench_exe_dir(char *out, size_t len)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0) {
+		snprintf(out, len, ".");
+		return;
+	}
+	exe[n] = 0;
+	if ((slash = strrchr(exe, '/')))
+		*slash = 0;
+	snprintf(out, len, "%s", exe);
 }
 
 /* Quote only what needs it, so the common case reads like what was typed. */
@@ -205,6 +275,32 @@ cJSON *bench_envelope(const char *name)
 	cJSON_AddStringToObject(root, "command", cmd ? cmd : "");
 	free(cmd);
 	return root;
+}
+
+double bench_jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+const char *bench_jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+void bench_add_goal(cJSON *arr, const char *what, double value, bool met, const char *note)
+{
+	cJSON *g = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(g, "goal", what);
+	cJSON_AddNumberToObject(g, "value", value);
+	cJSON_AddBoolToObject(g, "met", met);
+	if (note)
+		cJSON_AddStringToObject(g, "note", note);
+	cJSON_AddItemToArray(arr, g);
 }
 
 int bench_emit(cJSON *root, const char *path)

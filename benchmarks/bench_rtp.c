@@ -28,31 +28,26 @@
  * see rtp_traffic.h for the addressing that allows it). JSON on stdout (or
  * --out) in the spbench envelope, one summary line on stderr.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
 #include "bench.h"
-#include "ctlsock.h"
+#include "bench_proc.h"
+#include "bench_rx.h"
+#include "bench_spdp.h"
+#include "bench_step.h"
 #include "rtp_traffic.h"
 
 enum tgt { T_LOOPBACK, T_NAIVE, T_SPDP, T__COUNT };
@@ -60,7 +55,6 @@ static const char *const tgt_name[T__COUNT] = { "loopback", "naive", "spdp" };
 
 #define MAX_FANOUTS 8
 #define MAX_SPDP_OPTS 16
-#define CTL_TIMEOUT_MS 3000
 
 struct opts {
 	bool full;
@@ -83,336 +77,22 @@ struct opts {
 	bool pin, keep, verbose;
 };
 
-static volatile int g_stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
-
-static void vlog(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void vlog(const struct opts *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o->verbose)
-		return;
-	va_start(ap, fmt);
-	fputs("spbench rtp: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static double now_s(void) { return (double)bench_now_ns() / 1e9; }
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* ------------------------------------------------------------ processes */
-
-/* utime + stime of a whole process (all threads), seconds; < 0 if gone. */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[2048];
-	unsigned long ut, st;
-	ssize_t n;
-	int fd;
-	char *p;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	/* comm may hold spaces and parentheses: fields restart after the last ')'. */
-	if (!(p = strrchr(buf, ')')))
-		return -1;
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (!(f = fopen(path, "re")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6)) {
-			kib = strtol(line + 6, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kib;
-}
-
-static double thread_cpu_s(clockid_t cid)
-{
-	struct timespec ts;
-
-	if (clock_gettime(cid, &ts) < 0)
-		return 0;
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* fork + exec with stdout to out_fd (or the log), stderr to the log; the
- * child dies with us (PR_SET_PDEATHSIG). cpu >= 0 pins it. */
-static pid_t spawn(char *const argv[], int out_fd, const char *log_path, int cpu)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	if (pid != 0)
-		return pid;
-	{
-		int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		cpu_set_t set;
-
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (lf >= 0) {
-			dup2(lf, 2);
-			if (out_fd < 0)
-				dup2(lf, 1);
-		}
-		if (out_fd >= 0)
-			dup2(out_fd, 1);
-		CPU_ZERO(&set);
-		if (cpu >= 0) {
-			CPU_SET(cpu, &set);
-		} else {
-			for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN) && c < CPU_SETSIZE; c++)
-				CPU_SET((int)c, &set);
-		}
-		(void)sched_setaffinity(0, sizeof(set), &set);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-}
-
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (WIFEXITED(st))
-		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
-	else
-		snprintf(buf, len, "status 0x%x", st);
-}
-
-/* Non-blocking: true (and the status in buf) once pid has exited. */
-static bool exited(pid_t pid, char *buf, size_t len)
-{
-	int st;
-
-	if (pid <= 0)
-		return false;
-	if (waitpid(pid, &st, WNOHANG) != pid)
-		return false;
-	describe_status(st, buf, len);
-	return true;
-}
-
-/* SIGTERM, wait up to ms, then SIGKILL. The way it ended goes in buf. */
-static void stop_child(pid_t pid, unsigned ms, char *buf, size_t len)
-{
-	int st;
-
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	for (unsigned waited = 0; waited < ms; waited += 10) {
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			describe_status(st, buf, len);
-			return;
-		}
-		sleep_ms(10);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	snprintf(buf, len, "did not stop within %u ms of SIGTERM; killed", ms);
-}
-
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[PATH_MAX];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		struct stat st;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
-			continue;
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-/* Last bytes of a log on one line, for error messages. */
-static void log_tail(const char *path, char *out, size_t len)
-{
-	ssize_t n;
-	off_t size;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	out[0] = 0;
-	if (fd < 0 || len < 2) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	size = lseek(fd, 0, SEEK_END);
-	lseek(fd, size > (off_t)len - 1 ? size - (off_t)len + 1 : 0, SEEK_SET);
-	n = read(fd, out, len - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	while (n > 0 && out[n - 1] == '\n')
-		n--;
-	out[n] = 0;
-	for (ssize_t i = 0; i < n; i++)
-		if (out[i] == '\n')
-			out[i] = '|';
-}
+#define vlog(o, ...) bench_log((o)->verbose, "rtp", __VA_ARGS__)
 
 /* ------------------------------------------------------------ forwarders */
 
 struct fwd {
 	enum tgt t;
-	pid_t pid;               /* the forwarder: sp_naive_fwd or spdp */
-	pid_t cp_pid;            /* spcp */
-	int ctl;                 /* spcp's control socket */
-	char dir[64];            /* temp dir: naive config, spdp runtime dir, logs */
-	char inst[48];
-	char fwd_log[128], cp_log[128];
-	uint16_t *ports;         /* ingest RTP port per camera */
-	uint64_t *mask;          /* those ports, as a 65536-bit set */
+	struct spdp sp;          /* the forwarder (sp_naive_fwd or spdp + spcp), its ports, logs */
 	long rss_start, rss_flows, rss_subs, rss_end; /* KiB */
 	long rss_flow1, rss_subs1; /* after the first flow, after its subscribers */
 	double setup_s;
-	char end_status[128], cp_end_status[128];
-	char why[1024];
-	bool skipped;
-	cJSON *status;           /* spdp's /spdp/status after the traffic */
 };
-
-static void fwd_why(struct fwd *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fwd_why(struct fwd *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(f->why, sizeof(f->why), fmt, ap);
-	va_end(ap);
-}
-
-static void mask_port(struct fwd *f, uint16_t p) { f->mask[p >> 6] |= 1ull << (p & 63); }
-
-/* One control-socket call; NULL with f->why set on error or {"error":..}. */
-static cJSON *ctl_call(struct fwd *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static cJSON *ctl_call(struct fwd *f, const char *fmt, ...)
-{
-	char req[CTLSOCK_MAX_REQ_LEN + 1];
-	cJSON *reply = NULL, *err;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(req, sizeof(req), fmt, ap);
-	va_end(ap);
-	rc = ctlsock_call(f->ctl, req, CTL_TIMEOUT_MS, &reply);
-	if (rc < 0) {
-		fwd_why(f, "spcp control socket: %s: %s", req, strerror(-rc));
-		return NULL;
-	}
-	if (!reply || cJSON_IsNull(reply)) {
-		fwd_why(f, "spcp answered null to %s (unknown command or handler error)", req);
-		cJSON_Delete(reply);
-		return NULL;
-	}
-	err = cJSON_GetObjectItemCaseSensitive(reply, "error");
-	if (cJSON_IsString(err)) {
-		fwd_why(f, "spcp: %s: %s", req, err->valuestring);
-		cJSON_Delete(reply);
-		return NULL;
-	}
-	return reply;
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-/* spdp's drop counters by reason ("drops" of /spdp/status), or NULL. */
-static cJSON *spdp_drops(struct fwd *f)
-{
-	cJSON *st, *d;
-
-	if (f->t != T_SPDP || f->ctl < 0 || !(st = ctl_call(f, "/spdp/status")))
-		return NULL;
-	d = cJSON_DetachItemFromObjectCaseSensitive(st, "drops");
-	cJSON_Delete(st);
-	return d;
-}
-
-/* after - before for every counter; the total in *sum. */
-static cJSON *drops_delta(const cJSON *before, const cJSON *after, double *sum, char *top, size_t toplen)
-{
-	cJSON *o = cJSON_CreateObject();
-	const cJSON *a;
-	double best = 0;
-
-	*sum = 0;
-	cJSON_ArrayForEach(a, after) {
-		const cJSON *b = cJSON_GetObjectItemCaseSensitive(before, a->string);
-		double d = (cJSON_IsNumber(a) ? a->valuedouble : 0) - (cJSON_IsNumber(b) ? b->valuedouble : 0);
-		if (d <= 0)
-			continue;
-		cJSON_AddNumberToObject(o, a->string, d);
-		*sum += d;
-		if (d > best) {
-			best = d;
-			snprintf(top, toplen, "%s", a->string);
-		}
-	}
-	return o;
-}
 
 static int naive_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtpt_receiver *rx,
 		       uint32_t cams, uint32_t m)
 {
+	struct spdp *sp = &f->sp;
 	char cfg[PATH_MAX], rcv[32], text[65536];
 	size_t tlen = 0;
 	int pfd[2];
@@ -420,12 +100,12 @@ static int naive_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtp
 	FILE *fp;
 
 	if (access(o->naive_bin, X_OK)) {
-		fwd_why(f, "sp_naive_fwd not found at %s (--naive-bin): %s", o->naive_bin, strerror(errno));
+		spdp_why(sp, "sp_naive_fwd not found at %s (--naive-bin): %s", o->naive_bin, strerror(errno));
 		return -1;
 	}
-	snprintf(cfg, sizeof(cfg), "%s/flows.conf", f->dir);
+	snprintf(cfg, sizeof(cfg), "%s/flows.conf", sp->dir);
 	if (!(fp = fopen(cfg, "we"))) {
-		fwd_why(f, "%s: %s", cfg, strerror(errno));
+		spdp_why(sp, "%s: %s", cfg, strerror(errno));
 		return -1;
 	}
 	fprintf(fp, "# spbench rtp: ingest port (0: any) and the camera's subscribers\n");
@@ -441,33 +121,33 @@ static int naive_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtp
 		fputc('\n', fp);
 	}
 	if (fclose(fp)) {
-		fwd_why(f, "%s: %s", cfg, strerror(errno));
+		spdp_why(sp, "%s: %s", cfg, strerror(errno));
 		return -1;
 	}
 	snprintf(rcv, sizeof(rcv), "%d", o->fwd_rcvbuf);
 	char *argv[] = { (char *)o->naive_bin, "-c", cfg, "--rcvbuf", rcv, NULL };
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		fwd_why(f, "pipe: %s", strerror(errno));
+		spdp_why(sp, "pipe: %s", strerror(errno));
 		return -1;
 	}
-	f->pid = spawn(argv, pfd[1], f->fwd_log, o->pin ? 1 : -1);
+	sp->pid = proc_spawn(argv, pfd[1], sp->fwd_log, o->pin ? 1 : PROC_CPU_ALL);
 	close(pfd[1]);
-	if (f->pid < 0) {
+	if (sp->pid < 0) {
 		close(pfd[0]);
-		fwd_why(f, "fork: %s", strerror(errno));
+		spdp_why(sp, "fork: %s", strerror(errno));
 		return -1;
 	}
 	/* Wait for "port <i> <p>" lines, then "ready". */
-	deadline = now_s() + 15;
+	deadline = bench_now_s() + 15;
 	text[0] = 0;
 	for (bool ready = false; !ready;) {
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
 		char *line, *nl;
 		ssize_t n;
 
-		if (now_s() > deadline || g_stop) {
+		if (bench_now_s() > deadline || bench_stop) {
 			close(pfd[0]);
-			fwd_why(f, "sp_naive_fwd did not get ready in 15 s");
+			spdp_why(sp, "sp_naive_fwd did not get ready in 15 s");
 			return -1;
 		}
 		if (poll(&p, 1, 100) <= 0)
@@ -476,8 +156,8 @@ static int naive_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtp
 		if (n <= 0) {
 			char tail[512];
 			close(pfd[0]);
-			log_tail(f->fwd_log, tail, sizeof(tail));
-			fwd_why(f, "sp_naive_fwd (%s) exited before it was ready: %s", o->naive_bin, tail);
+			proc_log_tail(sp->fwd_log, tail, sizeof(tail));
+			spdp_why(sp, "sp_naive_fwd (%s) exited before it was ready: %s", o->naive_bin, tail);
 			return -1;
 		}
 		tlen += (size_t)n;
@@ -486,7 +166,7 @@ static int naive_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtp
 			unsigned i, port;
 			*nl = 0;
 			if (sscanf(line, "port %u %u", &i, &port) == 2 && i < cams && port < 65536)
-				f->ports[i] = (uint16_t)port;
+				sp->ports[i] = (uint16_t)port;
 			else if (!strcmp(line, "ready"))
 				ready = true;
 		}
@@ -495,298 +175,77 @@ static int naive_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtp
 	}
 	close(pfd[0]);
 	for (uint32_t c = 0; c < cams; c++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(f->ports[c]) };
-		if (!f->ports[c]) {
-			fwd_why(f, "sp_naive_fwd reported no port for flow %u", c);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(sp->ports[c]) };
+		if (!sp->ports[c]) {
+			spdp_why(sp, "sp_naive_fwd reported no port for flow %u", c);
 			return -1;
 		}
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		rtpt_sender_set_dest(tx, c, 0, &a);
-		mask_port(f, f->ports[c]);
+		spdp_mask_port(sp, sp->ports[c]);
 	}
-	f->rss_start = f->rss_flows = f->rss_subs = proc_rss_kib(f->pid);
-	return 0;
-}
-
-static int spdp_connect(const struct opts *o, struct fwd *f)
-{
-	char sock[PATH_MAX];
-	double deadline = now_s() + 10;
-
-	vlog(o, "  spdp: waiting for %s/%s/spcp.sock", f->dir, f->inst);
-	snprintf(sock, sizeof(sock), "%s/%s/spcp.sock", f->dir, f->inst);
-	while (!g_stop) {
-		char st[128];
-		f->ctl = ctlsock_connect(sock, NULL);
-		if (f->ctl >= 0)
-			return 0;
-		bool dp = exited(f->pid, st, sizeof(st));
-		if (dp || exited(f->cp_pid, st, sizeof(st))) {
-			char tail[600];
-			log_tail(dp ? f->fwd_log : f->cp_log, tail, sizeof(tail));
-			fwd_why(f, "%s exited during start-up (%s): %s", dp ? "spdp" : "spcp", st, tail);
-			*(dp ? &f->pid : &f->cp_pid) = 0;
-			return -1;
-		}
-		if (now_s() > deadline) {
-			fwd_why(f, "no control socket at %s after 10 s: %s", sock, strerror(-f->ctl));
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	fwd_why(f, "interrupted");
-	return -1;
-}
-
-static bool spdp_has_flow_api(struct fwd *f)
-{
-	cJSON *r = ctl_call(f, "/");
-	bool ok = false;
-	const cJSON *c;
-
-	if (!r)
-		return false;
-	cJSON_ArrayForEach(c, r)
-		if (cJSON_IsString(c) && !strcmp(c->valuestring, "/flow/add"))
-			ok = true;
-	cJSON_Delete(r);
-	return ok;
-}
-
-static int spdp_wait(struct fwd *f, uint32_t cams, uint32_t m, bool subs, double timeout_s);
-
-static int spdp_start(const struct opts *o, struct fwd *f, rtpt_sender *tx, uint32_t cams)
-{
-	char dp_bin[PATH_MAX], cp_bin[PATH_MAX], a_dir[PATH_MAX + 32], a_inst[96], a_workers[64];
-	char c_dir[PATH_MAX + 32], c_inst[96];
-	char *dargv[16 + 2 * MAX_SPDP_OPTS];
-	unsigned n = 0;
-	double deadline, t0 = now_s();
-	cJSON *r;
-
-	snprintf(dp_bin, sizeof(dp_bin), "%s/dataplane/spdp", o->build_dir);
-	snprintf(cp_bin, sizeof(cp_bin), "%s/controlplane/spcp", o->build_dir);
-	if (access(dp_bin, X_OK) || access(cp_bin, X_OK)) {
-		fwd_why(f, "spdp/spcp not found under %s (--build-dir)", o->build_dir);
-		f->skipped = true;
-		return -1;
-	}
-	snprintf(f->inst, sizeof(f->inst), "rtpbench%d", (int)getpid());
-	snprintf(a_dir, sizeof(a_dir), "spdp.runtime_dir=%s", f->dir);
-	snprintf(a_inst, sizeof(a_inst), "spdp.instance=%s", f->inst);
-	snprintf(a_workers, sizeof(a_workers), "spdp.workers=%u", o->workers);
-	dargv[n++] = dp_bin;
-	dargv[n++] = "-o"; dargv[n++] = a_dir;
-	dargv[n++] = "-o"; dargv[n++] = a_inst;
-	dargv[n++] = "-o"; dargv[n++] = a_workers;
-	dargv[n++] = "-o"; dargv[n++] = "media.address=127.0.0.1";
-	dargv[n++] = "-o"; dargv[n++] = "spdp.log_level=notice";
-	for (unsigned i = 0; i < o->n_spdp_opts; i++) {
-		dargv[n++] = "-o";
-		dargv[n++] = (char *)o->spdp_opts[i];
-	}
-	dargv[n] = NULL;
-	snprintf(c_dir, sizeof(c_dir), "spcp.runtime_dir=%s", f->dir);
-	snprintf(c_inst, sizeof(c_inst), "spcp.instance=%s", f->inst);
-	char *cargv[] = { cp_bin, "-o", c_dir, "-o", c_inst, "-o", "spcp.log_level=notice", NULL };
-
-	f->pid = spawn(dargv, -1, f->fwd_log, -1);
-	if (f->pid < 0) {
-		fwd_why(f, "fork: %s", strerror(errno));
-		return -1;
-	}
-	f->cp_pid = spawn(cargv, -1, f->cp_log, -1);
-	if (f->cp_pid < 0) {
-		fwd_why(f, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (spdp_connect(o, f) < 0)
-		return -1;
-	if (!spdp_has_flow_api(f)) {
-		fwd_why(f, "spcp has no /flow/add command (flow API not available in this build)");
-		f->skipped = true;
-		return -1;
-	}
-	/* Wait for spcp to attach, so the starting RSS is spdp's settled one. */
-	deadline = now_s() + 10;
-	for (;;) {
-		cJSON *st = ctl_call(f, "/spdp/status");
-		bool attached = st && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "cp_attached"));
-		cJSON_Delete(st);
-		if (attached)
-			break;
-		if (now_s() > deadline || g_stop) {
-			fwd_why(f, "spcp did not attach to spdp within 10 s");
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	f->rss_start = proc_rss_kib(f->pid);
-	/* spcp still answers "spdp not attached" until its side is done. */
-	for (uint32_t c = 0; c < cams && !g_stop; c++) {
-		struct sockaddr_in src;
-		char ip[INET_ADDRSTRLEN];
-
-		rtpt_sender_source(tx, c, &src);
-		inet_ntop(AF_INET, &src.sin_addr, ip, sizeof(ip));
-		for (;;) {
-			r = ctl_call(f, "/flow/add,id=%u&source=%s:%u&ssrc=%u&rtcp_mux=1&codec=h264", c + 1, ip,
-				     ntohs(src.sin_port), o->stream.ssrc_base + c);
-			if (r || c > 0 || !strstr(f->why, "not attached") || now_s() > deadline)
-				break;
-			sleep_ms(50);
-		}
-		if (!r)
-			return -1;
-		cJSON_Delete(r);
-		/* The first flow pays for one-time touches; the rest is per flow. */
-		if (c == 0) {
-			if (spdp_wait(f, 1, 0, false, 10) < 0)
-				return -1;
-			f->rss_flow1 = proc_rss_kib(f->pid);
-		}
-	}
-	vlog(o, "  spdp: %u flows requested in %.2f s", cams, now_s() - t0);
-	return 0;
-}
-
-/* Poll /flow until every flow is active (and, with subs, has m active
- * subscribers). Fills the ports. */
-static int spdp_wait(struct fwd *f, uint32_t cams, uint32_t m, bool subs, double timeout_s)
-{
-	double deadline = now_s() + timeout_s;
-	uint32_t done = 0;
-
-	while (done < cams) {
-		cJSON *r = ctl_call(f, "/flow,id=%u", done + 1);
-		const char *st;
-		bool ok;
-
-		if (!r) {
-			char why[sizeof(f->why)];
-			snprintf(why, sizeof(why), "%s", f->why);
-			fwd_why(f, "waiting for flow %u to become active: %.900s", done + 1, why);
-			return -1;
-		}
-		st = jstr(r, "state");
-		if (!strcmp(st, "failed")) {
-			fwd_why(f, "flow %u failed in spdp: %s", done + 1, jstr(r, "error"));
-			cJSON_Delete(r);
-			return -1;
-		}
-		ok = !strcmp(st, "active");
-		if (ok && subs) {
-			const cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, "subs"), *s;
-			uint32_t active = 0;
-
-			/* spcp lists every subscriber it was given, pending or not:
-			 * fewer means spdp removed some (the reason is in spcp's log). */
-			if (cJSON_GetArraySize(arr) < (int)m) {
-				fwd_why(f, "flow %u has %d of its %u subscribers: spdp removed some before any "
-					"traffic (see %s)", done + 1, cJSON_GetArraySize(arr), m, f->cp_log);
-				cJSON_Delete(r);
-				return -1;
-			}
-			cJSON_ArrayForEach(s, arr) {
-				const char *ss = jstr(s, "state");
-				if (!strcmp(ss, "failed")) {
-					fwd_why(f, "flow %u subscriber %d failed in spdp: %s", done + 1,
-						(int)jnum(s, "sub"), jstr(s, "error"));
-					cJSON_Delete(r);
-					return -1;
-				}
-				active += !strcmp(ss, "active");
-			}
-			ok = active == m;
-		}
-		if (ok) {
-			double p = jnum(r, "rtp_port");
-			if (p <= 0 || p > 65535) {
-				fwd_why(f, "flow %u is active without an rtp_port", done + 1);
-				cJSON_Delete(r);
-				return -1;
-			}
-			f->ports[done] = (uint16_t)p;
-			done++;
-		}
-		if (!ok && (now_s() > deadline || g_stop)) {
-			char *txt = cJSON_PrintUnformatted(r);
-			fwd_why(f, "flow %u not %s after %.0f s: %.400s", done + 1,
-				subs ? "active with all its subscribers" : "active", timeout_s, txt ? txt : "");
-			free(txt);
-			cJSON_Delete(r);
-			return -1;
-		}
-		cJSON_Delete(r);
-		if (!ok) {
-			char st2[128];
-			if (exited(f->pid, st2, sizeof(st2))) {
-				fwd_why(f, "spdp died while creating flows: %s", st2);
-				f->pid = 0;
-				return -1;
-			}
-			sleep_ms(5);
-		}
-	}
+	f->rss_start = f->rss_flows = f->rss_subs = proc_rss_kib(sp->pid);
 	return 0;
 }
 
 static int spdp_setup(const struct opts *o, struct fwd *f, rtpt_sender *tx, rtpt_receiver *rx,
 		      uint32_t cams, uint32_t m)
 {
-	double t = 10 + cams * 0.01;
+	struct spdp_cfg cfg = { .build_dir = o->build_dir, .inst_prefix = "rtpbench", .workers = o->workers,
+				.opts = o->spdp_opts, .nopts = o->n_spdp_opts, .cpu = PROC_CPU_ALL,
+				.verbose = o->verbose, .who = "rtp" };
+	struct spdp *sp = &f->sp;
+	double t = 10 + cams * 0.01, t0 = bench_now_s();
 
-	if (spdp_start(o, f, tx, cams) < 0 || spdp_wait(f, cams, m, false, t) < 0)
+	if (spdp_start(sp, &cfg) < 0)
 		return -1;
-	f->rss_flows = proc_rss_kib(f->pid);
-	for (uint32_t c = 0; c < cams && !g_stop; c++)
+	f->rss_start = proc_rss_kib(sp->pid); /* spcp attached: spdp has settled */
+	for (uint32_t c = 0; c < cams && !bench_stop; c++) {
+		cJSON *r = spdp_flow_add(sp, tx, c, o->stream.ssrc_base + c, "");
+		if (!r)
+			return -1;
+		cJSON_Delete(r);
+		/* The first flow pays for one-time touches; the rest is per flow. */
+		if (c == 0) {
+			if (spdp_wait(sp, 1, 0, false, 10) < 0)
+				return -1;
+			f->rss_flow1 = proc_rss_kib(sp->pid);
+		}
+	}
+	vlog(o, "  spdp: %u flows requested in %.2f s", cams, bench_now_s() - t0);
+	if (spdp_wait(sp, cams, m, false, t) < 0)
+		return -1;
+	f->rss_flows = proc_rss_kib(sp->pid);
+	for (uint32_t c = 0; c < cams && !bench_stop; c++)
 		for (uint32_t j = 0; j < m; j++) {
-			struct sockaddr_in a;
-			char ip[INET_ADDRSTRLEN];
-			cJSON *r;
-
-			rtpt_receiver_sub_addr(rx, c, j, &a);
-			inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
-			r = ctl_call(f, "/sub/add,flow=%u&id=%u&rtp=%s:%u&rtcp_mux=1", c + 1, j + 1, ip,
-				     ntohs(a.sin_port));
+			cJSON *r = spdp_sub_add(sp, rx, c, j, "");
 			if (!r)
 				return -1;
 			cJSON_Delete(r);
 			if (c == 0 && j == m - 1) {
-				if (spdp_wait(f, 1, m, true, t) < 0)
+				if (spdp_wait(sp, 1, m, true, t) < 0)
 					return -1;
-				f->rss_subs1 = proc_rss_kib(f->pid);
+				f->rss_subs1 = proc_rss_kib(sp->pid);
 			}
 		}
-	if (spdp_wait(f, cams, m, true, t) < 0)
+	if (spdp_wait(sp, cams, m, true, t) < 0)
 		return -1;
-	f->rss_subs = proc_rss_kib(f->pid);
-	for (uint32_t c = 0; c < cams; c++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(f->ports[c]) };
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		rtpt_sender_set_dest(tx, c, 0, &a);
-		rtpt_receiver_set_rtcp_dest(rx, c, &a); /* rtcp-mux: RRs to the RTP port */
-		mask_port(f, f->ports[c]);
-	}
+	f->rss_subs = proc_rss_kib(sp->pid);
+	spdp_route(sp, tx, rx, cams);
 	return 0;
 }
 
 static int fwd_setup(const struct opts *o, struct fwd *f, enum tgt t, rtpt_sender *tx, rtpt_receiver *rx,
 		     uint32_t cams, uint32_t m)
 {
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	int rc = 0;
 
 	memset(f, 0, sizeof(*f));
 	f->t = t;
-	f->ctl = -1;
 	f->rss_start = f->rss_flows = f->rss_subs = f->rss_end = -1;
-	f->ports = calloc(cams, sizeof(*f->ports));
-	f->mask = calloc(65536 / 64, sizeof(*f->mask));
-	if (!f->ports || !f->mask) {
-		fwd_why(f, "out of memory");
+	if (spdp_init(&f->sp, cams) < 0)
 		return -1;
-	}
 	if (t == T_LOOPBACK) {
 		for (uint32_t c = 0; c < cams; c++)
 			for (uint32_t j = 0; j < m; j++) {
@@ -796,281 +255,57 @@ static int fwd_setup(const struct opts *o, struct fwd *f, enum tgt t, rtpt_sende
 			}
 		return 0;
 	}
-	snprintf(f->dir, sizeof(f->dir), "/tmp/spbench-rtp-XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		fwd_why(f, "mkdtemp: %s", strerror(errno));
-		f->dir[0] = 0;
+	if (spdp_mkdir(&f->sp, "rtp", t == T_NAIVE ? "naive_fwd" : "spdp") < 0)
 		return -1;
-	}
-	snprintf(f->fwd_log, sizeof(f->fwd_log), "%s/%s.log", f->dir, t == T_NAIVE ? "naive_fwd" : "spdp");
-	snprintf(f->cp_log, sizeof(f->cp_log), "%s/spcp.log", f->dir);
 	rc = t == T_NAIVE ? naive_start(o, f, tx, rx, cams, m) : spdp_setup(o, f, tx, rx, cams, m);
-	f->setup_s = now_s() - t0;
+	f->setup_s = bench_now_s() - t0;
 	return rc;
 }
 
 static void fwd_teardown(const struct opts *o, struct fwd *f, bool failed)
 {
-	if (f->ctl >= 0) {
-		close(f->ctl);
-		f->ctl = -1;
-	}
-	/* spcp first, so it does not log spdp's departure as a fault. */
-	stop_child(f->cp_pid, 3000, f->cp_end_status, sizeof(f->cp_end_status));
-	stop_child(f->pid, 5000, f->end_status, sizeof(f->end_status));
-	if (f->dir[0]) {
-		if (o->keep || failed)
-			fprintf(stderr, "spbench rtp: %s logs kept in %s\n", tgt_name[f->t], f->dir);
-		else
-			remove_tree(f->dir);
-	}
-	free(f->ports);
-	free(f->mask);
-	f->ports = NULL;
-	f->mask = NULL;
-}
+	char label[64];
 
-/* ------------------------------------------------------------ receiver thread */
-
-enum rx_op { RX_BEGIN = 1, RX_REPORT };
-
-struct rxthr {
-	pthread_t th;
-	rtpt_receiver *rx;
-	_Atomic unsigned req, done;
-	_Atomic int quit;
-	enum rx_op op;
-	uint32_t epoch;
-	const uint64_t *sent;
-	struct rtpt_rx_report *out;
-	bool send_rr;
-	uint32_t batch;
-	uint64_t coalesce_ns;
-};
-
-static void *rx_main(void *arg)
-{
-	struct rxthr *t = arg;
-	unsigned seen = 0;
-	uint64_t next_rr = 0;
-
-	while (!atomic_load_explicit(&t->quit, memory_order_relaxed)) {
-		unsigned r = atomic_load_explicit(&t->req, memory_order_acquire);
-		if (r != seen) {
-			if (t->op == RX_BEGIN)
-				rtpt_receiver_begin(t->rx, t->epoch);
-			else
-				rtpt_receiver_report(t->rx, t->sent, t->out);
-			seen = r;
-			atomic_store_explicit(&t->done, r, memory_order_release);
-		}
-		if (t->send_rr && bench_now_ns() >= next_rr) {
-			rtpt_receiver_send_rr(t->rx);
-			next_rr = bench_now_ns() + 2000000000ull;
-		}
-		/* Latency comes from kernel arrival stamps, so the receiver may wait
-		 * a little after a short batch: one wakeup per packet would make the
-		 * tool steal the CPU the forwarder needs on a 2-core machine. */
-		int n = rtpt_receiver_poll(t->rx, 2);
-		if (n > 0 && (uint32_t)n < t->batch && t->coalesce_ns) {
-			struct timespec ts = { 0, (long)t->coalesce_ns };
-			nanosleep(&ts, NULL);
-		}
-	}
-	return NULL;
-}
-
-/* Run op on the receiver thread and wait for it. */
-static void rx_request(struct rxthr *t, enum rx_op op)
-{
-	unsigned r = atomic_load_explicit(&t->req, memory_order_relaxed) + 1;
-
-	t->op = op;
-	atomic_store_explicit(&t->req, r, memory_order_release);
-	while (atomic_load_explicit(&t->done, memory_order_acquire) != r) {
-		struct timespec ts = { 0, 50000 };
-		nanosleep(&ts, NULL);
-	}
+	snprintf(label, sizeof(label), "spbench rtp: %s", tgt_name[f->t]);
+	spdp_stop(&f->sp, o->keep || failed, label);
 }
 
 /* ------------------------------------------------------------ steps */
 
-struct step {
-	const char *kind;        /* "warmup", "search", "confirm", "scale" */
-	double offered_in;       /* camera packets/s offered, all cameras */
-	uint32_t fanout;
-	uint64_t duration_ns;
-	struct rtpt_send_report sr;
-	struct rtpt_rx_report rr;
-	double fwd_cpu_s, cp_cpu_s, tx_cpu_s, rx_cpu_s;
-	double drain_s, window_s;  /* drain; whole CPU measurement window */
-	double backlog_s;          /* last packet's arrival after the cameras stopped */
-	int64_t rcvbuf_errors, fwd_drops;
-	bool pass;
-	const char *limit;
-	char dead[160];          /* forwarder died during the step */
-	cJSON *fwd_drops_by_reason; /* spdp: its own drop counters over the step */
-	double fwd_internal_drops;
-	char limit_buf[96];
-};
-
 struct scen_ctx {
 	const struct opts *o;
 	struct fwd *f;
-	rtpt_sender *tx;
-	rtpt_receiver *rx;
-	struct rxthr *thr;
-	uint32_t cams, m;
-	uint32_t epoch;
-	uint64_t *sent;
-	clockid_t rx_clock;
+	struct step_env env;
 };
 
 static void run_step(struct scen_ctx *c, const char *kind, double rate_in, uint32_t ms, struct step *s)
 {
 	const struct opts *o = c->o;
-	struct rtpt_run run = { .rate_pps = rate_in, .duration_ns = (uint64_t)ms * 1000000u, .stop = &g_stop };
-	double cpu0, cp0, tx0, rx0, t_end, w0;
-	int64_t rb0, fd0, rb1, fd1;
-	uint64_t expected = 0, last = 0, planned;
-	double last_change;
-	bool sender_ok, clean;
+	bool sender_ok;
 
-	cJSON *d0, *d1;
-
-	memset(s, 0, sizeof(*s));
-	s->kind = kind;
-	s->offered_in = rate_in;
-	s->fanout = c->m;
-	s->duration_ns = run.duration_ns;
-	c->thr->epoch = ++c->epoch;
-	rx_request(c->thr, RX_BEGIN);
-	d0 = spdp_drops(c->f);
-	cpu0 = proc_cpu_s(c->f->pid);
-	cp0 = proc_cpu_s(c->f->cp_pid);
-	rb0 = rtpt_snmp_rcvbuf_errors();
-	fd0 = c->f->t == T_LOOPBACK ? 0 : rtpt_udp_drops(0, c->f->mask);
-	tx0 = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID);
-	rx0 = thread_cpu_s(c->rx_clock);
-	w0 = now_s();
-
-	rtpt_sender_begin(c->tx, c->epoch);
-	rtpt_sender_run(c->tx, &run, &s->sr);
-	s->tx_cpu_s = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID) - tx0;
-
-	/* Drain: until everything arrived, or nothing moved for a while. */
-	for (uint32_t k = 0; k < c->cams; k++) {
-		c->sent[k] = rtpt_sender_sent(c->tx, k);
-		expected += c->sent[k] * c->m;
-	}
-	t_end = last_change = now_s();
-	for (;;) {
-		uint64_t got = rtpt_receiver_received(c->rx);
-		double t = now_s();
-		if (got != last) {
-			last = got;
-			last_change = t;
-		}
-		if (got >= expected || g_stop)
-			break;
-		if (t - last_change > o->drain_quiet_ms / 1e3 || t - t_end > 3)
-			break;
-		sleep_ms(1);
-	}
-	s->drain_s = now_s() - t_end;
-	s->backlog_s = last_change - t_end;
-	s->fwd_cpu_s = cpu0 >= 0 && proc_cpu_s(c->f->pid) >= cpu0 ? proc_cpu_s(c->f->pid) - cpu0 : 0;
-	s->cp_cpu_s = cp0 >= 0 && proc_cpu_s(c->f->cp_pid) >= cp0 ? proc_cpu_s(c->f->cp_pid) - cp0 : 0;
-	s->window_s = now_s() - w0;
-	s->rx_cpu_s = thread_cpu_s(c->rx_clock) - rx0;
-	d1 = spdp_drops(c->f);
-	if (d0 && d1) {
-		char top[64] = "";
-		s->fwd_drops_by_reason = drops_delta(d0, d1, &s->fwd_internal_drops, top, sizeof(top));
-		if (s->fwd_internal_drops > 0)
-			snprintf(s->limit_buf, sizeof(s->limit_buf), "forwarder drops (mostly %s)", top);
-	}
-	cJSON_Delete(d0);
-	cJSON_Delete(d1);
-	rb1 = rtpt_snmp_rcvbuf_errors();
-	fd1 = c->f->t == T_LOOPBACK ? 0 : rtpt_udp_drops(0, c->f->mask);
-	s->rcvbuf_errors = rb0 >= 0 && rb1 >= 0 ? rb1 - rb0 : -1;
-	s->fwd_drops = fd0 >= 0 && fd1 >= 0 ? fd1 - fd0 : -1;
-	c->thr->sent = c->sent;
-	c->thr->out = &s->rr;
-	rx_request(c->thr, RX_REPORT);
-	if (c->f->pid > 0 && exited(c->f->pid, s->dead, sizeof(s->dead)))
-		c->f->pid = 0;
-
-	planned = (uint64_t)(rate_in * (double)run.duration_ns / 1e9 + 0.5);
-	/* The sender may lose the CPU for a few ms and catch up; more than 5%
-	 * late means it could not offer the rate (the tool's limit). */
-	sender_ok = s->sr.packets == planned && s->sr.errors == 0 &&
-		    (double)s->sr.behind_ns <= (double)run.duration_ns * 0.05 + 5e6;
-	clean = s->rr.lost == 0 && s->rr.dups == 0 && s->rr.misrouted == 0 && s->rr.corrupt == 0 &&
-		s->rr.unknown_dst == 0 && s->rr.truncated == 0 && s->rr.received > 0;
+	step_begin(&c->env, s, kind, rate_in, ms);
+	step_run(&c->env, s);
+	s->sender_on_time = sender_ok = step_sender_on_time(s);
 	/* Zero loss in a short step can hide a forwarder that is falling
 	 * behind: one still delivering long after the cameras stopped is not
 	 * keeping up, and a longer run would overflow its queues. */
-	s->pass = sender_ok && clean && !s->dead[0] && s->backlog_s * 1e3 <= o->max_backlog_ms;
+	s->pass = sender_ok && step_delivered_ok(s) && !s->dead[0] && s->backlog_s * 1e3 <= o->max_backlog_ms;
 	if (s->dead[0])
 		s->limit = "forwarder died";
-	else if (!sender_ok)
-		s->limit = "sender (tool)";
-	else if (s->rr.socket_drops)
-		s->limit = "receiver socket (tool)";
-	else if (s->rr.dups || s->rr.misrouted || s->rr.corrupt || s->rr.unknown_dst || s->rr.truncated)
-		s->limit = "forwarding errors";
-	else if (s->fwd_drops > 0)
-		s->limit = "forwarder ingest socket full";
-	else if (s->fwd_internal_drops > 0)
-		s->limit = s->limit_buf;
-	else if (s->rr.lost)
-		s->limit = c->f->t == T_LOOPBACK ? "loss (kernel)" : "loss in forwarder";
-	else if (!s->pass)
+	else if (!(s->limit = step_limit(s, sender_ok, c->f->t != T_LOOPBACK)) && !s->pass)
 		s->limit = c->f->t == T_LOOPBACK ? "backlog (receiver)" : "backlog: forwarder falling behind";
-	else
-		s->limit = NULL;
 	vlog(o, "  %-8s %-7s 1:%-3u in %9.0f/s deliv %9.0f/s: recv %llu/%llu lost %llu dup %llu "
 	     "p99 %.0f us fwd cpu %.2f s tool %.2f+%.2f s %s%s",
-	     tgt_name[c->f->t], kind, c->m, rate_in, rate_in * c->m, (unsigned long long)s->rr.received,
+	     tgt_name[c->f->t], kind, c->env.m, rate_in, rate_in * c->env.m, (unsigned long long)s->rr.received,
 	     (unsigned long long)s->rr.expected, (unsigned long long)s->rr.lost,
 	     (unsigned long long)s->rr.dups, (double)s->rr.lat_p99_ns / 1e3, s->fwd_cpu_s, s->tx_cpu_s,
 	     s->rx_cpu_s, s->pass ? "PASS" : "FAIL: ", s->pass ? "" : (s->limit ? s->limit : "?"));
 }
 
-static double step_delivered_pps(const struct step *s)
-{
-	double el = (double)(s->sr.elapsed_ns ? s->sr.elapsed_ns : s->duration_ns) / 1e9;
-	/* elapsed runs first send to last send: add one packet interval. */
-	el += s->offered_in > 0 ? 1.0 / s->offered_in : 0;
-	return el > 0 ? (double)s->rr.received / el : 0;
-}
-
-static cJSON *lat_json(const struct rtpt_rx_report *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddNumberToObject(o, "p50", (double)r->lat_p50_ns / 1e3);
-	cJSON_AddNumberToObject(o, "p99", (double)r->lat_p99_ns / 1e3);
-	cJSON_AddNumberToObject(o, "p999", (double)r->lat_p999_ns / 1e3);
-	cJSON_AddNumberToObject(o, "max", (double)r->lat_max_ns / 1e3);
-	cJSON_AddNumberToObject(o, "min", (double)r->lat_min_ns / 1e3);
-	cJSON_AddNumberToObject(o, "samples", (double)r->lat_n);
-	return o;
-}
-
 static cJSON *step_json(const struct step *s)
 {
-	cJSON *o = cJSON_CreateObject(), *cpu;
-	double mpkt = (double)s->rr.received / 1e6;
+	cJSON *o = step_json_begin(s), *cpu;
 
-	cJSON_AddStringToObject(o, "kind", s->kind);
-	cJSON_AddNumberToObject(o, "offered_input_pps", s->offered_in);
-	cJSON_AddNumberToObject(o, "offered_delivered_pps", s->offered_in * s->fanout);
-	cJSON_AddNumberToObject(o, "delivered_pps", step_delivered_pps(s));
-	cJSON_AddNumberToObject(o, "duration_s", (double)s->duration_ns / 1e9);
-	cJSON_AddNumberToObject(o, "sent_packets", (double)s->sr.packets);
 	cJSON_AddNumberToObject(o, "sent_datagrams", (double)s->sr.datagrams);
 	cJSON_AddNumberToObject(o, "send_errors", (double)s->sr.errors);
 	cJSON_AddNumberToObject(o, "sender_behind_ms", (double)s->sr.behind_ns / 1e6);
@@ -1094,20 +329,14 @@ static cJSON *step_json(const struct step *s)
 	cJSON_AddNumberToObject(o, "udp_rcvbuf_errors", (double)s->rcvbuf_errors);
 	cJSON_AddNumberToObject(o, "drain_ms", s->drain_s * 1e3);
 	cJSON_AddNumberToObject(o, "backlog_ms", s->backlog_s * 1e3);
-	cJSON_AddItemToObject(o, "latency_us", lat_json(&s->rr));
+	cJSON_AddItemToObject(o, "latency_us", step_latency_json(&s->rr, true));
 	cJSON_AddBoolToObject(o, "kernel_timestamps", s->rr.kernel_timestamps);
 	cpu = cJSON_AddObjectToObject(o, "cpu_s");
 	cJSON_AddNumberToObject(cpu, "forwarder", s->fwd_cpu_s);
 	cJSON_AddNumberToObject(cpu, "spcp", s->cp_cpu_s);
 	cJSON_AddNumberToObject(cpu, "tool_sender", s->tx_cpu_s);
 	cJSON_AddNumberToObject(cpu, "tool_receiver", s->rx_cpu_s);
-	cJSON_AddNumberToObject(o, "forwarder_cpu_s_per_mpkt", mpkt > 0 ? s->fwd_cpu_s / mpkt : 0);
-	cJSON_AddNumberToObject(o, "tool_cpu_s_per_mpkt", mpkt > 0 ? (s->tx_cpu_s + s->rx_cpu_s) / mpkt : 0);
-	cJSON_AddBoolToObject(o, "pass", s->pass);
-	if (s->limit)
-		cJSON_AddStringToObject(o, "limited_by", s->limit);
-	if (s->dead[0])
-		cJSON_AddStringToObject(o, "forwarder_exit", s->dead);
+	step_json_end(o, s);
 	return o;
 }
 
@@ -1129,7 +358,7 @@ static cJSON *figures_json(const struct step *s, const struct fwd *f)
 	tool = cJSON_AddObjectToObject(o, "tool_cpu_s_per_mpkt");
 	cJSON_AddNumberToObject(tool, "sender", mpkt > 0 ? s->tx_cpu_s / mpkt : 0);
 	cJSON_AddNumberToObject(tool, "receiver", mpkt > 0 ? s->rx_cpu_s / mpkt : 0);
-	cJSON_AddItemToObject(o, "latency_us", lat_json(&s->rr));
+	cJSON_AddItemToObject(o, "latency_us", step_latency_json(&s->rr, true));
 	return o;
 }
 
@@ -1191,12 +420,13 @@ static void run_scenario(const struct opts *o, enum tgt t, const char *name, uin
 	struct rtpt_sender_cfg sc = { .stream = *stream, .cameras = cams, .copies = t == T_LOOPBACK ? m : 1,
 				      .batch = o->batch, .camera_sources = true, .sndbuf = 4 << 20 };
 	struct rxthr thr = { 0 };
-	struct scen_ctx c = { .o = o, .cams = cams, .m = m };
+	struct scen_ctx c = { .o = o, .env = { .thr = &thr, .cams = cams, .m = m,
+					       .drain_quiet_ms = o->drain_quiet_ms } };
 	struct fwd f;
 	struct step *steps = NULL;
 	unsigned nsteps = 0, cap = o->max_steps + 8;
 	int best = -1, ref = -1;
-	bool failed = false, thread = false, unconfirmed = false;
+	bool failed = false, unconfirmed = false;
 	cJSON *e = cJSON_CreateObject(), *arr;
 	char err[1200] = "";
 
@@ -1211,39 +441,28 @@ static void run_scenario(const struct opts *o, enum tgt t, const char *name, uin
 	cJSON_AddNumberToObject(e, "subscribers", (double)cams * m);
 	fprintf(stderr, "spbench rtp: %s %s: %u cameras x %u subscribers\n", tgt_name[t], name, cams, m);
 
-	c.rx = rtpt_receiver_create(&rc);
-	c.tx = rtpt_sender_create(&sc);
-	c.sent = calloc(cams, sizeof(*c.sent));
+	c.env.rx = rtpt_receiver_create(&rc);
+	c.env.tx = rtpt_sender_create(&sc);
+	c.env.sent = calloc(cams, sizeof(*c.env.sent));
 	steps = calloc(cap, sizeof(*steps));
-	if (!c.rx || !c.tx || !c.sent || !steps) {
+	if (!c.env.rx || !c.env.tx || !c.env.sent || !steps) {
 		snprintf(err, sizeof(err), "creating cameras/subscribers: %s", strerror(errno));
 		memset(&f, 0, sizeof(f));
 		f.t = t;
 		goto done;
 	}
-	if (fwd_setup(o, &f, t, c.tx, c.rx, cams, m) < 0) {
-		snprintf(err, sizeof(err), "%s", f.why);
-		failed = !f.skipped;
+	if (fwd_setup(o, &f, t, c.env.tx, c.env.rx, cams, m) < 0) {
+		snprintf(err, sizeof(err), "%s", f.sp.why);
+		failed = !f.sp.skipped;
 		goto teardown;
 	}
 	c.f = &f;
-	thr.rx = c.rx;
-	thr.send_rr = t == T_SPDP;
-	thr.batch = o->batch;
-	thr.coalesce_ns = (uint64_t)o->coalesce_us * 1000u;
-	c.thr = &thr;
-	if (pthread_create(&thr.th, NULL, rx_main, &thr)) {
+	c.env.fwd = &f.sp;
+	c.env.ingest = t != T_LOOPBACK;
+	if (rxthr_start(&thr, c.env.rx, t == T_SPDP, o->batch, o->coalesce_us, o->pin ? 0 : -1) < 0) {
 		snprintf(err, sizeof(err), "pthread_create failed");
 		failed = true;
 		goto teardown;
-	}
-	thread = true;
-	pthread_getcpuclockid(thr.th, &c.rx_clock);
-	if (o->pin) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(0, &set);
-		pthread_setaffinity_np(thr.th, sizeof(set), &set);
 	}
 
 	if (fixed_in > 0) {
@@ -1266,7 +485,7 @@ static void run_scenario(const struct opts *o, enum tgt t, const char *name, uin
 			goto teardown;
 		}
 		nsteps++;
-		for (unsigned i = 0; i < o->max_steps && !g_stop; i++) {
+		for (unsigned i = 0; i < o->max_steps && !bench_stop; i++) {
 			struct step *s = &steps[nsteps];
 			run_step(&c, "search", r, o->step_ms, s);
 			if (ref < 0)
@@ -1295,7 +514,7 @@ static void run_scenario(const struct opts *o, enum tgt t, const char *name, uin
 		if (o->confirm_ms && best >= 0) {
 			double rate = steps[best].offered_in;
 			int confirmed = -1;
-			for (unsigned k = 0; k < 4 && !g_stop; k++) {
+			for (unsigned k = 0; k < 4 && !bench_stop; k++) {
 				struct step *s = &steps[nsteps++];
 				run_step(&c, "confirm", rate, o->confirm_ms, s);
 				if (s->pass) {
@@ -1314,23 +533,20 @@ static void run_scenario(const struct opts *o, enum tgt t, const char *name, uin
 	}
 
 teardown:
-	if (thread) {
-		atomic_store(&thr.quit, 1);
-		pthread_join(thr.th, NULL);
-	}
-	if (f.t == T_SPDP && f.ctl >= 0) {
-		cJSON *st = ctl_call(&f, "/spdp/status");
+	rxthr_stop(&thr);
+	if (f.t == T_SPDP && f.sp.ctl >= 0) {
+		cJSON *st = spdp_call(&f.sp, "/spdp/status");
 		if (st)
 			cJSON_AddItemToObject(e, "spdp_status", st);
 	}
-	f.rss_end = proc_rss_kib(f.pid);
+	f.rss_end = proc_rss_kib(f.sp.pid);
 	add_memory(e, &f, cams, m);
 	out->per_flow_kib = out->per_sub_kib = -1;
 	{
 		cJSON *mem = cJSON_GetObjectItem(e, "memory");
 		if (mem && f.t == T_SPDP) {
-			out->per_flow_kib = jnum(mem, "per_flow_kib");
-			out->per_sub_kib = jnum(mem, "per_subscriber_kib");
+			out->per_flow_kib = bench_jnum(mem, "per_flow_kib");
+			out->per_sub_kib = bench_jnum(mem, "per_subscriber_kib");
 		}
 	}
 	cJSON_AddNumberToObject(e, "setup_s", f.setup_s);
@@ -1339,30 +555,28 @@ teardown:
 			snprintf(err, sizeof(err), "%s exited during the run: %s", tgt_name[t], steps[i].dead);
 			failed = true;
 		}
-	fwd_teardown(o, &f, failed || (err[0] && !f.skipped));
-	if (f.end_status[0] && t != T_LOOPBACK) {
-		cJSON_AddStringToObject(e, "forwarder_exit", f.end_status);
-		/* After SIGTERM a clean exit is 0; a signal is a crash. */
-		if (strncmp(f.end_status, "exit 0", 6) && !strstr(f.end_status, "signal 15")) {
+	fwd_teardown(o, &f, failed || (err[0] && !f.sp.skipped));
+	if (f.sp.end_status[0] && t != T_LOOPBACK) {
+		cJSON_AddStringToObject(e, "forwarder_exit", f.sp.end_status);
+		if (!proc_ended_cleanly(f.sp.end_status)) {
 			if (!err[0])
-				snprintf(err, sizeof(err), "%s ended badly on SIGTERM: %s", tgt_name[t], f.end_status);
+				snprintf(err, sizeof(err), "%s ended badly on SIGTERM: %s", tgt_name[t], f.sp.end_status);
 			failed = true;
 		}
 	}
-	if (f.cp_end_status[0])
-		cJSON_AddStringToObject(e, "spcp_exit", f.cp_end_status);
+	if (f.sp.cp_end_status[0])
+		cJSON_AddStringToObject(e, "spcp_exit", f.sp.cp_end_status);
 done:
 	if (err[0]) {
-		cJSON_AddStringToObject(e, f.skipped ? "skipped" : "error", err);
+		cJSON_AddStringToObject(e, f.sp.skipped ? "skipped" : "error", err);
 		fprintf(stderr, "spbench rtp: %s %s: %s: %s\n", tgt_name[t], name,
-			f.skipped ? "skipped" : "ERROR", err);
+			f.sp.skipped ? "skipped" : "ERROR", err);
 	}
 	out->ok = !failed && !err[0];
-	cJSON_AddStringToObject(e, "status", f.skipped ? "skipped" : out->ok ? "ok" : "error");
+	cJSON_AddStringToObject(e, "status", f.sp.skipped ? "skipped" : out->ok ? "ok" : "error");
 	if (best >= 0) {
 		out->best_delivered = step_delivered_pps(&steps[best]);
-		out->cpu_per_mpkt = steps[best].rr.received ?
-				    steps[best].fwd_cpu_s / ((double)steps[best].rr.received / 1e6) : 0;
+		out->cpu_per_mpkt = step_cpu_per_mpkt(&steps[best]);
 		out->best_p99_us = (double)steps[best].rr.lat_p99_ns / 1e3;
 		cJSON_AddItemToObject(e, fixed_in > 0 ? "figures" : "zero_loss", figures_json(&steps[best], &f));
 		if (fixed_in <= 0 && o->confirm_ms)
@@ -1384,15 +598,13 @@ done:
 		out->ref_p99_us = (double)steps[ref].rr.lat_p99_ns / 1e3;
 		cJSON_AddNumberToObject(rj, "offered_delivered_pps", steps[ref].offered_in * m);
 		cJSON_AddBoolToObject(rj, "pass", steps[ref].pass);
-		cJSON_AddItemToObject(rj, "latency_us", lat_json(&steps[ref].rr));
+		cJSON_AddItemToObject(rj, "latency_us", step_latency_json(&steps[ref].rr, true));
 	}
 	if (fixed_in <= 0) {
 		/* The first failing step above the best says what limits the target. */
-		for (unsigned i = 0; i < nsteps; i++)
-			if (!steps[i].pass && steps[i].limit && strcmp(steps[i].kind, "warmup")) {
-				cJSON_AddStringToObject(e, "limited_by", steps[i].limit);
-				break;
-			}
+		const char *lim = steps_first_limit(steps, nsteps);
+		if (lim)
+			cJSON_AddStringToObject(e, "limited_by", lim);
 	}
 	arr = cJSON_AddArrayToObject(e, "steps");
 	for (unsigned i = 0; i < nsteps; i++)
@@ -1403,12 +615,10 @@ done:
 			fixed_in > 0 ? "" : "");
 	else if (!err[0])
 		fprintf(stderr, "spbench rtp: %s %s: no zero-loss step\n", tgt_name[t], name);
-	for (unsigned i = 0; i < nsteps; i++)
-		cJSON_Delete(steps[i].fwd_drops_by_reason);
-	free(steps);
-	free(c.sent);
-	rtpt_sender_destroy(c.tx);
-	rtpt_receiver_destroy(c.rx);
+	steps_free(steps, nsteps);
+	free(c.env.sent);
+	rtpt_sender_destroy(c.env.tx);
+	rtpt_receiver_destroy(c.env.rx);
 }
 
 /* ------------------------------------------------------------ options */
@@ -1448,19 +658,6 @@ static void usage(FILE *to)
 "  -v, --verbose       one line per step on stderr\n");
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_TARGET = 256, O_PRESET, O_FANOUTS, O_CAMERAS, O_SIZE, O_PPF, O_KEY, O_GOP, O_STEP,
@@ -1491,7 +688,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int32_t step = -1, maxsteps = -1, confirm = -1, scalems = -1;
 	double res = -1;
 	char exe[PATH_MAX], *slash;
-	ssize_t n;
 	uint64_t v64;
 	int opt;
 
@@ -1562,38 +758,38 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case O_CAMERAS:
-			if (parse_u32(optarg, 1, 100000, &o->cameras)) goto bad;
+			if (bench_parse_u32(optarg, 1, 100000, &o->cameras)) goto bad;
 			break;
 		case O_SIZE:
-			if (parse_u32(optarg, RTPT_MIN_PKT, 1472, &o->stream.pkt_size)) goto bad;
+			if (bench_parse_u32(optarg, RTPT_MIN_PKT, 1472, &o->stream.pkt_size)) goto bad;
 			break;
 		case O_PPF:
-			if (parse_u32(optarg, 1, 1000, &o->stream.ppf)) goto bad;
+			if (bench_parse_u32(optarg, 1, 1000, &o->stream.ppf)) goto bad;
 			break;
 		case O_KEY:
-			if (parse_u32(optarg, 4, 1000, &o->stream.key_pkts)) goto bad;
+			if (bench_parse_u32(optarg, 4, 1000, &o->stream.key_pkts)) goto bad;
 			break;
 		case O_GOP:
-			if (parse_u32(optarg, 1, 10000, &o->stream.gop)) goto bad;
+			if (bench_parse_u32(optarg, 1, 10000, &o->stream.gop)) goto bad;
 			break;
 		case O_STEP:
-			if (parse_u32(optarg, 20, 600000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 20, 600000, &u)) goto bad;
 			step = (int32_t)u;
 			break;
 		case O_MAXSTEPS:
-			if (parse_u32(optarg, 1, 100, &u)) goto bad;
+			if (bench_parse_u32(optarg, 1, 100, &u)) goto bad;
 			maxsteps = (int32_t)u;
 			break;
 		case O_CONFIRM:
-			if (parse_u32(optarg, 0, 600000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 0, 600000, &u)) goto bad;
 			confirm = (int32_t)u;
 			break;
 		case O_START:
-			if (parse_u32(optarg, 1, 100000000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 1, 100000000, &u)) goto bad;
 			o->start_delivered = u;
 			break;
 		case O_MAXRATE:
-			if (parse_u32(optarg, 1, 100000000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 1, 100000000, &u)) goto bad;
 			o->max_delivered = u;
 			break;
 		case O_RES:
@@ -1610,7 +806,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case O_SCALEMS:
-			if (parse_u32(optarg, 100, 3600000, &u)) goto bad;
+			if (bench_parse_u32(optarg, 100, 3600000, &u)) goto bad;
 			scalems = (int32_t)u;
 			break;
 		case O_NOSCALE:
@@ -1623,7 +819,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			snprintf(o->naive_bin, sizeof(o->naive_bin), "%s", optarg);
 			break;
 		case O_WORKERS:
-			if (parse_u32(optarg, 1, 64, &o->workers)) goto bad;
+			if (bench_parse_u32(optarg, 1, 64, &o->workers)) goto bad;
 			break;
 		case O_SPDPOPT:
 			if (o->n_spdp_opts == MAX_SPDP_OPTS || !strchr(optarg, '=')) goto bad;
@@ -1635,16 +831,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			*(opt == O_RCVBUF ? &o->rcvbuf : &o->fwd_rcvbuf) = (int)v64;
 			break;
 		case O_BATCH:
-			if (parse_u32(optarg, 1, RTPT_MAX_BATCH, &o->batch)) goto bad;
+			if (bench_parse_u32(optarg, 1, RTPT_MAX_BATCH, &o->batch)) goto bad;
 			break;
 		case O_PIN: o->pin = true; break;
 		case O_OUT: o->out = optarg; break;
 		case O_KEEP: o->keep = true; break;
 		case O_BACKLOG:
-			if (parse_u32(optarg, 1, 60000, &o->max_backlog_ms)) goto bad;
+			if (bench_parse_u32(optarg, 1, 60000, &o->max_backlog_ms)) goto bad;
 			break;
 		case O_COALESCE:
-			if (parse_u32(optarg, 0, 10000, &o->coalesce_us)) goto bad;
+			if (bench_parse_u32(optarg, 0, 10000, &o->coalesce_us)) goto bad;
 			break;
 		case 'v': o->verbose = true; break;
 		case 'h':
@@ -1672,14 +868,7 @@ bad:
 	if (o->full)
 		o->drain_quiet_ms = 200;
 	/* Binaries next to spbench by default: <build>/benchmarks/spbench. */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = 0;
-		if ((slash = strrchr(exe, '/')))
-			*slash = 0;
-	} else {
-		snprintf(exe, sizeof(exe), ".");
-	}
+	bench_exe_dir(exe, sizeof(exe));
 	if (!o->naive_bin[0])
 		snprintf(o->naive_bin, sizeof(o->naive_bin), "%.1000s/sp_naive_fwd", exe);
 	if (!o->build_dir[0]) {
@@ -1696,16 +885,6 @@ bad:
 
 /* ------------------------------------------------------------ main */
 
-static void add_goal(cJSON *arr, const char *what, double value, bool met)
-{
-	cJSON *g = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(g, "goal", what);
-	cJSON_AddNumberToObject(g, "value", value);
-	cJSON_AddBoolToObject(g, "met", met);
-	cJSON_AddItemToArray(arr, g);
-}
-
 static void fmt_rate(char *b, size_t n, double v)
 {
 	if (v <= 0)
@@ -1720,20 +899,17 @@ int bench_rtp_main(int argc, char **argv)
 {
 	struct opts o;
 	struct outcome res[MAX_FANOUTS + 1][T__COUNT];
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct rlimit rl;
 	cJSON *root, *params, *results, *baselines, *ratios, *m, *stream;
 	char line[2048];
 	size_t len = 0;
 	int rc, exit_code = 0;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	if ((rc = parse_opts(argc, argv, &o)))
 		return rc > 0 ? 0 : 2;
 	memset(res, 0, sizeof(res));
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	bench_catch_signals();
 	/* Thousands of flows need thousands of descriptors (children inherit). */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -1750,11 +926,11 @@ int bench_rtp_main(int argc, char **argv)
 
 	/* Fan-out scenarios, every target back to back at each fan-out so the
 	 * machine's mood affects them alike; then the scale scenario. */
-	for (uint32_t i = 0; i < o.nfanouts && !g_stop; i++) {
+	for (uint32_t i = 0; i < o.nfanouts && !bench_stop; i++) {
 		char name[32];
 		uint32_t fo = o.fanouts[i];
 		snprintf(name, sizeof(name), "fanout_1:%u", fo);
-		for (int t = 0; t < T__COUNT && !g_stop; t++)
+		for (int t = 0; t < T__COUNT && !bench_stop; t++)
 			if (o.target[t])
 				run_scenario(&o, (enum tgt)t, name, o.cameras, fo, &o.stream, 0, 0,
 					     o.start_delivered / fo, &res[i][t]);
@@ -1764,7 +940,7 @@ int bench_rtp_main(int argc, char **argv)
 		char name[64];
 		ss.ppf = 1, ss.key_pkts = 4, ss.gop = 25;
 		snprintf(name, sizeof(name), "scale_%ux%u@%g", o.scale_cameras, o.scale_viewers, o.scale_pps);
-		for (int t = 0; t < T__COUNT && !g_stop; t++)
+		for (int t = 0; t < T__COUNT && !bench_stop; t++)
 			if (o.target[t])
 				run_scenario(&o, (enum tgt)t, name, o.scale_cameras, o.scale_viewers, &ss,
 					     o.scale_pps * o.scale_cameras, o.scale_ms, 0,
@@ -1895,33 +1071,34 @@ int bench_rtp_main(int argc, char **argv)
 				continue;
 			if (o.fanouts[i] == 16 && nv->ran) {
 				double r = nv->best_delivered > 0 ? sp->best_delivered / nv->best_delivered : 0;
-				add_goal(goals, "zero-loss delivered at 1:16 >= 3x naive", r, r >= 3);
+				bench_add_goal(goals, "zero-loss delivered at 1:16 >= 3x naive", r, r >= 3, NULL);
 			}
 			if (lb->ran) {
 				double r = lb->best_delivered > 0 ? sp->best_delivered / lb->best_delivered : 0;
 				snprintf(what, sizeof(what), "zero-loss delivered at 1:%u >= 0.5x loopback", o.fanouts[i]);
-				add_goal(goals, what, r, r >= 0.5);
+				bench_add_goal(goals, what, r, r >= 0.5, NULL);
 			}
 			if (nv->ran) {
 				double r = nv->cpu_per_mpkt > 0 && sp->cpu_per_mpkt > 0 ? sp->cpu_per_mpkt / nv->cpu_per_mpkt : 0;
 				snprintf(what, sizeof(what), "CPU per packet at 1:%u below naive (ratio < 1)", o.fanouts[i]);
-				add_goal(goals, what, r, r > 0 && r < 1);
+				bench_add_goal(goals, what, r, r > 0 && r < 1, NULL);
 			}
 		}
 		if (res[MAX_FANOUTS][T_SPDP].ran) {
 			const struct outcome *sc = &res[MAX_FANOUTS][T_SPDP];
 			snprintf(line, sizeof(line), "%ux%u at %g packets/s each with zero loss", o.scale_cameras,
 				 o.scale_viewers, o.scale_pps);
-			add_goal(goals, line, sc->scale_pass ? 1 : 0, sc->scale_pass);
+			bench_add_goal(goals, line, sc->scale_pass ? 1 : 0, sc->scale_pass, NULL);
 			if (sc->per_flow_kib >= 0) {
-				add_goal(goals, "RSS per flow < 64 KiB (excluding history)", sc->per_flow_kib,
-					 sc->per_flow_kib < 64);
-				add_goal(goals, "RSS per subscriber < 4 KiB", sc->per_sub_kib, sc->per_sub_kib < 4);
+				bench_add_goal(goals, "RSS per flow < 64 KiB (excluding history)", sc->per_flow_kib,
+					       sc->per_flow_kib < 64, NULL);
+				bench_add_goal(goals, "RSS per subscriber < 4 KiB", sc->per_sub_kib, sc->per_sub_kib < 4,
+					       NULL);
 			}
 		}
 	}
-	cJSON_AddNumberToObject(root, "duration_s", now_s() - t0);
-	if (g_stop) {
+	cJSON_AddNumberToObject(root, "duration_s", bench_now_s() - t0);
+	if (bench_stop) {
 		cJSON_AddBoolToObject(root, "interrupted", true);
 		exit_code = 130;
 	}
@@ -1960,6 +1137,6 @@ int bench_rtp_main(int argc, char **argv)
 							res[MAX_FANOUTS][t].scale_limit[0] ? ": " : "",
 							res[MAX_FANOUTS][t].scale_limit);
 	}
-	fprintf(stderr, "%s (%.0f s)\n", line, now_s() - t0);
+	fprintf(stderr, "%s (%.0f s)\n", line, bench_now_s() - t0);
 	return exit_code;
 }

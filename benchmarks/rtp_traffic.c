@@ -11,6 +11,11 @@
  * drains with recvmmsg, reads the destination address (IP_PKTINFO) and the
  * kernel's arrival time (SO_TIMESTAMPNS) from the control messages, and keeps
  * a 1024-packet bitmap per subscriber for duplicates and reordering.
+ *
+ * SRTP: a camera with a leg protects each packet in its slot when queued
+ * (stamp first: the stamp is in the encrypted payload); a subscriber with a
+ * leg unprotects in place the sampled packets, or counts the others from
+ * their clear RTP header (rx_srtp).
  */
 #include "rtp_traffic.h"
 
@@ -140,6 +145,7 @@ static inline void put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
+static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -438,6 +444,14 @@ struct rtpt_sender {
 	uint32_t slot_size;
 	uint32_t n_msgs, n_slots;
 	uint64_t datagrams, errors, syscalls;
+	srtp_leg **srtp;                /* per camera, NULL until a leg is set */
+	bool srtp_on;                   /* stamp at queue time */
+	uint64_t srtp_errors;
+	/* rtpt_sender_prepare: packets built (and protected) ahead of a run. */
+	uint8_t *prep;                  /* prep_n * slot_size */
+	uint32_t *prep_len, *prep_cam;
+	uint64_t prep_n, prep_next, prepared_sent;
+	uint64_t *prep_unsent;          /* per camera: prepared, not sent yet */
 };
 
 rtpt_sender *rtpt_sender_create(const struct rtpt_sender_cfg *cfg)
@@ -459,7 +473,8 @@ rtpt_sender *rtpt_sender_create(const struct rtpt_sender_cfg *cfg)
 	}
 	tx->cfg = *cfg;
 	tx->fd = -1;
-	tx->slot_size = (cfg->stream.pkt_size + 63) & ~63u;
+	/* Room for an SRTP tag (for 1200-byte packets still 1216 bytes). */
+	tx->slot_size = (cfg->stream.pkt_size + SRTP_LEG_RTP_MAX_OVERHEAD + 63) & ~63u;
 	tx->dst = calloc((size_t)cfg->cameras * cfg->copies, sizeof(*tx->dst));
 	tx->cams = calloc(cfg->cameras, sizeof(*tx->cams));
 	tx->msgs = calloc(cfg->batch, sizeof(*tx->msgs));
@@ -520,7 +535,105 @@ void rtpt_sender_destroy(rtpt_sender *tx)
 	free(tx->iov);
 	free(tx->slots);
 	free(tx->ctl);
+	free(tx->srtp);
+	free(tx->prep);
+	free(tx->prep_len);
+	free(tx->prep_cam);
+	free(tx->prep_unsent);
 	free(tx);
+}
+
+/* Forget what was prepared and not sent: those sequence numbers are
+ * skipped (they were protected once already and must not be again). */
+static void prep_drop(rtpt_sender *tx)
+{
+	free(tx->prep);
+	free(tx->prep_len);
+	free(tx->prep_cam);
+	tx->prep = NULL;
+	tx->prep_len = tx->prep_cam = NULL;
+	tx->prep_n = tx->prep_next = 0;
+	if (tx->prep_unsent)
+		memset(tx->prep_unsent, 0, tx->cfg.cameras * sizeof(*tx->prep_unsent));
+}
+
+/* Build (and with a leg, stamp and protect) camera cam's next packet into
+ * slot; returns its length. */
+static uint32_t tx_build(rtpt_sender *tx, uint32_t cam, uint8_t *slot, uint64_t send_ns)
+{
+	struct cam_state *cs = &tx->cams[cam];
+	struct rtpt_pkt_info in;
+	uint32_t len;
+
+	rtpt_pkt_layout(&tx->cfg.stream, cs->seq, &in);
+	len = build_head(&tx->cfg.stream, &in, cam, tx->epoch, cs->seq, cs->rtp_seq,
+			 cs->ts_base + (uint32_t)((cs->frames_done + in.frame) * 3600u), slot);
+	if (tx->srtp_on) {
+		rtpt_set_send_ns(slot, send_ns);
+		if (tx->srtp[cam]) {
+			size_t out = len;
+			/* In place; a refused packet goes out as it is and the
+			 * subscribers count it as an authentication failure. */
+			if (srtp_leg_protect_rtp(tx->srtp[cam], slot, len, slot, tx->slot_size, &out) == SRTP_LEG_OK)
+				len = (uint32_t)out;
+			else
+				tx->srtp_errors++;
+		}
+	}
+	cs->seq++;
+	cs->rtp_seq++;
+	return len;
+}
+
+int rtpt_sender_prepare(rtpt_sender *tx, uint64_t n)
+{
+	uint32_t cams = tx->cfg.cameras;
+
+	prep_drop(tx);
+	if (!n)
+		return 0;
+	if (n > SIZE_MAX / tx->slot_size)
+		return -ENOMEM;
+	if (!tx->prep_unsent && !(tx->prep_unsent = calloc(cams, sizeof(*tx->prep_unsent))))
+		return -ENOMEM;
+	tx->prep = malloc(n * tx->slot_size);
+	tx->prep_len = malloc(n * sizeof(*tx->prep_len));
+	tx->prep_cam = malloc(n * sizeof(*tx->prep_cam));
+	if (!tx->prep || !tx->prep_len || !tx->prep_cam) {
+		prep_drop(tx);
+		return -ENOMEM;
+	}
+	/* The order rtpt_sender_run sends in: packet g from camera g % cams. */
+	for (uint64_t g = 0; g < n; g++) {
+		uint8_t *slot = tx->prep + g * tx->slot_size;
+		uint32_t cam = (uint32_t)(g % cams);
+
+		memset(slot, 0x5a, tx->cfg.stream.pkt_size);
+		/* No send time: the stamp's 0 tells the checker to take no latency sample. */
+		tx->prep_len[g] = tx_build(tx, cam, slot, 0);
+		tx->prep_cam[g] = cam;
+		tx->prep_unsent[cam]++;
+	}
+	tx->prep_n = n;
+	return 0;
+}
+
+int rtpt_sender_set_srtp(rtpt_sender *tx, uint32_t cam, srtp_leg *leg)
+{
+	if (cam >= tx->cfg.cameras || (leg && srtp_leg_get_dir(leg) != SRTP_LEG_OUTBOUND))
+		return -EINVAL;
+	if (!tx->srtp && !(tx->srtp = calloc(tx->cfg.cameras, sizeof(*tx->srtp))))
+		return -ENOMEM;
+	tx->srtp[cam] = leg;
+	tx->srtp_on = false;
+	for (uint32_t c = 0; c < tx->cfg.cameras; c++)
+		tx->srtp_on |= tx->srtp[c] != NULL;
+	return 0;
+}
+
+uint16_t rtpt_sender_rtp_seq(const rtpt_sender *tx, uint32_t cam)
+{
+	return cam < tx->cfg.cameras ? tx->cams[cam].rtp_seq : 0;
 }
 
 int rtpt_sender_set_dest(rtpt_sender *tx, uint32_t cam, uint32_t copy, const struct sockaddr_in *dst)
@@ -544,6 +657,7 @@ void rtpt_sender_begin(rtpt_sender *tx, uint32_t epoch)
 {
 	struct rtpt_pkt_info in;
 
+	prep_drop(tx);
 	for (uint32_t c = 0; c < tx->cfg.cameras; c++) {
 		struct cam_state *cs = &tx->cams[c];
 		if (cs->seq) {
@@ -557,7 +671,9 @@ void rtpt_sender_begin(rtpt_sender *tx, uint32_t epoch)
 
 uint64_t rtpt_sender_sent(const rtpt_sender *tx, uint32_t cam)
 {
-	return cam < tx->cfg.cameras ? tx->cams[cam].seq : 0;
+	if (cam >= tx->cfg.cameras)
+		return 0;
+	return tx->cams[cam].seq - (tx->prep_unsent ? tx->prep_unsent[cam] : 0);
 }
 
 void rtpt_feedback_count(const uint8_t *p, uint32_t len, struct rtpt_feedback *fb)
@@ -626,7 +742,8 @@ static void tx_flush(rtpt_sender *tx)
 	uint64_t now = clock_mono_ns();
 	uint32_t off = 0;
 
-	for (uint32_t i = 0; i < tx->n_slots; i++)
+	/* SRTP slots were stamped and sealed when queued. */
+	for (uint32_t i = 0; i < tx->n_slots && !tx->srtp_on; i++)
 		rtpt_set_send_ns(tx->slots + (size_t)i * tx->slot_size, now);
 	while (off < tx->n_msgs) {
 		int r = sendmmsg(tx->fd, tx->msgs + off, tx->n_msgs - off, 0);
@@ -651,19 +768,20 @@ static void tx_flush(rtpt_sender *tx)
 static void tx_queue(rtpt_sender *tx, uint32_t cam)
 {
 	const struct rtpt_sender_cfg *cfg = &tx->cfg;
-	struct cam_state *cs = &tx->cams[cam];
-	struct rtpt_pkt_info in;
 	uint8_t *slot;
-	uint32_t ip = htonl(rtpt_camera_ip(cam));
+	uint32_t ip = htonl(rtpt_camera_ip(cam)), len;
 
 	if (tx->n_msgs && tx->n_msgs + cfg->copies > cfg->batch)
 		tx_flush(tx);
-	slot = tx->slots + (size_t)tx->n_slots++ * tx->slot_size;
-	rtpt_pkt_layout(&cfg->stream, cs->seq, &in);
-	build_head(&cfg->stream, &in, cam, tx->epoch, cs->seq, cs->rtp_seq,
-		   cs->ts_base + (uint32_t)((cs->frames_done + in.frame) * 3600u), slot);
-	cs->seq++;
-	cs->rtp_seq++;
+	if (tx->prep_next < tx->prep_n && tx->prep_cam[tx->prep_next] == cam) {
+		slot = tx->prep + tx->prep_next * tx->slot_size;
+		len = tx->prep_len[tx->prep_next++];
+		tx->prep_unsent[cam]--;
+		tx->prepared_sent++;
+	} else {
+		slot = tx->slots + (size_t)tx->n_slots++ * tx->slot_size;
+		len = tx_build(tx, cam, slot, tx->srtp_on ? clock_mono_ns() : 0);
+	}
 	for (uint32_t k = 0; k < cfg->copies; k++) {
 		struct msghdr *mh;
 
@@ -675,7 +793,7 @@ static void tx_queue(rtpt_sender *tx, uint32_t cam)
 		}
 		mh = &tx->msgs[tx->n_msgs].msg_hdr;
 		tx->iov[tx->n_msgs].iov_base = slot;
-		tx->iov[tx->n_msgs].iov_len = in.len;
+		tx->iov[tx->n_msgs].iov_len = len;
 		mh->msg_name = &tx->dst[(size_t)cam * cfg->copies + k];
 		if (cfg->camera_sources) {
 			uint8_t *cb = tx->ctl + (size_t)tx->n_msgs * TX_CTL_LEN;
@@ -709,6 +827,7 @@ int rtpt_sender_send(rtpt_sender *tx, uint32_t cam, uint32_t n)
 int rtpt_sender_run(rtpt_sender *tx, const struct rtpt_run *run, struct rtpt_send_report *out)
 {
 	uint64_t total, g = 0, t0, now, last = 0, d0 = tx->datagrams, e0 = tx->errors, s0 = tx->syscalls;
+	uint64_t se0 = tx->srtp_errors, ps0 = tx->prepared_sent;
 	uint32_t cams = tx->cfg.cameras, cam = 0;
 	double ns_per_pkt;
 	uint64_t gather;
@@ -763,7 +882,11 @@ int rtpt_sender_run(rtpt_sender *tx, const struct rtpt_run *run, struct rtpt_sen
 		out->syscalls = tx->syscalls - s0;
 		out->elapsed_ns = last > t0 ? last - t0 : 0;
 		out->behind_ns = out->elapsed_ns > sched ? out->elapsed_ns - sched : 0;
+		out->srtp_errors = tx->srtp_errors - se0;
+		out->prepared = tx->prepared_sent - ps0;
 	}
+	if (tx->prep_next == tx->prep_n)
+		prep_drop(tx); /* all sent: give the memory back */
 	return 0;
 }
 
@@ -777,6 +900,7 @@ struct sub_state {
 	uint64_t win[RTPT_WINDOW / 64]; /* seen bits of [next - WINDOW, next), by seq % WINDOW */
 };
 
+#define RR_CAP (8 + SRTP_LEG_RTCP_MAX_OVERHEAD) /* an empty RR, protected */
 #define RX_CTL_LEN (CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(struct timespec)) + \
 		    CMSG_SPACE(sizeof(uint32_t)) + 64)
 
@@ -798,8 +922,12 @@ struct rtpt_receiver {
 	uint32_t drops_base;
 	_Atomic uint64_t received;
 	struct sockaddr_in *rtcp_dst;   /* per camera; sin_family 0: none */
-	uint8_t (*rr)[8];               /* batch receiver reports being sent */
+	uint8_t (*rr)[RR_CAP];          /* batch receiver reports being sent */
 	uint8_t *rr_ctl;                /* batch * TX_CTL_LEN */
+	/* SRTP: per subscriber legs (NULL: plain), per camera sequence base. */
+	srtp_leg **srtp_in, **srtcp_out;
+	uint16_t *seq_base;
+	uint64_t srtp_verified, srtp_counted, srtp_fail[SRTP_LEG_ERR__COUNT], srtcp_ok, srtcp_fail;
 };
 
 static uint32_t sock_drops(int fd)
@@ -897,7 +1025,44 @@ void rtpt_receiver_destroy(rtpt_receiver *rx)
 	free(rx->rtcp_dst);
 	free(rx->rr);
 	free(rx->rr_ctl);
+	free(rx->srtp_in);
+	free(rx->srtcp_out);
+	free(rx->seq_base);
 	free(rx);
+}
+
+int rtpt_receiver_set_srtp(rtpt_receiver *rx, uint32_t cam, uint32_t j, srtp_leg *in, srtp_leg *rtcp_out)
+{
+	size_t s = (size_t)cam * rx->cfg.subs_per_cam + j;
+
+	if (cam >= rx->cfg.cameras || j >= rx->cfg.subs_per_cam ||
+	    (in && srtp_leg_get_dir(in) != SRTP_LEG_INBOUND) ||
+	    (rtcp_out && srtp_leg_get_dir(rtcp_out) != SRTP_LEG_OUTBOUND))
+		return -EINVAL;
+	if (!rx->srtp_in) {
+		rx->srtp_in = calloc(rx->nsubs, sizeof(*rx->srtp_in));
+		rx->srtcp_out = calloc(rx->nsubs, sizeof(*rx->srtcp_out));
+		if (!rx->seq_base)
+			rx->seq_base = calloc(rx->cfg.cameras, sizeof(*rx->seq_base));
+		if (!rx->srtp_in || !rx->srtcp_out || !rx->seq_base) {
+			free(rx->srtp_in);
+			free(rx->srtcp_out);
+			rx->srtp_in = rx->srtcp_out = NULL;
+			return -ENOMEM;
+		}
+	}
+	rx->srtp_in[s] = in;
+	rx->srtcp_out[s] = rtcp_out;
+	return 0;
+}
+
+void rtpt_receiver_set_seq_base(rtpt_receiver *rx, uint32_t cam, uint16_t rtp_seq)
+{
+	if (cam >= rx->cfg.cameras)
+		return;
+	if (!rx->seq_base && !(rx->seq_base = calloc(rx->cfg.cameras, sizeof(*rx->seq_base))))
+		return; /* only SRTP subscribers need it, and they allocated it */
+	rx->seq_base[cam] = rtp_seq;
 }
 
 int rtpt_receiver_set_rtcp_dest(rtpt_receiver *rx, uint32_t cam, const struct sockaddr_in *dst)
@@ -961,6 +1126,7 @@ int rtpt_receiver_send_rr(rtpt_receiver *rx)
 		struct cmsghdr *cm = (struct cmsghdr *)(void *)(rx->rr_ctl + (size_t)n * TX_CTL_LEN);
 		struct in_pktinfo pi = { 0 };
 		uint8_t *rr = rx->rr[n];
+		size_t len = 8;
 
 		if (!dst->sin_family)
 			continue;
@@ -969,7 +1135,10 @@ int rtpt_receiver_send_rr(rtpt_receiver *rx)
 		rr[1] = 201;
 		put16(rr + 2, 1);
 		put32(rr + 4, 0x70000000u ^ s);
-		iov[n] = (struct iovec){ .iov_base = rr, .iov_len = 8 };
+		if (rx->srtcp_out && rx->srtcp_out[s] &&
+		    srtp_leg_protect_rtcp(rx->srtcp_out[s], rr, 8, rr, RR_CAP, &len) != SRTP_LEG_OK)
+			continue;
+		iov[n] = (struct iovec){ .iov_base = rr, .iov_len = len };
 		pi.ipi_spec_dst.s_addr = htonl(rtpt_sub_ip(s));
 		cm->cmsg_level = IPPROTO_IP;
 		cm->cmsg_type = IP_PKTINFO;
@@ -1007,6 +1176,8 @@ void rtpt_receiver_begin(rtpt_receiver *rx, uint32_t epoch)
 	rx->misrouted = rx->corrupt = rx->unknown_dst = rx->stale = rx->foreign = 0;
 	rx->rtcp = rx->ssrc_mismatch = rx->truncated = rx->recv_calls = 0;
 	rx->lat_negative = rx->user_ts = 0;
+	rx->srtp_verified = rx->srtp_counted = rx->srtcp_ok = rx->srtcp_fail = 0;
+	memset(rx->srtp_fail, 0, sizeof(rx->srtp_fail));
 	rx->drops_base = sock_drops(rx->fd);
 	atomic_store_explicit(&rx->received, 0, memory_order_relaxed);
 	rx->epoch = epoch;
@@ -1061,13 +1232,81 @@ static int sub_track(struct sub_state *ss, uint64_t seq, bool key_start)
 	return 1;
 }
 
+enum { SRTP_HANDLED, SRTP_DECRYPTED };
+
+/* A datagram to SRTP subscriber `sub`: SRTCP is unprotected and counted; an
+ * RTP packet in the sample is unprotected in place (*len becomes the plain
+ * length, *seq what its stamp must say) for the caller's full check; any
+ * other is counted here from its clear header (*fresh: it was new). */
+static int rx_srtp(rtpt_receiver *rx, uint32_t sub, uint8_t *p, uint32_t *len, uint64_t *seq, unsigned *fresh)
+{
+	srtp_leg *leg = rx->srtp_in[sub];
+	struct sub_state *ss = &rx->subs[sub];
+	uint32_t cam = sub / rx->cfg.subs_per_cam, ssrc_cam, every = rx->cfg.verify_every;
+	struct rtpt_pkt_info in;
+	size_t l = *len;
+	enum srtp_leg_err e;
+	uint64_t ref;
+	int64_t ext;
+
+	*fresh = 0;
+	if (*len >= 2 && (p[0] >> 6) == 2 && p[1] >= 200 && p[1] <= 206) {
+		if (srtp_leg_unprotect_rtcp(leg, p, &l) == SRTP_LEG_OK)
+			rx->srtcp_ok++;
+		else
+			rx->srtcp_fail++;
+		rx->rtcp++;
+		return SRTP_HANDLED;
+	}
+	if (*len < RTPT_RTP_HDR || (p[0] >> 6) != 2) {
+		rx->foreign++;
+		return SRTP_HANDLED;
+	}
+	ssrc_cam = get32(p + 8) - rx->cfg.stream.ssrc_base;
+	if (ssrc_cam >= rx->cfg.cameras) {
+		rx->foreign++;
+		return SRTP_HANDLED;
+	}
+	if (ssrc_cam != cam) {
+		rx->misrouted++;
+		return SRTP_HANDLED;
+	}
+	/* Extend the 16-bit sequence around the highest one this subscriber
+	 * has (RFC 3711's ROC guess); before the epoch's first: stale. */
+	ref = ss->any ? ss->next - 1 : 0;
+	ext = (int64_t)ref + (int16_t)(uint16_t)(get16(p + 2) - (uint16_t)(rx->seq_base[cam] + ref));
+	if (ext < 0) {
+		rx->stale++;
+		return SRTP_HANDLED;
+	}
+	*seq = (uint64_t)ext;
+	/* Each subscriber its own residue: together they check every sequence. */
+	if (every <= 1 || *seq % every == sub % every) {
+		if ((e = srtp_leg_unprotect_rtp(leg, p, &l)) != SRTP_LEG_OK) {
+			rx->srtp_fail[e]++;
+			return SRTP_HANDLED;
+		}
+		rx->srtp_verified++;
+		*len = (uint32_t)l;
+		return SRTP_DECRYPTED;
+	}
+	rtpt_pkt_layout(&rx->cfg.stream, *seq, &in);
+	if (*len != in.len + srtp_leg_rtp_overhead(leg) || ((p[1] & 0x80) != 0) != in.marker) {
+		rx->corrupt++;
+		return SRTP_HANDLED;
+	}
+	rx->srtp_counted++;
+	*fresh = (unsigned)sub_track(ss, *seq, in.key_start);
+	return SRTP_HANDLED;
+}
+
 static unsigned rx_one(rtpt_receiver *rx, struct msghdr *mh, uint32_t len, uint64_t off_ns, uint64_t now_mono)
 {
-	const uint8_t *p = mh->msg_iov[0].iov_base;
+	uint8_t *p = mh->msg_iov[0].iov_base;
 	struct rtpt_stamp st;
 	struct rtpt_pkt_info in;
 	int64_t sub = -1;
-	uint64_t arrival = 0;
+	uint64_t arrival = 0, want_seq = UINT64_MAX;
 	enum rtpt_parse_status ps;
 
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
@@ -1084,6 +1323,11 @@ static unsigned rx_one(rtpt_receiver *rx, struct msghdr *mh, uint32_t len, uint6
 	if (mh->msg_flags & MSG_TRUNC) {
 		rx->truncated++;
 		return 0;
+	}
+	if (rx->srtp_in && sub >= 0 && (uint64_t)sub < rx->nsubs && rx->srtp_in[sub]) {
+		unsigned fresh;
+		if (rx_srtp(rx, (uint32_t)sub, p, &len, &want_seq, &fresh) == SRTP_HANDLED)
+			return fresh;
 	}
 	ps = rtpt_parse(p, len, &st);
 	if (ps == RTPT_RTCP) {
@@ -1102,7 +1346,8 @@ static unsigned rx_one(rtpt_receiver *rx, struct msghdr *mh, uint32_t len, uint6
 		rx->stale++;
 		return 0;
 	}
-	if (st.cam >= rx->cfg.cameras || !rtpt_verify(&rx->cfg.stream, p, len, &st)) {
+	if (st.cam >= rx->cfg.cameras || !rtpt_verify(&rx->cfg.stream, p, len, &st) ||
+	    (want_seq != UINT64_MAX && st.seq != want_seq)) {
 		rx->corrupt++;
 		return 0;
 	}
@@ -1116,7 +1361,9 @@ static unsigned rx_one(rtpt_receiver *rx, struct msghdr *mh, uint32_t len, uint6
 		arrival = now_mono;
 		rx->user_ts++;
 	}
-	if (arrival >= st.send_ns)
+	if (!st.send_ns)
+		; /* built ahead of the run (rtpt_sender_prepare): no send time */
+	else if (arrival >= st.send_ns)
 		rtpt_hist_add(&rx->hist, arrival - st.send_ns);
 	else
 		rx->lat_negative++;
@@ -1208,6 +1455,14 @@ void rtpt_receiver_report(rtpt_receiver *rx, const uint64_t *sent, struct rtpt_r
 	o->lat_max_ns = rx->hist.max;
 	o->lat_negative = rx->lat_negative;
 	o->kernel_timestamps = rx->user_ts == 0;
+	o->srtp_verified = rx->srtp_verified;
+	o->srtp_counted = rx->srtp_counted;
+	o->srtcp_ok = rx->srtcp_ok;
+	o->srtcp_fail = rx->srtcp_fail;
+	for (int e = 0; e < SRTP_LEG_ERR__COUNT; e++) {
+		o->srtp_fail[e] = rx->srtp_fail[e];
+		o->srtp_fail_total += rx->srtp_fail[e];
+	}
 }
 
 int rtpt_receiver_sub(const rtpt_receiver *rx, uint32_t cam, uint32_t j, struct rtpt_sub_report *o)

@@ -28,6 +28,19 @@
  * drop silent viewers happy) and see what reaches the cameras
  * (rtpt_sender_poll_feedback: PLI/FIR/NACK per camera).
  *
+ * SRTP (`spbench srtp`): a camera may protect its packets and a subscriber
+ * unprotect them, each with an srtp_leg the caller creates and destroys after
+ * the sender / receiver (rtpt_sender_set_srtp, rtpt_receiver_set_srtp).
+ * Decrypting costs the tool CPU (up to ~5 us a packet for AES-CM/HMAC-SHA1
+ * here), so a receiver may unprotect only a deterministic sample: subscriber
+ * s the packets whose epoch sequence is s modulo verify_every (so that with
+ * verify_every <= subscribers per camera every sequence number is checked
+ * by one of them). Those are checked in
+ * full (authentication, replay, stamp, content); every other SRTP packet is
+ * still counted for loss, duplicates and order from its clear RTP header
+ * (SSRC, sequence number relative to the camera's first one of the epoch,
+ * rtpt_receiver_set_seq_base) and its length. Without legs nothing changes.
+ *
  * Threads: an rtpt_sender and an rtpt_receiver are each used by one thread at
  * a time; rtpt_receiver_received() may be read from another thread.
  */
@@ -38,7 +51,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RTPT_MAGIC 0x54525053u        /* "SPRT" little-endian */
+#include "srtp_leg.h"
+
+/* "\xd3PRT" little-endian. Its first byte is the first byte of an FU-A
+ * fragment's slice header, so its top bit must be set: that is
+ * first_mb_in_slice = 0, which makes spdp's keyframe detector see the IDR
+ * start (with 'S' = 0x53 there no keyframe was ever found). */
+#define RTPT_MAGIC 0x545250d3u
 #define RTPT_RTP_HDR 12u
 #define RTPT_STAMP_OFF 2u             /* stamp after the NAL header / FU indicator+header */
 #define RTPT_STAMP_LEN 32u
@@ -150,6 +169,8 @@ struct rtpt_send_report {
 	uint64_t syscalls;
 	uint64_t elapsed_ns;      /* first send to last send */
 	uint64_t behind_ns;       /* how late the last packet left vs its schedule */
+	uint64_t srtp_errors;     /* packets the camera's SRTP leg refused to protect (sent as they were) */
+	uint64_t prepared;        /* packets sent from rtpt_sender_prepare's buffer */
 };
 
 rtpt_sender *rtpt_sender_create(const struct rtpt_sender_cfg *cfg);
@@ -166,6 +187,20 @@ int rtpt_sender_send(rtpt_sender *tx, uint32_t cam, uint32_t n);
 int rtpt_sender_run(rtpt_sender *tx, const struct rtpt_run *run, struct rtpt_send_report *out);
 /* Packets camera cam sent in this epoch. */
 uint64_t rtpt_sender_sent(const rtpt_sender *tx, uint32_t cam);
+/* Camera cam protects every packet with `leg` (an OUTBOUND leg the caller
+ * keeps; NULL: plain again). With any leg set, packets are stamped and
+ * protected when queued rather than when flushed. 0 or -EINVAL. */
+int rtpt_sender_set_srtp(rtpt_sender *tx, uint32_t cam, srtp_leg *leg);
+/* The RTP sequence number camera cam sends next (after rtpt_sender_begin:
+ * the first of the epoch). */
+uint16_t rtpt_sender_rtp_seq(const rtpt_sender *tx, uint32_t cam);
+/* Build (and protect) the next n packets of a paced run now, after
+ * rtpt_sender_begin, so that rtpt_sender_run only sends them: the cameras'
+ * crypto then costs nothing while a forwarder is measured. They carry no
+ * send time (the checker takes no latency sample from them). Packets the
+ * run does not send are dropped at the next begin/prepare (their sequence
+ * numbers are skipped). n * ~1.2 KiB of memory. 0 or -ENOMEM. */
+int rtpt_sender_prepare(rtpt_sender *tx, uint64_t n);
 
 /* RTCP feedback a forwarder sent upstream to a camera (RFC 4585). */
 struct rtpt_feedback {
@@ -190,6 +225,8 @@ struct rtpt_receiver_cfg {
 	uint16_t port;            /* 0: kernel's choice */
 	int rcvbuf;               /* bytes (forced when allowed); 0: default */
 	uint32_t batch;           /* datagrams per recvmmsg (1..RTPT_MAX_BATCH) */
+	uint32_t verify_every;    /* SRTP subscriber s: unprotect epoch sequences equal to s
+	                           * modulo this (0 or 1: every packet) */
 };
 
 /* Per subscriber, for one epoch. */
@@ -224,6 +261,12 @@ struct rtpt_rx_report {
 	uint64_t lat_n, lat_min_ns, lat_p50_ns, lat_p99_ns, lat_p999_ns, lat_max_ns;
 	uint64_t lat_negative;    /* stamps later than the arrival (clock trouble) */
 	bool kernel_timestamps;   /* latencies from SO_TIMESTAMPNS, not user time */
+	/* SRTP subscribers (zero without legs): */
+	uint64_t srtp_verified;   /* unprotected and checked in full (latency from these only) */
+	uint64_t srtp_counted;    /* counted from the clear header (not in the sample) */
+	uint64_t srtp_fail[SRTP_LEG_ERR__COUNT]; /* unprotect refused, by reason: lost to the checker */
+	uint64_t srtp_fail_total;
+	uint64_t srtcp_ok, srtcp_fail; /* SRTCP to the subscribers, all unprotected */
 };
 
 rtpt_receiver *rtpt_receiver_create(const struct rtpt_receiver_cfg *cfg);
@@ -243,6 +286,14 @@ int rtpt_receiver_send_rr(rtpt_receiver *rx);
  * 0 or -errno. */
 int rtpt_receiver_send_as(rtpt_receiver *rx, uint32_t cam, uint32_t j, const struct sockaddr_in *dst,
 			  const void *buf, size_t len);
+/* Subscriber j of camera cam gets SRTP: `in` (INBOUND) unprotects the
+ * SRTP/SRTCP it receives, `rtcp_out` (OUTBOUND, may be NULL) protects its
+ * receiver reports. The caller keeps both legs. 0, -EINVAL or -ENOMEM. */
+int rtpt_receiver_set_srtp(rtpt_receiver *rx, uint32_t cam, uint32_t j, srtp_leg *in, srtp_leg *rtcp_out);
+/* Camera cam's first RTP sequence number of the coming epoch
+ * (rtpt_sender_rtp_seq after rtpt_sender_begin); set before
+ * rtpt_receiver_begin. Only SRTP subscribers use it. */
+void rtpt_receiver_set_seq_base(rtpt_receiver *rx, uint32_t cam, uint16_t rtp_seq);
 /* Start counting epoch `epoch` from zero. */
 void rtpt_receiver_begin(rtpt_receiver *rx, uint32_t epoch);
 /* Drain the socket; wait up to timeout_ms for the first datagram when none

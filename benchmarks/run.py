@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from rtp_report import rtp_tables  # benchmarks/rtp_report.py
+from srtp_report import srtp_tables  # benchmarks/srtp_report.py
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -154,6 +155,15 @@ BENCHMARKS = {
             "full": ["rtp", "--preset", "full"],
         },
         "table": rtp_tables,
+    },
+    "srtp": {
+        "what": "SRTP fan-out 1:4: plain vs passthrough/terminate/protect per suite through spdp, "
+                "vs raw libsrtp (srtp-raw, same run)",
+        "presets": {
+            "quick": ["srtp", "--preset", "quick"],
+            "full": ["srtp", "--preset", "full"],
+        },
+        "table": srtp_tables,
     },
 }
 

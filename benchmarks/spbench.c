@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_srtp.h"
+#include "srtp_raw.h"
 
 struct subcommand {
 	const char *name;
@@ -20,6 +22,9 @@ static const struct subcommand subcommands[] = {
 	  "shm ring throughput between two processes vs pipe(2) and AF_UNIX baselines" },
 	{ "rtp", bench_rtp_main,
 	  "RTP fan-out through spdp vs a naive epoll forwarder and the loopback limit" },
+	{ "srtp", bench_srtp_main,
+	  "SRTP fan-out through spdp: passthrough/terminate/protect vs plain, vs raw libsrtp" },
+	{ "srtp-raw", bench_srtp_raw, "SRTP protect/unprotect per core: libsrtp vs srtp_leg, per suite" },
 };
 
 static void usage(FILE *f)

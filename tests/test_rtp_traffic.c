@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../benchmarks/rtp_traffic.c"
+#include "keyframe.h"
 
 static struct rtpt_stream_cfg small_stream(void)
 {
@@ -147,6 +148,11 @@ Test(rtp_traffic, build_parse_verify_roundtrip)
 		} else {
 			cr_expect_eq(buf[12] & 0x1f, in.nal_type);
 		}
+		/* spdp's own detector must see each keyframe start, and only that. */
+		bool kf_start = in.nal_type == 5 && (!in.fu || in.fu_start);
+		cr_expect_eq(keyframe_detect(KEYFRAME_H264, buf + RTPT_RTP_HDR, len - RTPT_RTP_HDR) ==
+				     KEYFRAME_START,
+			     kf_start, "seq %llu", (unsigned long long)seq);
 		cr_expect_eq(!!(buf[1] & 0x80), in.marker);
 		cr_expect_eq(buf[1] & 0x7f, s.pt);
 	}
