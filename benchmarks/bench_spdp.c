@@ -321,6 +321,23 @@ void spdp_route(struct spdp *sp, rtpt_sender *tx, rtpt_receiver *rx, uint32_t ca
 	}
 }
 
+double spdp_counter(struct spdp *sp, const char *name)
+{
+	const cJSON *w;
+	cJSON *st;
+	double sum = -1;
+
+	if (sp->ctl < 0 || !(st = spdp_call(sp, "/spdp/status")))
+		return -1;
+	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(st, "workers_stats")) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(w, "counters"), name);
+		if (cJSON_IsNumber(v))
+			sum = (sum < 0 ? 0 : sum) + v->valuedouble;
+	}
+	cJSON_Delete(st);
+	return sum;
+}
+
 cJSON *spdp_drops(struct spdp *sp)
 {
 	cJSON *st, *d;

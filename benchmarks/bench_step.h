@@ -45,6 +45,10 @@ struct step {
 	/* srtp only. */
 	bool clean_crypto;
 	double protected_pkts;     /* spdp's srtp_protected over the step; < 0: unknown */
+	/* spdp's timed sample of its own SRTP work over the step (counters
+	 * srtp_[un]protect_timed[_ns]): operations and nanoseconds; 0: none. */
+	double prot_timed, prot_timed_ns, unprot_timed, unprot_timed_ns;
+	double timed_outliers;     /* samples spdp left out (preempted, > 20 us) */
 };
 
 /* What the steps of one scenario run on; the caller owns all of it. */

@@ -87,16 +87,24 @@ def srtp_tables(res):
 
     derived = res.get("derived", {})
     if derived:
-        out += ["", "Per core (packets per CPU-second of one core). spdp protect = packets spdp "
-                "protected per spdp CPU-second in the protect mode, everything spdp does included; "
-                "marginal = 1 / (CPU per packet of protect − terminate): the per-subscriber protect "
-                "alone. Raw = `spbench srtp-raw` in the same run (libsrtp directly, one pinned core).", "",
-                "| suite | raw libsrtp protect | spdp protect | ÷ raw | marginal protect | ÷ raw | "
-                "passthrough ÷ plain CPU |",
-                "|---|---:|---:|---:|---:|---:|---:|"]
+        out += ["", "Per core (packets per CPU-second of one core). Raw = `spbench srtp-raw` in the "
+                "same run (libsrtp directly, one pinned core). spdp's protect step = spdp's own "
+                "time for a transmit buffer + encrypt, timed inside spdp on 1 operation in 16 "
+                "(counters `srtp_protect_timed[_ns]`); unprotect likewise at ingest. Whole packet = "
+                "protected packets per spdp CPU-second, kernel sends and everything included; "
+                "marginal = 1 / (CPU per packet of protect − terminate), from process CPU time "
+                "(noisy on a shared machine).", "",
+                "| suite | raw protect | spdp protect step | ÷ raw | raw unprotect | spdp unprotect step "
+                "| ÷ raw | whole packet | ÷ raw | marginal | ÷ raw | passthrough ÷ plain CPU |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for suite, d in derived.items():
             rp = per_core.get(suite, {}).get("libsrtp_protect")
-            out.append(f"| {suite} | {_rate(rp)} | {_rate(d.get('protect_pps_per_spdp_cpu_s'))} | "
+            ru = per_core.get(suite, {}).get("libsrtp_unprotect")
+            su = d.get("spdp_unprotect_us_per_pkt_sampled")
+            out.append(f"| {suite} | {_rate(rp)} | {_rate(d.get('spdp_protect_pps_per_core_sampled'))} | "
+                       f"{_pct(d.get('spdp_protect_vs_raw'))} | {_rate(ru)} | "
+                       f"{_rate(1e6 / su if su else None)} | {_pct(d.get('spdp_unprotect_vs_raw'))} | "
+                       f"{_rate(d.get('protect_pps_per_spdp_cpu_s'))} | "
                        f"{_pct(d.get('protect_per_core_vs_raw'))} | "
                        + ("within noise | – | " if d.get("protect_marginal_within_noise") else
                           f"{_rate(d.get('protect_marginal_pps_per_core'))} | "

@@ -25,6 +25,11 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_SRTP_UNPROTECT] = "srtp_unprotected",
 	[STAT_SRTP_PROTECT] = "srtp_protected",
 	[STAT_SRTP_PASSTHROUGH] = "srtp_passthrough",
+	[STAT_SRTP_PROTECT_TIMED] = "srtp_protect_timed",
+	[STAT_SRTP_PROTECT_TIMED_NS] = "srtp_protect_timed_ns",
+	[STAT_SRTP_UNPROTECT_TIMED] = "srtp_unprotect_timed",
+	[STAT_SRTP_UNPROTECT_TIMED_NS] = "srtp_unprotect_timed_ns",
+	[STAT_SRTP_TIMED_OUTLIERS] = "srtp_timed_outliers",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {

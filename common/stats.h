@@ -44,6 +44,14 @@ enum stat_counter {
 	STAT_SRTP_UNPROTECT, /* SRTP/SRTCP packets authenticated and decrypted */
 	STAT_SRTP_PROTECT,   /* packets encrypted for a subscriber or upstream */
 	STAT_SRTP_PASSTHROUGH, /* SRTP packets forwarded unchanged to same-key subscribers */
+	/* A sample of the SRTP work timed (1 in 16; each _NS right after its
+	 * count): protect = transmit buffer + encrypt, unprotect = the copy
+	 * passthrough needs + authenticate + decrypt. */
+	STAT_SRTP_PROTECT_TIMED,
+	STAT_SRTP_PROTECT_TIMED_NS,
+	STAT_SRTP_UNPROTECT_TIMED,
+	STAT_SRTP_UNPROTECT_TIMED_NS,
+	STAT_SRTP_TIMED_OUTLIERS, /* samples left out: preempted or interrupted (> 20 us) */
 	STAT__COUNT
 };
 
