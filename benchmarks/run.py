@@ -382,7 +382,11 @@ def run_one(name, preset, args, spbench, runner_cmd, outdir, stamp):
     print(f"run.py: {name} ok in {took:.1f} s -> {os.path.relpath(json_path)}"
           + (f", {os.path.relpath(png_path)}" if png_path else ""), file=sys.stderr)
     if args.record:
-        refresh_readme(name, preset, res, json_path, png_path)
+        # A build other than build/release (e.g. release-ossl: libsrtp on
+        # OpenSSL) keeps its own README section next to the default one.
+        variant = Path(args.build_dir).name
+        key = preset if variant == "release" else f"{preset}:{variant}"
+        refresh_readme(name, key, res, json_path, png_path)
     return True
 
 
