@@ -368,6 +368,21 @@ int turn_server_expire(struct turn_server *s, uint64_t now_ns)
 	return (int)(s->q_count - before);
 }
 
+int turn_server_remove_alloc(struct turn_server *s, uint32_t alloc_id)
+{
+	if (!s || alloc_id == 0)
+		return -ENOENT;
+	for (uint32_t i = 0; i < s->cfg.max_allocs; i++) {
+		if (!s->allocs[i].used || s->allocs[i].id != alloc_id)
+			continue;
+		if (s->q_count >= s->q_cap)
+			return -EAGAIN;
+		remove_alloc(s, &s->allocs[i]);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static uint32_t user_allocs(const struct turn_server *s, uint64_t user_hash)
 {
 	uint32_t n = 0;

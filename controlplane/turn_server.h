@@ -187,6 +187,15 @@ int turn_server_handle(struct turn_server *s, const struct turn_5tuple *ft, cons
  */
 int turn_server_expire(struct turn_server *s, uint64_t now_ns);
 
+/*
+ * Forget allocation `alloc_id` now, with its permissions and channels (the
+ * data plane could not install it, or removed it on its own), releasing its
+ * relay port and quota. Queues ALLOC_REMOVE like any removal, so a data
+ * plane that still holds it lets go too. 0, -ENOENT (no such allocation),
+ * -EAGAIN (effect queue full: drain first).
+ */
+int turn_server_remove_alloc(struct turn_server *s, uint32_t alloc_id);
+
 /* Move up to `cap` queued effects to out[] in order; returns how many. */
 size_t turn_server_drain(struct turn_server *s, struct turn_effect *out, size_t cap);
 
