@@ -99,7 +99,8 @@ static bool turn_effect_ok(const struct msg_turn_effect *p)
 		return ip_family_ok(&p->peer);
 	case MSG_TURN_CHANNEL_INSTALL:
 	case MSG_TURN_CHANNEL_REMOVE:
-		return p->channel >= 0x4000 && p->channel <= 0x4FFF && addr_ok(&p->peer, false);
+		/* RFC 8656's 0x4000-0x4FFF, or RFC 5766's to 0x7FFF when spcp admits it */
+		return p->channel >= 0x4000 && p->channel <= 0x7FFF && addr_ok(&p->peer, false);
 	default:
 		return true;
 	}

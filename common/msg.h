@@ -254,7 +254,7 @@ struct msg_turn_effect {
 	uint64_t seq;          /* echoed in the event that answers it */
 	uint8_t type;          /* enum msg_turn_effect_type */
 	uint8_t dont_fragment; /* ALLOC_INSTALL: 0 or 1 */
-	uint16_t channel;      /* CHANNEL_*: 0x4000-0x4FFF */
+	uint16_t channel;      /* CHANNEL_*: 0x4000-0x4FFF (to 0x7FFF: RFC 5766 range) */
 	uint32_t alloc_id;     /* never 0 */
 	uint64_t expiry_ns;    /* CLOCK_MONOTONIC (both processes share it) */
 	uint64_t bandwidth_bps; /* ALLOC_INSTALL: per-direction cap, 0: none */

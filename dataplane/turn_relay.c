@@ -673,13 +673,24 @@ static bool send_ref(turn_relay *tr, const struct dp_pkt *p, uint32_t skip, uint
 	return tr->ops->tx_fanout(tr->be, &view, &t, hdrs, 1) == 1;
 }
 
+/*
+ * ChannelData over UDP: 2-byte channel, 2-byte length, data; bytes after
+ * the data (padding) are ignored, a datagram shorter than the length is
+ * dropped. Parsed here rather than with stun_chdata_parse() because spcp
+ * may admit RFC 5766's channels (0x4000-0x7FFF, first byte 0x40-0x7F;
+ * RFC 8656 reserves 0x5000 and up): only a channel spcp installed relays.
+ */
 static void chdata_from_client(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint64_t now)
 {
-	struct stun_chdata cd;
-	enum stun_err e = stun_chdata_parse(p->data, p->len, false, &cd);
-
-	if (e != STUN_OK) {
-		drop(tr, e == STUN_ERR_CHDATA_TRUNCATED ? DROP_TURN_CHDATA_SHORT : DROP_TURN_MALFORMED);
+	if (p->len < STUN_CHDATA_HEADER_LEN) {
+		drop(tr, DROP_TURN_MALFORMED);
+		return;
+	}
+	struct stun_chdata cd = { .channel = (uint16_t)(p->data[0] << 8 | p->data[1]),
+				  .len = (uint16_t)(p->data[2] << 8 | p->data[3]),
+				  .data = p->data + STUN_CHDATA_HEADER_LEN };
+	if ((uint32_t)cd.len + STUN_CHDATA_HEADER_LEN > p->len) {
+		drop(tr, DROP_TURN_CHDATA_SHORT);
 		return;
 	}
 	struct talloc *a = find_client(tr, &p->src, li);
@@ -765,14 +776,14 @@ static void on_listener(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uin
 	const struct listener *l = &tr->listeners[li];
 	struct stun_msg *m = &tr->msg;
 
-	switch (stun_demux(p->data, p->len)) {
-	case STUN_DEMUX_CHDATA:
-		chdata_from_client(tr, p, li, now);
-		return;
-	case STUN_DEMUX_STUN:
-		break;
-	default:
+	/* RFC 7983 first byte: 0-3 STUN, 64-79 ChannelData (to 127 for RFC
+	 * 5766 channels); nothing else belongs on a TURN port. */
+	if (p->len == 0 || (p->data[0] > 3 && (p->data[0] < 0x40 || p->data[0] > 0x7F))) {
 		drop(tr, DROP_TURN_NOT_STUN);
+		return;
+	}
+	if (p->data[0] >= 0x40) {
+		chdata_from_client(tr, p, li, now);
 		return;
 	}
 	if (stun_parse(p->data, p->len, m) != STUN_OK) {

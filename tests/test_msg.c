@@ -267,7 +267,9 @@ TE(te_perm_unix, SET(msg_turn_effect, type, MSG_TURN_PERM_REMOVE); SET(msg_turn_
 TE(te_chan, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL))
 TE(te_chan_max, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_REMOVE); SET(msg_turn_effect, channel, 0x4FFF))
 TE(te_chan_low, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x3FFF))
-TE(te_chan_high, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x5000))
+TE(te_chan_5000, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x5000))
+TE(te_chan_7fff, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x7FFF))
+TE(te_chan_high, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x8000))
 TE(te_chan_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_REMOVE); SET(msg_turn_effect, channel, 0))
 TE(te_chan_peer_port_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, peer.port, 0))
 TE(tv_failed, SET(msg_turn_event, kind, TURN_EV_FAILED); SET(msg_turn_event, error, -ENOSPC))
@@ -455,7 +457,9 @@ static const struct msg_case cases[] = {
 	{ "turn_effect channel 0x4000", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan, OK },
 	{ "turn_effect channel 0x4fff", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_max, OK },
 	{ "turn_effect channel 0x3fff", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_low, DROP_MSG_BAD_FIELD },
-	{ "turn_effect channel 0x5000", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_high, DROP_MSG_BAD_FIELD },
+	{ "turn_effect channel 0x5000 (RFC 5766)", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_5000, OK },
+	{ "turn_effect channel 0x7fff (RFC 5766)", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_7fff, OK },
+	{ "turn_effect channel 0x8000", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_high, DROP_MSG_BAD_FIELD },
 	{ "turn_effect channel 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_0, DROP_MSG_BAD_FIELD },
 	{ "turn_effect channel peer port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_peer_port_0, DROP_MSG_BAD_FIELD },
 

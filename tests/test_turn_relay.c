@@ -230,6 +230,7 @@ Test(turn_relay, channeldata_to_peer_zero_copy, .init = setup, .fini = teardown)
 /* Table: ChannelData from the client, what becomes of it. */
 Test(turn_relay, channeldata_table, .init = setup, .fini = teardown)
 {
+	chan(ALLOC, 0x58E6, "203.0.113.5:9100", T0 + 600 * SEC);
 	static const struct {
 		const char *name;
 		const char *from;
@@ -248,6 +249,8 @@ Test(turn_relay, channeldata_table, .init = setup, .fini = teardown)
 		{ "1 byte", "198.51.100.10:40000", CH, 0, 0, 1, DROP_TURN_MALFORMED, 0 },
 		{ "unbound channel", "198.51.100.10:40000", 0x4002, 4, 4, 0, DROP_TURN_NO_CHANNEL, 0 },
 		{ "last channel, unbound", "198.51.100.10:40000", 0x4FFF, 4, 4, 0, DROP_TURN_NO_CHANNEL, 0 },
+		{ "RFC 5766 channel, unbound", "198.51.100.10:40000", 0x5000, 4, 4, 0, DROP_TURN_NO_CHANNEL, 0 },
+		{ "RFC 5766 bound", "198.51.100.10:40000", 0x58E6, 4, 4, 0, -1, 4 },
 		{ "other client port", "198.51.100.10:40001", CH, 4, 4, 0, DROP_TURN_NO_ALLOC, 0 },
 		{ "other client ip", "198.51.100.11:40000", CH, 4, 4, 0, DROP_TURN_NO_ALLOC, 0 },
 		{ "ipv6 client", "[2001:db8::5]:40000", CH, 4, 4, 0, DROP_TURN_NO_ALLOC, 0 },
@@ -513,6 +516,8 @@ Test(turn_relay, listener_dispatch_table, .init = setup, .fini = teardown)
 		{ "a response", 3, 0, DROP_TURN_NOT_REQUEST },
 		{ "rtp", 4, 0, DROP_TURN_NOT_STUN },
 		{ "dtls-looking", 5, 0, DROP_TURN_NOT_STUN },
+		{ "first byte 0x80", 8, 0, DROP_TURN_NOT_STUN },
+		{ "first byte 0x3f", 9, 0, DROP_TURN_NOT_STUN },
 		{ "stun that does not parse", 6, 0, DROP_TURN_MALFORMED },
 		{ "empty datagram", 7, 0, DROP_TURN_NOT_STUN },
 	};
@@ -521,7 +526,8 @@ Test(turn_relay, listener_dispatch_table, .init = setup, .fini = teardown)
 		size_t n;
 	} msgs[] = { { alloc_req, n_alloc }, { bind_user, n_bu }, { bind_unknown, n_bk },
 		     { resp, n_resp }, { rtp, sizeof(rtp) }, { junk, sizeof(junk) },
-		     { badstun, sizeof(badstun) }, { "", 0 } };
+		     { badstun, sizeof(badstun) }, { "", 0 }, { "\x80\x00\x00\x04" "abcd", 8 },
+		     { "\x3f\x00\x00\x04" "abcd", 8 } };
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		unsigned up0 = nups;
 		uint64_t d0 = cases[i].drop >= 0 ? dropped((enum stat_drop)cases[i].drop) : 0;

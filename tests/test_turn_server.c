@@ -575,6 +575,31 @@ Test(turn_server, channel_bind)
 	turn_server_destroy(s);
 }
 
+/* RFC 5766's channel range (0x4000-0x7FFF), which coturn's uclient picks
+ * from, only when configured; never above it. */
+Test(turn_server, rfc5766_channel_range)
+{
+	struct turn_server_cfg cfg;
+	struct turn_effect e[8];
+	base_cfg(&cfg);
+	cfg.channel_max = 0x7FFF;
+	struct turn_server *s = mk(&cfg);
+	struct client c = cl("198.51.100.10:40000", "alice", "alicepw");
+	open_alloc(s, &c, T0);
+
+	cr_expect_eq(chbind(s, &c, 0x58E6, "8.8.8.8:5000", T0), 0);
+	cr_assert_eq(drain(s, e, 8), 2);
+	cr_expect_eq(e[1].type, TURN_EFF_CHANNEL_INSTALL);
+	cr_expect_eq(e[1].channel, 0x58E6);
+	cr_expect_eq(chbind(s, &c, 0x7FFF, "8.8.8.8:5001", T0), 0);
+	cr_expect_eq(chbind(s, &c, 0x8000, "8.8.8.8:5002", T0), 400);
+	turn_server_destroy(s);
+	cfg.channel_max = 0x8000;
+	cr_expect_null(turn_server_create(&cfg));
+	cfg.channel_max = 0x4FFE;
+	cr_expect_null(turn_server_create(&cfg));
+}
+
 Test(turn_server, refresh_and_delete)
 {
 	struct turn_server *s = mk_default();
