@@ -65,9 +65,8 @@ const struct cfg_key dp_config_keys[] = {
 	{ "io", "zerocopy_send", CFG_BOOL, OFF(zerocopy_send), 0, 0, 0, "false",
 	  "use IORING_OP_SENDMSG_ZC (pays for large packets on real NICs, never on loopback)", 0 },
 	{ "turn", "listen", CFG_STRING, STR(turn_listen), 0, 0, "",
-	  "TURN/STUN UDP listeners, comma-separated (\"0.0.0.0:3478\", \"[::]:3478\"; at most 4), "
-	  "one steered socket per worker each; empty: TURN off. Relay ports come from spcp's "
-	  "[turn] port_min..port_max (keep it apart from [media])", 0 },
+	  "TURN/STUN UDP listeners, comma-separated, at most 4 (0.0.0.0:3478, [::]:3478); "
+	  "one steered socket per worker each; empty: TURN off", 0 },
 	{ "turn", "max_allocs", CFG_UINT, OFF(turn_max_allocs), 0, 1, 1000000, "4096",
 	  "TURN allocations per worker (each holds one relay port, two when dual-stack)", 0 },
 	{ "turn", "max_perms", CFG_UINT, OFF(turn_max_perms), 0, 1, 10000000, "16384",
