@@ -54,7 +54,7 @@ struct cp_turn {
 	/* the request being handled: copied out of the ring (spdp could still
 	 * write the ring), and the response with its exc_packet header */
 	uint8_t pkt[MSG_EXC_MAX_PAYLOAD];
-	uint8_t out[sizeof(struct msg_exc_packet) + 4096];
+	_Alignas(8) uint8_t out[sizeof(struct msg_exc_packet) + 4096];
 	struct {
 		uint64_t requests, ignored, responses, response_drops;
 		uint64_t effects, effect_drops, unrouted;
