@@ -76,6 +76,11 @@ static const char *const stat_names[TURN_STAT__COUNT] = {
 	[TURN_STAT_ERR_500] = "err_500", [TURN_STAT_ERR_508] = "err_508",
 };
 
+static const char *const effect_names[MSG_TURN__MAX + 1] = {
+	"?", "alloc_install", "alloc_refresh", "alloc_remove", "perm_install", "perm_remove",
+	"channel_install", "channel_remove",
+};
+
 /* ------------------------------------------------------------ alloc_id -> worker */
 
 static uint32_t map_hash(uint32_t id)
@@ -284,9 +289,9 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_turn_event *ev
 		break;
 	case TURN_EV_FAILED:
 		t->n.failed++;
-		log_rl(LOG_LVL_WARNING, -ev->error, "TURN: worker %u could not apply %s effect %u of "
-		       "allocation %u", worker, ev->effect_type == MSG_TURN_ALLOC_INSTALL ? "the install" : "an",
-		       ev->effect_type, ev->alloc_id);
+		log_rl(LOG_LVL_WARNING, -ev->error, "TURN: worker %u could not apply %s to allocation %u",
+		       worker, ev->effect_type <= MSG_TURN__MAX ? effect_names[ev->effect_type] : "?",
+		       ev->alloc_id);
 		/* spdp lacks the allocation (failed install, or it went): so do we. */
 		if (ev->effect_type == MSG_TURN_ALLOC_INSTALL || ev->error == -ENOENT ||
 		    ev->error == -EOPNOTSUPP)
