@@ -25,6 +25,7 @@
 
 #include "stun.h"
 #include "turn_fake_backend.h"
+#include "dp.h"
 #include "turn_relay.h"
 
 #define SEC 1000000000ull
@@ -840,4 +841,34 @@ Test(turn_relay, bad_config_and_listeners)
 	cr_expect(!turn_relay_owns(t, 1000));
 	turn_relay_destroy(t);
 	turn_relay_destroy(NULL);
+}
+
+/* [turn] listen: a comma-separated list of IP:port, at most 4. */
+Test(turn_relay, listen_list_parsing)
+{
+	static const struct {
+		const char *s;
+		int n;
+	} cases[] = {
+		{ "0.0.0.0:3478", 1 },
+		{ "127.0.0.1:3478,[::1]:3478", 2 },
+		{ " 127.0.0.1:1 , [::]:2 ,", 2 },
+		{ "1.1.1.1:1,1.1.1.2:1,1.1.1.3:1,1.1.1.4:1", 4 },
+		{ "", 0 },
+		{ "1.1.1.1:1,1.1.1.2:1,1.1.1.3:1,1.1.1.4:1,1.1.1.5:1", -EINVAL },
+		{ "127.0.0.1", -EINVAL },
+		{ "127.0.0.1:0", -EINVAL },
+		{ "turn.example:3478", -EINVAL },
+		{ "[::1:3478", -EINVAL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sp_addr a[4];
+		cr_expect_eq(dp_parse_listen(cases[i].s, a, 4), cases[i].n, "'%s'", cases[i].s);
+	}
+	struct sp_addr a[4];
+	cr_assert_eq(dp_parse_listen("127.0.0.1:3478,[::1]:3479", a, 4), 2);
+	cr_expect_eq(a[0].family, AF_INET);
+	cr_expect_eq(ntohs(a[0].port), 3478);
+	cr_expect_eq(a[1].family, AF_INET6);
+	cr_expect_eq(ntohs(a[1].port), 3479);
 }
