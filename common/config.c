@@ -63,7 +63,8 @@ static int parse_u64(const char *s, uint64_t *out, bool suffix)
 	return 0;
 }
 
-static int set_value(const struct cfg_key *k, void *obj, const char *value, char *why, size_t wl)
+static int set_value(const struct cfg_key *k, void *obj, const char *value, char *why, size_t wl,
+		     bool append)
 {
 	char *dst = (char *)obj + k->offset;
 	uint64_t v;
@@ -107,12 +108,19 @@ static int set_value(const struct cfg_key *k, void *obj, const char *value, char
 		return 0;
 	}
 	case CFG_STRING: {
-		size_t len = strlen(value);
-		if (len >= k->size || len < k->min) {
+		size_t len = strlen(value), have = 0;
+		if (append && (k->flags & CFG_APPEND) && *dst && *value) {
+			have = strnlen(dst, k->size);
+			if (have + 1 + len >= k->size) {
+				snprintf(why, wl, "the list would exceed %zu bytes", k->size - 1);
+				return -EINVAL;
+			}
+			dst[have++] = ',';
+		} else if (len >= k->size || len < k->min) {
 			snprintf(why, wl, "length %zu is outside %" PRIu64 "..%zu", len, k->min, k->size - 1);
 			return -EINVAL;
 		}
-		memcpy(dst, value, len + 1);
+		memcpy(dst + have, value, len + 1);
 		return 0;
 	}
 	case CFG_LOGLEVEL: {
@@ -134,7 +142,12 @@ int cfg_defaults(const struct cfg_key *keys, size_t n, void *obj, char *err, siz
 	char why[160];
 
 	for (size_t i = 0; i < n; i++) {
-		if (set_value(&keys[i], obj, keys[i].def, why, sizeof(why)) < 0) {
+		if ((keys[i].flags & CFG_APPEND) && (keys[i].type != CFG_STRING || keys[i].def[0])) {
+			snprintf(err, errlen, "[%s] %s: a list key must be a string with an empty default",
+				 keys[i].section, keys[i].name);
+			return -EINVAL;
+		}
+		if (set_value(&keys[i], obj, keys[i].def, why, sizeof(why), false) < 0) {
 			snprintf(err, errlen, "built-in default of [%s] %s: %s", keys[i].section,
 				 keys[i].name, why);
 			return -EINVAL;
@@ -180,7 +193,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		c->failed = lineno;
 		return 0;
 	}
-	if (set_value(k, c->obj, value ? value : "", why, sizeof(why)) < 0) {
+	if (set_value(k, c->obj, value ? value : "", why, sizeof(why), true) < 0) {
 		snprintf(c->err, c->errlen, "%s line %d: [%s] %s: %s", c->origin, lineno, section, name,
 			 why);
 		c->failed = lineno;
@@ -333,7 +346,7 @@ int cfg_override(const struct cfg_key *keys, size_t n, void *obj, const char *as
 		snprintf(err, errlen, "override: [%s] unknown key '%s'", section, name);
 		return -EINVAL;
 	}
-	if (set_value(k, obj, eq + 1, why, sizeof(why)) < 0) {
+	if (set_value(k, obj, eq + 1, why, sizeof(why), true) < 0) {
 		snprintf(err, errlen, "override: [%s] %s: %s", section, name, why);
 		return -EINVAL;
 	}
@@ -357,7 +370,10 @@ static void print_range(const struct cfg_key *k, FILE *out)
 		fprintf(out, " (err, warning, notice, info, debug)");
 		break;
 	case CFG_STRING:
-		fprintf(out, " (text, at most %zu bytes)", k->size - 1);
+		if (k->flags & CFG_APPEND)
+			fprintf(out, " (list, at most %zu bytes; each line adds, an empty one clears)", k->size - 1);
+		else
+			fprintf(out, " (text, at most %zu bytes)", k->size - 1);
 		break;
 	}
 }

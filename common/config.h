@@ -35,6 +35,10 @@ struct cfg_key {
 	unsigned flags;
 };
 #define CFG_POW2 1u /* CFG_SIZE must be a power of two */
+/* CFG_STRING list: every occurrence (file lines, -o overrides) adds its
+ * value, comma-separated, so long lists can span lines; an empty value
+ * clears the list. The default must be empty. */
+#define CFG_APPEND 2u
 
 #define CFG_ERRLEN 256
 

@@ -24,7 +24,9 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 			    sizeof(struct msg_cmd_error), K(MAIN_EVT) | K(EVT) },
 	[MSG_EXC_PACKET] = { "exc_packet", 1, sizeof(struct msg_exc_packet),
 			     sizeof(struct msg_exc_packet) + MSG_EXC_MAX_PAYLOAD,
-			     K(EXC_UP) | K(EXC_DOWN) },
+			     /* down on the command ring: behind the TURN effects of
+			      * the same request, in one FIFO */
+			     K(EXC_UP) | K(EXC_DOWN) | K(CMD) },
 	/* flow_add and sub_add without their trailing SRTP keys are plain */
 	[MSG_FLOW_ADD] = { "flow_add", 1, offsetof(struct msg_flow_add, srtp_rx),
 			   sizeof(struct msg_flow_add), K(CMD) },
@@ -37,6 +39,10 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 			     sizeof(struct msg_flow_event), K(EVT) },
 	[MSG_SRTP_REKEY] = { "srtp_rekey", 1, sizeof(struct msg_srtp_rekey),
 			     sizeof(struct msg_srtp_rekey), K(CMD) },
+	[MSG_TURN_EFFECT] = { "turn_effect", 1, sizeof(struct msg_turn_effect),
+			      sizeof(struct msg_turn_effect), K(CMD) },
+	[MSG_TURN_EVENT] = { "turn_event", 1, sizeof(struct msg_turn_event),
+			     sizeof(struct msg_turn_event), K(EVT) },
 };
 
 static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
@@ -68,6 +74,36 @@ static bool srtp_key_ok(const struct msg_srtp_key *k)
 		return false;
 	return k->master_len == srtp_leg_master_len((enum srtp_leg_suite)(k->suite - 1)) &&
 	       (k->window == 0 || (k->window >= SRTP_LEG_WINDOW_MIN && k->window <= SRTP_LEG_WINDOW_MAX));
+}
+
+static bool ip_family_ok(const struct sp_addr *a)
+{
+	return a->family == AF_INET || a->family == AF_INET6;
+}
+
+static bool turn_effect_ok(const struct msg_turn_effect *p)
+{
+	if (p->type < MSG_TURN_ALLOC_INSTALL || p->type > MSG_TURN__MAX || p->alloc_id == 0 ||
+	    p->dont_fragment > 1 || p->transport > MSG_TURN_TP_TLS)
+		return false;
+	switch (p->type) {
+	case MSG_TURN_ALLOC_INSTALL:
+		/* relay6 only beside an IPv4 relay (a dual allocation) */
+		return addr_ok(&p->client, false) && ip_family_ok(&p->server) &&
+		       addr_ok(&p->relay, false) &&
+		       (p->relay6.family == 0 ||
+			(p->relay6.family == AF_INET6 && p->relay6.port != 0 &&
+			 p->relay.family == AF_INET));
+	case MSG_TURN_PERM_INSTALL:
+	case MSG_TURN_PERM_REMOVE:
+		return ip_family_ok(&p->peer);
+	case MSG_TURN_CHANNEL_INSTALL:
+	case MSG_TURN_CHANNEL_REMOVE:
+		/* RFC 8656's 0x4000-0x4FFF, or RFC 5766's to 0x7FFF when spcp admits it */
+		return p->channel >= 0x4000 && p->channel <= 0x7FFF && addr_ok(&p->peer, false);
+	default:
+		return true;
+	}
 }
 
 static int check_fields(const struct ring_msg *m)
@@ -120,6 +156,16 @@ static int check_fields(const struct ring_msg *m)
 		struct msg_flow_event p;
 		msg_read(m, &p, sizeof(p));
 		return p.kind >= 1 && p.kind <= FLOW_EV__MAX ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_TURN_EFFECT: {
+		struct msg_turn_effect p;
+		msg_read(m, &p, sizeof(p));
+		return turn_effect_ok(&p) ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_TURN_EVENT: {
+		struct msg_turn_event p;
+		msg_read(m, &p, sizeof(p));
+		return p.kind >= 1 && p.kind <= TURN_EV__MAX && p.alloc_id != 0 ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	default:
 		return 0;

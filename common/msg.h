@@ -36,6 +36,8 @@ enum msg_type {
 	MSG_FLOW_EVENT = 12,   /* worker -> spcp: result of the above, removals */
 	MSG_FLOW_DUMP = 13,    /* spcp -> worker: report every flow and subscriber */
 	MSG_SRTP_REKEY = 14,   /* spcp -> worker: new master key for a flow's or subscriber's legs */
+	MSG_TURN_EFFECT = 15,  /* spcp -> worker: install/refresh/remove TURN relay state */
+	MSG_TURN_EVENT = 16,   /* worker -> spcp: result of a TURN effect, spontaneous removals */
 	MSG__COUNT
 };
 
@@ -79,7 +81,11 @@ struct msg_cmd_error {
 	uint64_t cmd_seq;
 };
 
-/* Followed by payload_len bytes of packet. Addresses in network order. */
+/* Followed by payload_len bytes of packet. Addresses in network order.
+ * Up (exception-up ring): a packet the fast path passes to spcp. Down (the
+ * worker's command ring, or exception-down): a packet spcp wants sent to
+ * remote_addr:remote_port from the worker socket bound to local_addr:
+ * local_port (socket_id, echoed from the packet it answers, is a hint). */
 struct msg_exc_packet {
 	uint32_t worker;
 	uint32_t socket_id;    /* which spdp socket it came in on / must leave from */
@@ -91,7 +97,11 @@ struct msg_exc_packet {
 	uint8_t local_addr[16];
 	uint8_t remote_addr[16];
 	uint32_t payload_len;
-	uint32_t reserved2;
+	/* Down only: send the packet only while the worker holds this TURN
+	 * allocation (an Allocate's success response must not reach a client
+	 * whose relay could not be installed: the client retransmits and gets
+	 * a fresh allocation). 0: unconditional. Was reserved (always 0). */
+	uint32_t alloc_id;
 };
 #define MSG_EXC_MAX_PAYLOAD 65535u
 
@@ -220,6 +230,63 @@ struct msg_flow_event {
 	uint8_t srtp_suite;    /* flow: msg_srtp_key.suite of its source (0: plain) */
 	uint16_t reserved;
 	uint32_t reserved2;
+};
+
+/* ---- TURN (docs/turn.md "spcp and spdp") ---- */
+
+/* The effects of controlplane/turn_server.h, one ring command each; the
+ * values are enum turn_effect_type's (spcp checks that they match). */
+enum msg_turn_effect_type {
+	MSG_TURN_ALLOC_INSTALL = 1, /* client 5-tuple, relay (+relay6), expiry, bandwidth, DF */
+	MSG_TURN_ALLOC_REFRESH = 2, /* new expiry */
+	MSG_TURN_ALLOC_REMOVE = 3,  /* with every permission and channel */
+	MSG_TURN_PERM_INSTALL = 4,  /* install or refresh: peer IP (port 0), expiry */
+	MSG_TURN_PERM_REMOVE = 5,
+	MSG_TURN_CHANNEL_INSTALL = 6, /* install or refresh: channel <-> peer IP:port, expiry */
+	MSG_TURN_CHANNEL_REMOVE = 7,
+	MSG_TURN__MAX = 7,
+};
+
+/* Client-side transport of the 5-tuple (enum turn_transport). */
+enum msg_turn_transport { MSG_TURN_TP_UDP = 0, MSG_TURN_TP_TCP = 1, MSG_TURN_TP_TLS = 2 };
+
+struct msg_turn_effect {
+	uint64_t seq;          /* echoed in the event that answers it */
+	uint8_t type;          /* enum msg_turn_effect_type */
+	uint8_t dont_fragment; /* ALLOC_INSTALL: 0 or 1 */
+	uint16_t channel;      /* CHANNEL_*: 0x4000-0x4FFF (to 0x7FFF: RFC 5766 range) */
+	uint32_t alloc_id;     /* never 0 */
+	uint64_t expiry_ns;    /* CLOCK_MONOTONIC (both processes share it) */
+	uint64_t bandwidth_bps; /* ALLOC_INSTALL: per-direction cap, 0: none */
+	struct sp_addr client; /* ALLOC_INSTALL: the client's transport address */
+	struct sp_addr server; /* ALLOC_INSTALL: the listener it talks to */
+	uint8_t transport;     /* enum msg_turn_transport */
+	uint8_t reserved[7];
+	struct sp_addr relay;  /* ALLOC_INSTALL: relayed address to bind (IPv4, or the only one) */
+	struct sp_addr relay6; /* ALLOC_INSTALL: second relayed address of a dual allocation */
+	struct sp_addr peer;   /* PERM_*: IP, port 0; CHANNEL_*: IP and port */
+};
+
+enum msg_turn_event_kind {
+	TURN_EV_INSTALLED = 1, /* ALLOC_INSTALL done: relay ports bound */
+	TURN_EV_FAILED = 2,    /* an effect could not be applied: error, effect_type say why */
+	TURN_EV_EXPIRED = 3,   /* spdp removed an allocation whose expiry passed */
+	TURN_EV__MAX = 3,
+};
+
+struct msg_turn_event {
+	uint64_t seq;          /* the effect's; 0 for spontaneous events */
+	uint32_t kind;         /* enum msg_turn_event_kind */
+	uint32_t alloc_id;
+	uint32_t worker;
+	int32_t error;         /* -errno with TURN_EV_FAILED */
+	uint8_t effect_type;   /* FAILED: the effect that failed */
+	uint8_t reserved;
+	uint16_t channel;      /* FAILED channel effects */
+	uint32_t reserved2;
+	struct sp_addr peer;   /* FAILED permission/channel effects */
+	struct sp_addr relay;  /* INSTALLED: the bound relayed addresses */
+	struct sp_addr relay6;
 };
 
 struct msg_info {

@@ -30,6 +30,12 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_SRTP_UNPROTECT_TIMED] = "srtp_unprotect_timed",
 	[STAT_SRTP_UNPROTECT_TIMED_NS] = "srtp_unprotect_timed_ns",
 	[STAT_SRTP_TIMED_OUTLIERS] = "srtp_timed_outliers",
+	[STAT_TURN_TO_PEER] = "turn_to_peer",
+	[STAT_TURN_TO_CLIENT] = "turn_to_client",
+	[STAT_TURN_BINDING] = "turn_bindings",
+	[STAT_TURN_REQ_UP] = "turn_requests_up",
+	[STAT_TURN_RESP] = "turn_responses",
+	[STAT_TURN_EFFECTS] = "turn_effects",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -54,4 +60,14 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_SRTP_KEY_EXPIRED] = "srtp_key_expired",
 	[DROP_SRTP_OTHER] = "srtp_other",
 	[DROP_TX_NO_BUFFER] = "tx_no_buffer",
+	[DROP_TURN_NOT_STUN] = "turn_not_stun",
+	[DROP_TURN_MALFORMED] = "turn_malformed",
+	[DROP_TURN_CHDATA_SHORT] = "turn_chdata_short",
+	[DROP_TURN_NOT_REQUEST] = "turn_not_request",
+	[DROP_TURN_NO_ALLOC] = "turn_no_alloc",
+	[DROP_TURN_NO_CHANNEL] = "turn_no_channel",
+	[DROP_TURN_NO_PERM] = "turn_no_permission",
+	[DROP_TURN_BANDWIDTH] = "turn_bandwidth",
+	[DROP_TURN_RESP_DROPPED] = "turn_resp_dropped",
+	[DROP_TURN_TABLE_FULL] = "turn_table_full",
 };

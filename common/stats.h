@@ -52,6 +52,12 @@ enum stat_counter {
 	STAT_SRTP_UNPROTECT_TIMED,
 	STAT_SRTP_UNPROTECT_TIMED_NS,
 	STAT_SRTP_TIMED_OUTLIERS, /* samples left out: preempted or interrupted (> 20 us) */
+	STAT_TURN_TO_PEER,     /* TURN: ChannelData and Send indications relayed to peers */
+	STAT_TURN_TO_CLIENT,   /* TURN: peer datagrams relayed to clients (ChannelData or Data indication) */
+	STAT_TURN_BINDING,     /* TURN listener: Binding requests answered by spdp itself */
+	STAT_TURN_REQ_UP,      /* TURN listener: STUN requests passed to spcp (also in exception_up) */
+	STAT_TURN_RESP,        /* TURN: packets from spcp sent to clients (responses) */
+	STAT_TURN_EFFECTS,     /* TURN: relay state changes from spcp applied */
 	STAT__COUNT
 };
 
@@ -77,6 +83,16 @@ enum stat_drop {
 	DROP_SRTP_KEY_EXPIRED, /* the leg's key lifetime ran out */
 	DROP_SRTP_OTHER,       /* too short, malformed header, SSRC limit, crypto failure */
 	DROP_TX_NO_BUFFER,     /* no transmit buffer to encrypt into */
+	DROP_TURN_NOT_STUN,    /* TURN listener: neither STUN nor ChannelData */
+	DROP_TURN_MALFORMED,   /* TURN: STUN that does not parse, Send indication without peer/data */
+	DROP_TURN_CHDATA_SHORT, /* ChannelData shorter than its length field */
+	DROP_TURN_NOT_REQUEST, /* TURN listener: STUN responses and indications other than Send */
+	DROP_TURN_NO_ALLOC,    /* TURN: data from a 5-tuple with no allocation (or expired) */
+	DROP_TURN_NO_CHANNEL,  /* ChannelData on a channel not bound (or expired) */
+	DROP_TURN_NO_PERM,     /* TURN: peer without a valid permission (never forwarded) */
+	DROP_TURN_BANDWIDTH,   /* TURN: over the allocation's bandwidth cap */
+	DROP_TURN_RESP_DROPPED, /* TURN: a response from spcp for an allocation not installed, or no listener */
+	DROP_TURN_TABLE_FULL,  /* TURN: allocation/permission/channel pool of the worker full */
 	DROP__COUNT
 };
 

@@ -29,6 +29,23 @@ struct cp_config {
 	uint32_t max_flows;
 	bool dpdk_link;
 	char dpdk_runtime_dir[64];
+	/* [turn] (controlplane/turn.c) */
+	bool turn_enable;
+	char turn_realm[128];
+	char turn_software[64];
+	char turn_users[2048];        /* "name:password,..." */
+	char turn_rest_secrets[1024]; /* "secret,..." */
+	char turn_relay_address[64];
+	char turn_relay_address6[64];
+	uint32_t turn_port_min, turn_port_max;
+	uint32_t turn_max_allocs, turn_max_allocs_per_user;
+	uint32_t turn_max_perms_per_alloc, turn_max_channels_per_alloc;
+	uint32_t turn_bandwidth_bps;
+	uint32_t turn_default_lifetime_s, turn_max_lifetime_s;
+	uint32_t turn_perm_lifetime_s, turn_channel_lifetime_s, turn_nonce_lifetime_s;
+	uint32_t turn_rl_rate, turn_rl_burst, turn_rl_entries;
+	char turn_peer_allow[1024];   /* "CIDR,..." */
+	bool turn_rfc5766_channels;
 };
 
 extern const struct cfg_key cp_config_keys[];
@@ -63,6 +80,13 @@ int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint
 void dp_link_on_attach(dp_link *l, void (*fn)(void *ctx), void *ctx);
 void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						   const struct msg_flow_event *ev), void *ctx);
+/* Exception packets up (payload: h->payload_len bytes, valid during the
+ * call only) and TURN events, with the worker whose ring they came on. */
+void dp_link_on_exc_packet(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						    const struct msg_exc_packet *h,
+						    const uint8_t *payload), void *ctx);
+void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_turn_event *ev), void *ctx);
 
 /* ---- flows: spcp's registry of flows and subscribers (flows.c) ---- */
 typedef struct cp_flows cp_flows;

@@ -65,6 +65,11 @@ struct dp_link {
 	void *attach_ctx;
 	void (*flow_fn)(void *ctx, uint32_t worker, const struct msg_flow_event *ev);
 	void *flow_ctx;
+	void (*exc_fn)(void *ctx, uint32_t worker, const struct msg_exc_packet *h,
+		       const uint8_t *payload);
+	void *exc_ctx;
+	void (*turn_fn)(void *ctx, uint32_t worker, const struct msg_turn_event *ev);
+	void *turn_ctx;
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -336,9 +341,23 @@ static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m
 		log_rl(LOG_LVL_WARNING, -e.error, "spdp refused %s", msg_type_name((uint16_t)e.cmd_type));
 		break;
 	}
-	case MSG_EXC_PACKET:
-		l->exc_up++; /* the TURN issue gives these a handler */
+	case MSG_EXC_PACKET: {
+		/* The payload stays in the ring until release: the handler copies
+		 * what it parses (spdp could still write it). */
+		struct msg_exc_packet h;
+		msg_read(m, &h, sizeof(h));
+		l->exc_up++;
+		if (l->exc_fn && d->worker < l->n_workers)
+			l->exc_fn(l->exc_ctx, d->worker, &h, (const uint8_t *)m->payload + sizeof(h));
 		break;
+	}
+	case MSG_TURN_EVENT: {
+		struct msg_turn_event ev;
+		msg_read(m, &ev, sizeof(ev));
+		if (l->turn_fn && d->worker < l->n_workers)
+			l->turn_fn(l->turn_ctx, d->worker, &ev);
+		break;
+	}
 	}
 }
 
@@ -484,6 +503,21 @@ void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 {
 	l->flow_fn = fn;
 	l->flow_ctx = ctx;
+}
+
+void dp_link_on_exc_packet(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						    const struct msg_exc_packet *h,
+						    const uint8_t *payload), void *ctx)
+{
+	l->exc_fn = fn;
+	l->exc_ctx = ctx;
+}
+
+void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_turn_event *ev), void *ctx)
+{
+	l->turn_fn = fn;
+	l->turn_ctx = ctx;
 }
 
 const struct shm_seg *dp_link_segment(const dp_link *l)

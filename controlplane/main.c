@@ -1,8 +1,9 @@
 /*
  * spcp: the streampoint control plane.
  *
- * One epoll loop: the link to spdp (attach, heartbeats, events), the control
- * socket for spctl and dpdk-telemetry.py, signals and a 100 ms tick. spcp can
+ * One epoll loop: the link to spdp (attach, heartbeats, events, TURN
+ * requests passed up by spdp), the control socket for spctl and
+ * dpdk-telemetry.py, signals and a 100 ms tick. spcp can
  * be restarted at any time; spdp keeps forwarding meanwhile and the new spcp
  * attaches again.
  */
@@ -24,6 +25,7 @@
 #include "ctlsock.h"
 #include "daemon.h"
 #include "log.h"
+#include "turn.h"
 
 #define TICK_MS 100
 
@@ -53,6 +55,7 @@ int main(int argc, char **argv)
 	ctlsock *cs;
 	dp_link *link;
 	cp_flows *flows = NULL;
+	cp_turn *turn = NULL;
 
 	rc = cfg_from_args(cp_config_keys, cp_config_nkeys, &cfg, argc, argv, "spcp",
 			   "spcp: streampoint control plane");
@@ -105,7 +108,9 @@ int main(int argc, char **argv)
 	add_fd(epfd, ctlsock_fd(cs), &tag_ctl);
 	link = dp_link_create(&cfg, epfd);
 	flows = link ? cp_flows_create(link, cfg.max_flows) : NULL;
-	if (!link || !flows || ctl_register(cs, &cfg, link) < 0 || cp_flows_register_ctl(flows, cs) < 0) {
+	turn = flows ? cp_turn_create(&cfg, link) : NULL;
+	if (!link || !flows || !turn || ctl_register(cs, &cfg, link) < 0 ||
+	    cp_flows_register_ctl(flows, cs) < 0 || cp_turn_register_ctl(turn, cs) < 0) {
 		log_error(errno, "startup");
 		goto out_ctl;
 	}
@@ -146,6 +151,7 @@ int main(int argc, char **argv)
 		}
 		dp_link_poll(link);
 		dp_link_tick(link);
+		cp_turn_tick(turn, clock_mono_ns());
 	}
 	exit_code = EXIT_SUCCESS;
 	if (linked) {
@@ -153,6 +159,7 @@ int main(int argc, char **argv)
 		rmdir(ldir);
 	}
 out_ctl:
+	cp_turn_destroy(turn);
 	cp_flows_destroy(flows);
 	dp_link_destroy(link);
 	ctlsock_close(cs);

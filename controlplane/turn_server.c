@@ -368,6 +368,21 @@ int turn_server_expire(struct turn_server *s, uint64_t now_ns)
 	return (int)(s->q_count - before);
 }
 
+int turn_server_remove_alloc(struct turn_server *s, uint32_t alloc_id)
+{
+	if (!s || alloc_id == 0)
+		return -ENOENT;
+	for (uint32_t i = 0; i < s->cfg.max_allocs; i++) {
+		if (!s->allocs[i].used || s->allocs[i].id != alloc_id)
+			continue;
+		if (s->q_count >= s->q_cap)
+			return -EAGAIN;
+		remove_alloc(s, &s->allocs[i]);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static uint32_t user_allocs(const struct turn_server *s, uint64_t user_hash)
 {
 	uint32_t n = 0;
@@ -1054,7 +1069,7 @@ static void do_channel_bind(struct req *r)
 		return;
 	const struct stun_attr *at = stun_attr_find(&r->m, STUN_ATTR_XOR_PEER_ADDRESS);
 	if (stun_get_channel_number(&r->m, &num) < 0 || num < STUN_CHANNEL_MIN ||
-	    num > STUN_CHANNEL_MAX || !at) {
+	    num > s->cfg.channel_max || !at) {
 		error_resp(r, 400, "Bad Request");
 		return;
 	}
@@ -1207,6 +1222,7 @@ void turn_server_cfg_defaults(struct turn_server_cfg *c)
 	c->max_perms_per_alloc = 16;
 	c->max_channels_per_alloc = 16;
 	c->max_users = 64;
+	c->channel_max = STUN_CHANNEL_MAX;
 	c->default_lifetime_s = 600;
 	c->max_lifetime_s = 3600;
 	c->perm_lifetime_s = 300;
@@ -1237,6 +1253,7 @@ static bool cfg_ok(const struct turn_server_cfg *c)
 	       c->port_min <= c->port_max && c->max_allocs > 0 && c->max_allocs < NONE / 2 &&
 	       c->max_perms_per_alloc > 0 && c->max_perms_per_alloc <= 4096 &&
 	       c->max_channels_per_alloc > 0 && c->max_channels_per_alloc <= 4096 &&
+	       c->channel_max >= STUN_CHANNEL_MAX && c->channel_max <= 0x7FFF &&
 	       c->default_lifetime_s > 0 && c->max_lifetime_s >= c->default_lifetime_s &&
 	       c->perm_lifetime_s > 0 && c->channel_lifetime_s > 0 && c->nonce_lifetime_s > 0 &&
 	       (c->rl_rate == 0 || (c->rl_burst > 0 && c->rl_burst < 4000000 && c->rl_entries > 0));

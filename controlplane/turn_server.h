@@ -70,7 +70,7 @@ enum turn_effect_type {
 struct turn_effect {
 	uint8_t type;          /* enum turn_effect_type */
 	uint8_t dont_fragment; /* ALLOC_INSTALL: client asked for DF */
-	uint16_t channel;      /* CHANNEL_*: 0x4000-0x4FFF */
+	uint16_t channel;      /* CHANNEL_*: 0x4000..cfg.channel_max */
 	uint32_t alloc_id;     /* never 0; unique while the server lives */
 	uint64_t expiry_ns;
 	uint64_t bandwidth_bps; /* ALLOC_INSTALL: cap the data plane enforces, 0 = none */
@@ -100,6 +100,10 @@ struct turn_server_cfg {
 	uint32_t max_perms_per_alloc;    /* -> 508 */
 	uint32_t max_channels_per_alloc; /* -> 508 */
 	uint32_t max_users;              /* static user table size */
+	/* Highest CHANNEL-NUMBER a ChannelBind may name: 0x4FFF (RFC 8656,
+	 * the default); up to 0x7FFF admits RFC 5766's range, which older
+	 * clients (coturn's turnutils_uclient among them) pick from. */
+	uint16_t channel_max;
 	uint64_t bandwidth_bps;          /* per allocation, carried in ALLOC_INSTALL */
 	uint32_t default_lifetime_s;     /* 600 */
 	uint32_t max_lifetime_s;         /* 3600 */
@@ -186,6 +190,15 @@ int turn_server_handle(struct turn_server *s, const struct turn_5tuple *ft, cons
  * full; the next call continues. Returns the number of effects queued.
  */
 int turn_server_expire(struct turn_server *s, uint64_t now_ns);
+
+/*
+ * Forget allocation `alloc_id` now, with its permissions and channels (the
+ * data plane could not install it, or removed it on its own), releasing its
+ * relay port and quota. Queues ALLOC_REMOVE like any removal, so a data
+ * plane that still holds it lets go too. 0, -ENOENT (no such allocation),
+ * -EAGAIN (effect queue full: drain first).
+ */
+int turn_server_remove_alloc(struct turn_server *s, uint32_t alloc_id);
 
 /* Move up to `cap` queued effects to out[] in order; returns how many. */
 size_t turn_server_drain(struct turn_server *s, struct turn_effect *out, size_t cap);

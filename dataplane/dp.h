@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "addr.h"
 #include "config.h"
 #include "ring.h"
 #include "shm.h"
@@ -45,7 +46,12 @@ struct dp_config {
 	uint32_t rx_buffers, rx_buf_size, tx_slots, tx_buffers;
 	uint64_t rcvbuf;
 	bool zerocopy_send;
+	/* [turn] */
+	char turn_listen[160];
+	uint32_t turn_max_allocs, turn_max_perms, turn_max_channels;
 };
+
+#define DP_TURN_MAX_LISTENERS 4
 
 extern const struct cfg_key dp_config_keys[];
 extern const size_t dp_config_nkeys;
@@ -64,6 +70,9 @@ struct dp_worker {
 	struct dp_backend *be;     /* owned by the worker thread */
 	struct flow_table *flows;  /* owned by the worker thread */
 	int shared_fd;             /* this worker's shared-port socket, -1: none */
+	struct turn_relay *turn;   /* owned by the worker thread; NULL: TURN off */
+	int turn_fds[DP_TURN_MAX_LISTENERS]; /* this worker's TURN listener sockets */
+	uint32_t n_turn_fds;
 };
 
 struct dp {
@@ -77,6 +86,9 @@ struct dp {
 	struct stats_block *main_stats;
 	char sock_path[108];
 };
+
+/* "0.0.0.0:3478, [::]:3478" -> addresses (port required); count or -EINVAL. */
+int dp_parse_listen(const char *list, struct sp_addr *out, unsigned max);
 
 int dp_worker_start(struct dp_worker *w);
 void dp_worker_stop(struct dp_worker *w);

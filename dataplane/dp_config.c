@@ -1,5 +1,7 @@
 /* dp_config: every spdp configuration key, documented once (see config.h). */
+#include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "config.h"
 #include "dp.h"
@@ -62,6 +64,15 @@ const struct cfg_key dp_config_keys[] = {
 	  "buffers per worker for packets built by spdp (SRTP: one per protected copy in flight)", 0 },
 	{ "io", "zerocopy_send", CFG_BOOL, OFF(zerocopy_send), 0, 0, 0, "false",
 	  "use IORING_OP_SENDMSG_ZC (pays for large packets on real NICs, never on loopback)", 0 },
+	{ "turn", "listen", CFG_STRING, STR(turn_listen), 0, 0, "",
+	  "TURN/STUN UDP listeners, comma-separated, at most 4 (0.0.0.0:3478, [::]:3478); "
+	  "one steered socket per worker each; empty: TURN off", 0 },
+	{ "turn", "max_allocs", CFG_UINT, OFF(turn_max_allocs), 0, 1, 1000000, "4096",
+	  "TURN allocations per worker (each holds one relay port, two when dual-stack)", 0 },
+	{ "turn", "max_perms", CFG_UINT, OFF(turn_max_perms), 0, 1, 10000000, "16384",
+	  "TURN permissions per worker, all allocations together", 0 },
+	{ "turn", "max_channels", CFG_UINT, OFF(turn_max_channels), 0, 1, 10000000, "16384",
+	  "TURN channel bindings per worker, all allocations together", 0 },
 	{ "rings", "main_bytes", CFG_SIZE, OFF(main_ring_bytes), 0, 4096, 1u << 30, "256K",
 	  "size of each main-thread ring (commands in, events out)", CFG_POW2 },
 	{ "rings", "cmd_bytes", CFG_SIZE, OFF(cmd_ring_bytes), 0, 4096, 1u << 30, "1M",
@@ -73,3 +84,29 @@ const struct cfg_key dp_config_keys[] = {
 	  "size of each exception-packet ring, one per direction per worker", CFG_POW2 },
 };
 const size_t dp_config_nkeys = sizeof(dp_config_keys) / sizeof(dp_config_keys[0]);
+
+int dp_parse_listen(const char *list, struct sp_addr *out, unsigned max)
+{
+	unsigned n = 0;
+	const char *p = list;
+
+	while (*p) {
+		char item[SP_ADDR_STRLEN];
+		size_t len;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		len = strcspn(p, ", ");
+		if (len >= sizeof(item) || n == max)
+			return -EINVAL;
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (sp_addr_parse(&out[n], item) < 0 || !out[n].port)
+			return -EINVAL;
+		n++;
+		p += len;
+	}
+	return (int)n;
+}

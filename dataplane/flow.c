@@ -282,7 +282,8 @@ flow_table *flow_table_create(const struct flow_cfg *cfg, const struct dp_backen
 	ft->st = stats;
 	ft->emit = fn;
 	ft->emit_ctx = ctx;
-	ft->max_ports = 2 * cfg->max_flows + 8;
+	/* Port indexes are the backend's, which other modules (TURN) share. */
+	ft->max_ports = cfg->max_ports ? cfg->max_ports : 2 * cfg->max_flows + 8;
 	ft->flows = calloc(cfg->max_flows, sizeof(*ft->flows));
 	ft->subs = calloc(cfg->max_subs, sizeof(*ft->subs));
 	ft->flow_subs = calloc((size_t)cfg->max_flows * cfg->max_subs_per_flow, sizeof(uint32_t));

@@ -38,6 +38,7 @@ struct flow_cfg {
 	uint64_t srtp_key_lifetime; /* packets per SRTP key; 0: the RFC 3711 limit */
 	struct sp_addr media_addr; /* address flows bind their ports to */
 	uint16_t port_min, port_max;
+	uint32_t max_ports;        /* the backend's port indexes; 0: 2 * max_flows + 8 */
 	struct flow_stat *flow_stats; /* max_flows slots in the shared segment, or NULL */
 	struct sub_stat *sub_stats;   /* max_subs slots, or NULL */
 };

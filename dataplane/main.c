@@ -240,6 +240,27 @@ int main(int argc, char **argv)
 		log_info("shared ingest port %s: %u sockets, steered by source address", buf,
 			 dp.cfg.workers);
 	}
+	if (dp.cfg.turn_listen[0]) {
+		struct sp_addr la[DP_TURN_MAX_LISTENERS];
+		int nl = dp_parse_listen(dp.cfg.turn_listen, la, DP_TURN_MAX_LISTENERS);
+		if (nl <= 0) {
+			log_error(0, "[turn] listen: '%s' is not a list of at most %d IP:port addresses",
+				  dp.cfg.turn_listen, DP_TURN_MAX_LISTENERS);
+			goto out;
+		}
+		for (int k = 0; k < nl; k++) {
+			int fds[SHM_MAX_WORKERS];
+			char buf[SP_ADDR_STRLEN];
+			if ((rc = steer_open(&la[k], dp.cfg.workers, fds)) < 0) {
+				log_error(-rc, "[turn] listen %s", sp_addr_str(&la[k], buf));
+				goto out;
+			}
+			for (uint32_t w = 0; w < dp.cfg.workers; w++)
+				dp.workers[w].turn_fds[dp.workers[w].n_turn_fds++] = fds[w];
+			log_info("TURN listener %s: %u sockets, steered by source address",
+				 sp_addr_str(&la[k], buf), dp.cfg.workers);
+		}
+	}
 	for (uint32_t w = 0; w < dp.cfg.workers; w++) {
 		if ((rc = dp_worker_start(&dp.workers[w])) < 0) {
 			log_error(-rc, "cannot start worker %u", w);

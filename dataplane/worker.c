@@ -1,6 +1,8 @@
 /*
  * worker: one spdp data-plane thread, run to completion: receive a burst,
- * forward it (flow.c), drain the command and exception rings, run timers,
+ * hand each packet to the module owning its port (TURN listeners and relay
+ * ports: turn_relay.c; everything else: flow.c), drain the command and
+ * exception rings, run timers,
  * submit the sends; when a turn did no work, arm the rings and let the
  * backend sleep on packets, send completions and this worker's doorbell at
  * once (bounded by idle_sleep_ms so the heartbeat keeps moving). Nothing
@@ -21,8 +23,11 @@
 #include "flow.h"
 #include "log.h"
 #include "msg.h"
+#include "turn_relay.h"
 
 #define WORKER_BURST 64
+
+_Static_assert(DP_TURN_MAX_LISTENERS == TURN_RELAY_MAX_LISTENERS, "listener limits differ");
 
 static void worker_emit(struct dp_worker *w, ring *r, uint16_t type, const void *p, uint32_t len)
 {
@@ -41,7 +46,50 @@ static void emit_flow_event(void *ctx, const struct msg_flow_event *ev)
 	worker_emit(w, w->evt, MSG_FLOW_EVENT, ev, sizeof(*ev));
 }
 
-static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
+static void emit_turn_event(void *ctx, const struct msg_turn_event *ev)
+{
+	struct dp_worker *w = ctx;
+	worker_emit(w, w->evt, MSG_TURN_EVENT, ev, sizeof(*ev));
+}
+
+/* A STUN request for spcp: header and datagram written straight into the
+ * exception ring. */
+static int turn_exc_up(void *ctx, const struct msg_exc_packet *h, const uint8_t *payload)
+{
+	struct dp_worker *w = ctx;
+	uint32_t len = (uint32_t)sizeof(*h) + h->payload_len;
+	uint8_t *dst = ring_prepare(w->exc_up, len);
+
+	if (!dst) {
+		ring_count_drop(w->exc_up);
+		stats_drop(w->stats, DROP_RING_FULL);
+		log_rl(LOG_LVL_WARNING, 0, "worker %u: exception ring to spcp full, STUN request dropped",
+		       w->id);
+		return -ENOBUFS;
+	}
+	memcpy(dst, h, sizeof(*h));
+	memcpy(dst + sizeof(*h), payload, h->payload_len);
+	ring_stage(w->exc_up, MSG_EXC_PACKET, 1, 0, len);
+	ring_publish(w->exc_up);
+	return 0;
+}
+
+/* A packet spcp wants sent (a STUN response), on the command ring behind
+ * the effects of its request, or on the exception-down ring. */
+static void handle_exc_down(struct dp_worker *w, const struct ring_msg *m, uint64_t now)
+{
+	struct msg_exc_packet h;
+
+	msg_read(m, &h, sizeof(h));
+	if (!w->turn) {
+		stats_add(w->stats, STAT_EXC_DOWN, 1);
+		stats_drop(w->stats, DROP_TURN_RESP_DROPPED);
+		return;
+	}
+	turn_relay_send(w->turn, &h, (const uint8_t *)m->payload + sizeof(h), now);
+}
+
+static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t now)
 {
 	union {
 		struct msg_ping ping;
@@ -51,6 +99,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
 		struct msg_sub_del sd;
 		struct msg_flow_dump dump;
 		struct msg_srtp_rekey rk;
+		struct msg_turn_effect te;
 	} u;
 
 	switch (m->type) {
@@ -86,6 +135,20 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
 		msg_read(m, &u.rk, sizeof(u.rk));
 		flow_cmd_rekey(w->flows, &u.rk);
 		break;
+	case MSG_TURN_EFFECT:
+		msg_read(m, &u.te, sizeof(u.te));
+		if (w->turn) {
+			turn_relay_effect(w->turn, &u.te, now);
+		} else {
+			struct msg_turn_event ev = { .seq = u.te.seq, .kind = TURN_EV_FAILED,
+						     .alloc_id = u.te.alloc_id, .worker = w->id,
+						     .error = -EOPNOTSUPP, .effect_type = u.te.type };
+			worker_emit(w, w->evt, MSG_TURN_EVENT, &ev, sizeof(ev));
+		}
+		break;
+	case MSG_EXC_PACKET:
+		handle_exc_down(w, m, now);
+		break;
 	default: {
 		/* Valid on this ring but not handled by a worker (yet). */
 		struct msg_cmd_error e = { .cmd_type = m->type, .error = -EOPNOTSUPP };
@@ -96,7 +159,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m)
 	explicit_bzero(&u, sizeof(u)); /* key material */
 }
 
-static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind)
+static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind, uint64_t now)
 {
 	struct ring_msg msgs[WORKER_BURST];
 	unsigned n = ring_dequeue_burst(r, msgs, WORKER_BURST);
@@ -113,15 +176,13 @@ static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind)
 		}
 		if (kind == RING_KIND_CMD) {
 			stats_add(w->stats, STAT_CMDS, 1);
-			handle_cmd(w, &msgs[i]);
+			handle_cmd(w, &msgs[i], now);
 			/* SRTP keys leave no copy behind in the ring either. */
 			if (msgs[i].type == MSG_FLOW_ADD || msgs[i].type == MSG_SUB_ADD ||
 			    msgs[i].type == MSG_SRTP_REKEY)
 				explicit_bzero((void *)msgs[i].payload, msgs[i].len);
 		} else {
-			/* Exception packets get sockets to leave from in the TURN issue;
-			 * until then they are counted and consumed. */
-			stats_add(w->stats, STAT_EXC_DOWN, 1);
+			handle_exc_down(w, &msgs[i], now);
 		}
 	}
 	if (n)
@@ -129,12 +190,59 @@ static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind)
 	return n;
 }
 
+static void close_turn_fds(struct dp_worker *w, uint32_t from)
+{
+	for (uint32_t k = from; k < w->n_turn_fds; k++)
+		if (w->turn_fds[k] >= 0)
+			close(w->turn_fds[k]);
+	w->n_turn_fds = 0;
+}
+
+/* The TURN relay and its listener sockets (the worker's members of the
+ * steered groups main() opened). */
+static int turn_init(struct dp_worker *w, uint32_t max_ports)
+{
+	const struct dp_config *c = &w->dp->cfg;
+	struct turn_relay_cfg tc = { .worker = w->id, .max_allocs = c->turn_max_allocs,
+				     .max_perms = c->turn_max_perms,
+				     .max_channels = c->turn_max_channels, .max_ports = max_ports };
+	struct turn_relay_hooks hooks = { .event = emit_turn_event, .exc_up = turn_exc_up, .ctx = w };
+	int rc;
+
+	w->turn = turn_relay_create(&tc, &dp_backend_uring, w->be, w->stats, &hooks);
+	if (!w->turn) {
+		rc = -errno;
+		log_error(errno, "worker %u: TURN relay (%u allocations)", w->id, c->turn_max_allocs);
+		close_turn_fds(w, 0);
+		return rc;
+	}
+	for (uint32_t k = 0; k < w->n_turn_fds; k++) {
+		uint32_t idx;
+		if ((rc = dp_backend_uring.port_adopt(w->be, w->turn_fds[k], &idx)) < 0) {
+			log_error(-rc, "worker %u: TURN listener", w->id);
+			close_turn_fds(w, k);
+			return rc;
+		}
+		w->turn_fds[k] = -1; /* the backend owns it now */
+		if ((rc = turn_relay_add_listener(w->turn, idx)) < 0) {
+			log_error(-rc, "worker %u: TURN listener", w->id);
+			close_turn_fds(w, k + 1);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int worker_init(struct dp_worker *w)
 {
 	const struct dp_config *c = &w->dp->cfg;
+	/* Port indexes: flows' pairs, the shared port, and with TURN one relay
+	 * port per allocation (two when dual-stack) plus the listeners. */
+	uint32_t max_ports = 2 * c->max_flows + 8 +
+			     (w->n_turn_fds ? 2 * c->turn_max_allocs + w->n_turn_fds : 0);
 	struct dp_backend_cfg bc = {
 		.worker = w->id, .rx_buffers = c->rx_buffers, .rx_buf_size = c->rx_buf_size,
-		.tx_slots = c->tx_slots, .tx_buffers = c->tx_buffers, .max_ports = 2 * c->max_flows + 8,
+		.tx_slots = c->tx_slots, .tx_buffers = c->tx_buffers, .max_ports = max_ports,
 		.zerocopy_send = c->zerocopy_send, .doorbell_fd = w->doorbell, .stats = w->stats,
 		.rcvbuf = (uint32_t)c->rcvbuf,
 	};
@@ -146,6 +254,7 @@ static int worker_init(struct dp_worker *w)
 		.send_error_limit = c->send_error_limit,
 		.srtp_window = c->srtp_window, .srtp_key_lifetime = c->srtp_key_lifetime,
 		.port_min = (uint16_t)c->port_min, .port_max = (uint16_t)c->port_max,
+		.max_ports = max_ports,
 		.flow_stats = shm_flow_stats(w->dp->seg, w->id),
 		.sub_stats = shm_sub_stats(w->dp->seg, w->id),
 	};
@@ -156,11 +265,13 @@ static int worker_init(struct dp_worker *w)
 		 c->media_address);
 	if (sp_addr_parse(&fc.media_addr, addr) < 0) {
 		log_error(0, "[media] address: '%s' is not an IP address", c->media_address);
+		close_turn_fds(w, 0);
 		return -EINVAL;
 	}
 	rc = dp_backend_uring.create(&w->be, &bc);
 	if (rc < 0) {
 		log_error(-rc, "worker %u: cannot start the io_uring backend", w->id);
+		close_turn_fds(w, 0);
 		return rc;
 	}
 	w->flows = flow_table_create(&fc, &dp_backend_uring, w->be, w->stats, emit_flow_event, w);
@@ -171,6 +282,7 @@ static int worker_init(struct dp_worker *w)
 			flow_table_destroy(w->flows);
 			dp_backend_uring.destroy(w->be);
 			w->be = NULL;
+			close_turn_fds(w, 0);
 			return rc;
 		}
 		w->shared_fd = -1; /* the backend owns it now */
@@ -182,9 +294,41 @@ static int worker_init(struct dp_worker *w)
 			  c->max_flows, c->max_subs);
 		dp_backend_uring.destroy(w->be);
 		w->be = NULL;
+		close_turn_fds(w, 0);
+		return rc;
+	}
+	if (w->n_turn_fds && (rc = turn_init(w, max_ports)) < 0) {
+		turn_relay_destroy(w->turn);
+		w->turn = NULL;
+		flow_table_destroy(w->flows);
+		dp_backend_uring.destroy(w->be);
+		w->be = NULL;
 		return rc;
 	}
 	return 0;
+}
+
+/* Route a burst by port owner: TURN listener and relay ports to the relay,
+ * the rest to the flows. Order within each part is kept. */
+static void dispatch(struct dp_worker *w, struct dp_pkt *pkts, unsigned n, uint64_t now)
+{
+	struct dp_pkt turn[WORKER_BURST];
+	unsigned nf = 0, nt = 0;
+
+	if (!w->turn) {
+		flow_input(w->flows, pkts, n, now);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (turn_relay_owns(w->turn, pkts[i].port))
+			turn[nt++] = pkts[i];
+		else
+			pkts[nf++] = pkts[i];
+	}
+	if (nf)
+		flow_input(w->flows, pkts, nf, now);
+	if (nt)
+		turn_relay_input(w->turn, turn, nt, now);
 }
 
 static void *worker_main(void *arg)
@@ -220,13 +364,16 @@ static void *worker_main(void *arg)
 		atomic_store_explicit(&w->stats->heartbeat_ns, now, memory_order_relaxed);
 		stats_add(w->stats, STAT_LOOPS, 1);
 		if (n > 0)
-			flow_input(w->flows, pkts, (unsigned)n, now);
-		unsigned work = drain(w, w->cmd, RING_KIND_CMD);
-		work += drain(w, w->exc_down, RING_KIND_EXC_DOWN);
+			dispatch(w, pkts, (unsigned)n, now);
+		unsigned work = drain(w, w->cmd, RING_KIND_CMD, now);
+		work += drain(w, w->exc_down, RING_KIND_EXC_DOWN, now);
 		flow_timers(w->flows, now);
+		if (w->turn)
+			turn_relay_timers(w->turn, now);
 		ops->flush(w->be);
 		idle = n <= 0 && work == 0;
 	}
+	turn_relay_destroy(w->turn);
 	flow_table_destroy(w->flows);
 	ops->destroy(w->be);
 	log_info("worker %u: stopped", w->id);

@@ -337,6 +337,45 @@ Test(config, strings)
 	cr_assert_str_eq(err, "override: [net] name: length 0 is outside 1..15");
 }
 
+/* A list key: every occurrence adds to it, so a long list spans lines. */
+Test(config, list_keys_append)
+{
+	struct lcfg {
+		char users[24];
+		char name[8];
+	} c;
+	static const struct cfg_key lk[] = {
+		{ "turn", "user", CFG_STRING, offsetof(struct lcfg, users), sizeof(c.users), 0, 0, "",
+		  "users", CFG_APPEND },
+		{ "turn", "name", CFG_STRING, offsetof(struct lcfg, name), sizeof(c.name), 0, 0, "x",
+		  "plain", 0 },
+	};
+	static const struct cfg_key bad[] = {
+		{ "turn", "user", CFG_STRING, offsetof(struct lcfg, users), sizeof(c.users), 0, 0, "a",
+		  "users", CFG_APPEND },
+	};
+	char err[CFG_ERRLEN];
+
+	memset(&c, 0xcc, sizeof(c));
+	cr_assert_eq(cfg_defaults(lk, 2, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.users, "");
+	cr_assert_eq(cfg_load_string(lk, 2, &c, "[turn]\nuser = a:1\nname = y\nuser = b:2,c:3\nname = z\n",
+				     err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(c.users, "a:1,b:2,c:3");
+	cr_expect_str_eq(c.name, "z", "a plain key is replaced");
+	cr_assert_eq(cfg_override(lk, 2, &c, "turn.user=d:4", err, sizeof(err)), 0);
+	cr_expect_str_eq(c.users, "a:1,b:2,c:3,d:4");
+	cr_expect_eq(cfg_override(lk, 2, &c, "turn.user=eeeeeeeeeee", err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "override: [turn] user: the list would exceed 23 bytes");
+	cr_expect_str_eq(c.users, "a:1,b:2,c:3,d:4", "a refused value leaves the list");
+	cr_assert_eq(cfg_override(lk, 2, &c, "turn.user=", err, sizeof(err)), 0);
+	cr_expect_str_eq(c.users, "", "an empty occurrence clears the list");
+	cr_assert_eq(cfg_override(lk, 2, &c, "turn.user=f:5", err, sizeof(err)), 0);
+	cr_expect_str_eq(c.users, "f:5");
+	cr_expect_eq(cfg_defaults(bad, 1, &c, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "[turn] user: a list key must be a string with an empty default");
+}
+
 Test(config, bad_table_default)
 {
 	static const struct cfg_key bad[] = {

@@ -11,6 +11,8 @@
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
+
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -95,6 +97,24 @@ static void valid_payload(uint16_t type, uint8_t *p, uint32_t len)
 	case MSG_SRTP_REKEY: {
 		struct msg_srtp_rekey v = { .seq = 1, .flow_id = 2, .which = MSG_REKEY_RX | MSG_REKEY_TX,
 					    .key = { .suite = 1, .master_len = 30 } };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
+	case MSG_TURN_EFFECT: {
+		/* a dual allocation: every address field set */
+		struct msg_turn_effect v = { .seq = 1, .type = MSG_TURN_ALLOC_INSTALL, .alloc_id = 9,
+					     .expiry_ns = 1000, .bandwidth_bps = 8000 };
+		set_addr(&v.client, AF_INET, 40000);
+		set_addr(&v.server, AF_INET, 3478);
+		set_addr(&v.relay, AF_INET, 50000);
+		set_addr(&v.relay6, AF_INET6, 50000);
+		set_addr(&v.peer, AF_INET, 9);
+		v.channel = 0x4000;
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
+	case MSG_TURN_EVENT: {
+		struct msg_turn_event v = { .seq = 1, .kind = TURN_EV_INSTALLED, .alloc_id = 9 };
 		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
 		break;
 	}
@@ -214,6 +234,52 @@ static void sa_bad_flags(uint8_t *p, uint32_t l) { (void)l; SET(msg_sub_add, fla
 static void sa_rtp_port_0(uint8_t *p, uint32_t l) { (void)l; SET(msg_sub_add, rtp.port, 0); }
 static void sa_rtcp_family(uint8_t *p, uint32_t l) { (void)l; SET(msg_sub_add, rtcp.family, AF_UNIX); }
 
+/* turn_effect: type, id, channel range, addresses per type */
+#define TE(name, body) static void name(uint8_t *p, uint32_t l) { (void)l; body; }
+TE(te_type_0, SET(msg_turn_effect, type, 0))
+TE(te_type_8, SET(msg_turn_effect, type, MSG_TURN__MAX + 1))
+TE(te_type_255, SET(msg_turn_effect, type, 255))
+TE(te_id_0, SET(msg_turn_effect, alloc_id, 0))
+TE(te_df_2, SET(msg_turn_effect, dont_fragment, 2))
+TE(te_df_1, SET(msg_turn_effect, dont_fragment, 1))
+TE(te_transport_tls, SET(msg_turn_effect, transport, MSG_TURN_TP_TLS))
+TE(te_transport_3, SET(msg_turn_effect, transport, 3))
+TE(te_v4_only, struct sp_addr z = { 0 }; SET(msg_turn_effect, relay6, z))
+TE(te_client_port_0, SET(msg_turn_effect, client.port, 0))
+TE(te_client_unset, SET(msg_turn_effect, client.family, 0))
+TE(te_server_unix, SET(msg_turn_effect, server.family, AF_UNIX))
+TE(te_relay_unset, SET(msg_turn_effect, relay.family, 0))
+TE(te_relay_port_0, SET(msg_turn_effect, relay.port, 0))
+TE(te_relay6_is_v4, SET(msg_turn_effect, relay6.family, AF_INET))
+TE(te_relay6_port_0, SET(msg_turn_effect, relay6.port, 0))
+/* an IPv6-only allocation has its one relay in `relay`; relay6 is for dual */
+TE(te_v6_only, struct sp_addr z = { 0 }; SET(msg_turn_effect, relay.family, AF_INET6);
+   SET(msg_turn_effect, relay6, z))
+TE(te_v6_with_relay6, SET(msg_turn_effect, relay.family, AF_INET6))
+TE(te_refresh_no_addrs, struct sp_addr z = { 0 }; SET(msg_turn_effect, type, MSG_TURN_ALLOC_REFRESH);
+   SET(msg_turn_effect, client, z); SET(msg_turn_effect, relay, z))
+TE(te_remove, SET(msg_turn_effect, type, MSG_TURN_ALLOC_REMOVE))
+TE(te_refresh_id_0, SET(msg_turn_effect, type, MSG_TURN_ALLOC_REFRESH); SET(msg_turn_effect, alloc_id, 0))
+TE(te_perm, SET(msg_turn_effect, type, MSG_TURN_PERM_INSTALL); SET(msg_turn_effect, peer.port, 0))
+TE(te_perm_v6, SET(msg_turn_effect, type, MSG_TURN_PERM_REMOVE); SET(msg_turn_effect, peer.family, AF_INET6))
+TE(te_perm_no_peer, SET(msg_turn_effect, type, MSG_TURN_PERM_INSTALL); SET(msg_turn_effect, peer.family, 0))
+TE(te_perm_unix, SET(msg_turn_effect, type, MSG_TURN_PERM_REMOVE); SET(msg_turn_effect, peer.family, AF_UNIX))
+TE(te_chan, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL))
+TE(te_chan_max, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_REMOVE); SET(msg_turn_effect, channel, 0x4FFF))
+TE(te_chan_low, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x3FFF))
+TE(te_chan_5000, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x5000))
+TE(te_chan_7fff, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x7FFF))
+TE(te_chan_high, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, channel, 0x8000))
+TE(te_chan_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_REMOVE); SET(msg_turn_effect, channel, 0))
+TE(te_chan_peer_port_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, peer.port, 0))
+TE(tv_failed, SET(msg_turn_event, kind, TURN_EV_FAILED); SET(msg_turn_event, error, -ENOSPC))
+TE(tv_expired, SET(msg_turn_event, kind, TURN_EV_EXPIRED))
+TE(tv_kind_0, SET(msg_turn_event, kind, 0))
+TE(tv_kind_past, SET(msg_turn_event, kind, TURN_EV__MAX + 1))
+TE(tv_id_0, SET(msg_turn_event, alloc_id, 0))
+/* exc_packet down with a dependency on an allocation */
+TE(exc_alloc_id, SET(msg_exc_packet, alloc_id, 77))
+
 static void fe_kind_0(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, kind, 0); }
 static void fe_kind_last(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, kind, FLOW_EV__MAX); }
 static void fe_kind_past(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, kind, FLOW_EV__MAX + 1); }
@@ -237,6 +303,8 @@ static void fe_kind_huge(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, 
 #define FA1 offsetof(struct msg_flow_add, srtp_rx)   /* without keys */
 #define SA1 offsetof(struct msg_sub_add, srtp_tx)
 #define RK sizeof(struct msg_srtp_rekey)
+#define TEF sizeof(struct msg_turn_effect)
+#define TEV sizeof(struct msg_turn_event)
 
 /* Rows for the two commands whose SRTP keys may be left off the end. */
 #define VARIABLE(t, mn, mx, okring, badring)                                                   \
@@ -288,7 +356,11 @@ static const struct msg_case cases[] = {
 	ROW("MSG_EXC_PACKET len 0", MSG_EXC_PACKET, V, 0, RING_KIND_EXC_UP, DROP_MSG_BAD_LEN),
 	ROW("MSG_EXC_PACKET version 0", MSG_EXC_PACKET, 0, EXC + 20, RING_KIND_EXC_UP, DROP_MSG_BAD_VERSION),
 	ROW("MSG_EXC_PACKET version +1", MSG_EXC_PACKET, V + 1, EXC + 20, RING_KIND_EXC_UP, DROP_MSG_BAD_VERSION),
-	ROW("MSG_EXC_PACKET wrong ring", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_CMD, DROP_MSG_WRONG_RING),
+	ROW("MSG_EXC_PACKET wrong ring", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_EVT, DROP_MSG_WRONG_RING),
+	/* a STUN response on the command ring, behind its request's effects */
+	ROW("exc_packet ok on cmd", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_CMD, OK),
+	ROW("exc_packet on main cmd", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_MAIN_CMD, DROP_MSG_WRONG_RING),
+	{ "exc_packet alloc_id dependency", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_CMD, exc_alloc_id, OK },
 	ROW("exc_packet on main evt", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_MAIN_EVT, DROP_MSG_WRONG_RING),
 	{ "exc_packet ipv6 tcp", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_EXC_UP, exc_v6_tcp, OK },
 	{ "exc_packet payload_len short", MSG_EXC_PACKET, V, EXC + 20, RING_KIND_EXC_UP, exc_plen_short, DROP_MSG_BAD_LEN },
@@ -353,6 +425,52 @@ static const struct msg_case cases[] = {
 	{ "flow_event kind 0", MSG_FLOW_EVENT, V, FE, RING_KIND_EVT, fe_kind_0, DROP_MSG_BAD_FIELD },
 	{ "flow_event kind past last", MSG_FLOW_EVENT, V, FE, RING_KIND_EVT, fe_kind_past, DROP_MSG_BAD_FIELD },
 	{ "flow_event kind UINT32_MAX", MSG_FLOW_EVENT, V, FE, RING_KIND_EVT, fe_kind_huge, DROP_MSG_BAD_FIELD },
+
+	/* ---- turn_effect: known type, id, per-type fields */
+	FIXED(MSG_TURN_EFFECT, msg_turn_effect, RING_KIND_CMD, RING_KIND_EXC_DOWN),
+	ROW("turn_effect on evt", MSG_TURN_EFFECT, V, TEF, RING_KIND_EVT, DROP_MSG_WRONG_RING),
+	{ "turn_effect type 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_type_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect type past last", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_type_8, DROP_MSG_BAD_FIELD },
+	{ "turn_effect type 255", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_type_255, DROP_MSG_BAD_FIELD },
+	{ "turn_effect alloc_id 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_id_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect df 1", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_df_1, OK },
+	{ "turn_effect df 2", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_df_2, DROP_MSG_BAD_FIELD },
+	{ "turn_effect transport tls", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_transport_tls, OK },
+	{ "turn_effect transport 3", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_transport_3, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install v4 only", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_v4_only, OK },
+	{ "turn_effect install v6 only", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_v6_only, OK },
+	{ "turn_effect install client port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_client_port_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install no client", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_client_unset, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install server unix", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_server_unix, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install no relay", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_relay_unset, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install relay port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_relay_port_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install relay6 ipv4", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_relay6_is_v4, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install relay6 port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_relay6_port_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect install relay6 beside v6", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_v6_with_relay6, DROP_MSG_BAD_FIELD },
+	{ "turn_effect refresh needs no addresses", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_refresh_no_addrs, OK },
+	{ "turn_effect remove", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_remove, OK },
+	{ "turn_effect refresh id 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_refresh_id_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect perm port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_perm, OK },
+	{ "turn_effect perm remove ipv6", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_perm_v6, OK },
+	{ "turn_effect perm no peer", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_perm_no_peer, DROP_MSG_BAD_FIELD },
+	{ "turn_effect perm peer unix", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_perm_unix, DROP_MSG_BAD_FIELD },
+	{ "turn_effect channel 0x4000", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan, OK },
+	{ "turn_effect channel 0x4fff", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_max, OK },
+	{ "turn_effect channel 0x3fff", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_low, DROP_MSG_BAD_FIELD },
+	{ "turn_effect channel 0x5000 (RFC 5766)", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_5000, OK },
+	{ "turn_effect channel 0x7fff (RFC 5766)", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_7fff, OK },
+	{ "turn_effect channel 0x8000", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_high, DROP_MSG_BAD_FIELD },
+	{ "turn_effect channel 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_0, DROP_MSG_BAD_FIELD },
+	{ "turn_effect channel peer port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_peer_port_0, DROP_MSG_BAD_FIELD },
+
+	/* ---- turn_event: kind in range, an allocation */
+	FIXED(MSG_TURN_EVENT, msg_turn_event, RING_KIND_EVT, RING_KIND_CMD),
+	ROW("turn_event on exc up", MSG_TURN_EVENT, V, TEV, RING_KIND_EXC_UP, DROP_MSG_WRONG_RING),
+	{ "turn_event failed", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_failed, OK },
+	{ "turn_event expired", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_expired, OK },
+	{ "turn_event kind 0", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_kind_0, DROP_MSG_BAD_FIELD },
+	{ "turn_event kind past last", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_kind_past, DROP_MSG_BAD_FIELD },
+	{ "turn_event alloc_id 0", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_id_0, DROP_MSG_BAD_FIELD },
 
 	/* ---- unknown types, padding */
 	ROW("type PAD", RING_MSG_PAD, V, 16, RING_KIND_MAIN_CMD, DROP_MSG_BAD_TYPE),
@@ -429,7 +547,9 @@ static bool allowed(uint16_t type, enum ring_kind k)
 	case MSG_PONG: return k == RING_KIND_MAIN_EVT || k == RING_KIND_EVT;
 	case MSG_SET_LOG_LEVEL: return k == RING_KIND_MAIN_CMD;
 	case MSG_CMD_ERROR: return k == RING_KIND_MAIN_EVT || k == RING_KIND_EVT;
-	case MSG_EXC_PACKET: return k == RING_KIND_EXC_UP || k == RING_KIND_EXC_DOWN;
+	case MSG_EXC_PACKET: return k == RING_KIND_EXC_UP || k == RING_KIND_EXC_DOWN || k == RING_KIND_CMD;
+	case MSG_TURN_EFFECT: return k == RING_KIND_CMD;
+	case MSG_TURN_EVENT: return k == RING_KIND_EVT;
 	case MSG_FLOW_ADD:
 	case MSG_FLOW_DEL:
 	case MSG_SUB_ADD:
@@ -489,6 +609,8 @@ Test(msg, catalogue_lookup_and_names)
 		{ MSG_FLOW_DUMP, "flow_dump", sizeof(struct msg_flow_dump), sizeof(struct msg_flow_dump) },
 		{ MSG_FLOW_EVENT, "flow_event", FE, FE },
 		{ MSG_SRTP_REKEY, "srtp_rekey", RK, RK },
+		{ MSG_TURN_EFFECT, "turn_effect", TEF, TEF },
+		{ MSG_TURN_EVENT, "turn_event", TEV, TEV },
 	};
 	cr_assert_eq(sizeof(want) / sizeof(want[0]), MSG__COUNT - 1, "table covers every type");
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -511,6 +633,9 @@ Test(msg, catalogue_lookup_and_names)
 	/* Payload layouts the other process relies on. */
 	cr_expect_eq(sizeof(struct msg_exc_packet), 56);
 	cr_expect_eq(sizeof(struct msg_pong), 32);
+	cr_expect_eq(sizeof(struct msg_turn_effect), 160);
+	cr_expect_eq(sizeof(struct msg_turn_event), 104);
+	cr_expect_eq(offsetof(struct msg_exc_packet, alloc_id), 52);
 }
 
 Test(msg, read_copies_and_zero_fills)

@@ -575,6 +575,31 @@ Test(turn_server, channel_bind)
 	turn_server_destroy(s);
 }
 
+/* RFC 5766's channel range (0x4000-0x7FFF), which coturn's uclient picks
+ * from, only when configured; never above it. */
+Test(turn_server, rfc5766_channel_range)
+{
+	struct turn_server_cfg cfg;
+	struct turn_effect e[8];
+	base_cfg(&cfg);
+	cfg.channel_max = 0x7FFF;
+	struct turn_server *s = mk(&cfg);
+	struct client c = cl("198.51.100.10:40000", "alice", "alicepw");
+	open_alloc(s, &c, T0);
+
+	cr_expect_eq(chbind(s, &c, 0x58E6, "8.8.8.8:5000", T0), 0);
+	cr_assert_eq(drain(s, e, 8), 2);
+	cr_expect_eq(e[1].type, TURN_EFF_CHANNEL_INSTALL);
+	cr_expect_eq(e[1].channel, 0x58E6);
+	cr_expect_eq(chbind(s, &c, 0x7FFF, "8.8.8.8:5001", T0), 0);
+	cr_expect_eq(chbind(s, &c, 0x8000, "8.8.8.8:5002", T0), 400);
+	turn_server_destroy(s);
+	cfg.channel_max = 0x8000;
+	cr_expect_null(turn_server_create(&cfg));
+	cfg.channel_max = 0x4FFE;
+	cr_expect_null(turn_server_create(&cfg));
+}
+
 Test(turn_server, refresh_and_delete)
 {
 	struct turn_server *s = mk_default();
@@ -609,6 +634,55 @@ Test(turn_server, refresh_and_delete)
 	cr_expect_eq(permit(s, &c, p, 1, T0 + 21 * SEC), 437);
 	/* The 5-tuple can allocate again. */
 	cr_expect_eq(allocate(s, &c, T0 + 22 * SEC), 0);
+	turn_server_destroy(s);
+}
+
+static uint16_t relay_port(void);
+
+/* The data plane could not install an allocation (or dropped it): spcp
+ * forgets it by id, and its quota slot, relay port and channels go. */
+Test(turn_server, remove_alloc_by_id)
+{
+	struct turn_server *s = mk_default();
+	struct client a1 = cl("198.51.100.1:1001", "alice", "alicepw");
+	struct client a2 = cl("198.51.100.1:1002", "alice", "alicepw");
+	struct client a3 = cl("198.51.100.1:1003", "alice", "alicepw");
+	struct turn_effect e[8];
+	struct turn_server_stats st;
+
+	get_nonce(s, &a1, T0);
+	cr_assert_eq(allocate(s, &a1, T0), 0);
+	uint16_t port = relay_port();
+	cr_assert_eq(drain(s, e, 8), 1);
+	uint32_t id = e[0].alloc_id;
+	cr_assert_eq(chbind(s, &a1, 0x4001, "8.8.8.8:53", T0), 0);
+	drain(s, e, 8);
+	open_alloc(s, &a2, T0);
+	get_nonce(s, &a3, T0);
+	cr_expect_eq(allocate(s, &a3, T0), 486);
+
+	cr_expect_eq(turn_server_remove_alloc(s, 0), -ENOENT);
+	cr_expect_eq(turn_server_remove_alloc(s, id + 100), -ENOENT);
+	cr_assert_eq(turn_server_remove_alloc(s, id), 0);
+	cr_assert_eq(drain(s, e, 8), 1);
+	cr_expect_eq(e[0].type, TURN_EFF_ALLOC_REMOVE);
+	cr_expect_eq(e[0].alloc_id, id);
+	cr_expect(ft_eq(&e[0].ft, &a1.ft));
+	cr_expect_eq(ntohs(e[0].relay.port), port);
+	cr_expect_eq(turn_server_remove_alloc(s, id), -ENOENT);
+	turn_server_get_stats(s, &st);
+	cr_expect_eq(st.allocs, 1);
+	cr_expect_eq(st.perms, 0);
+	cr_expect_eq(st.channels, 0);
+	/* The 5-tuple is free (437 for a request on it), the quota too. */
+	cr_expect_eq(refresh(s, &a1, 600, T0), 437);
+	cr_expect_eq(allocate(s, &a3, T0), 0);
+	drain(s, e, 8);
+
+	/* A full effect queue refuses (the caller drains and retries). */
+	s->q_count = s->q_cap;
+	cr_expect_eq(turn_server_remove_alloc(s, e[0].alloc_id), -EAGAIN);
+	s->q_count = 0;
 	turn_server_destroy(s);
 }
 

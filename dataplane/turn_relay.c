@@ -1,0 +1,933 @@
+/*
+ * turn_relay: the TURN relay fast path of one worker (see turn_relay.h).
+ *
+ * Tables, all sized at create:
+ *   allocs[]      slots; found by client 5-tuple (hash of the client
+ *                 address, chained, with the listener port), by id (hash,
+ *                 chained) and by relay port (owner map)
+ *   perms[]       a pool; each allocation chains its own (a handful: spcp
+ *                 caps them per allocation), free slots on a free list
+ *   chans[]       the same for channel bindings
+ *   owner[]       backend port index -> listener or allocation, so the
+ *                 worker can route a received packet with one load
+ *
+ * Packets are never copied on the relay path except to build a Data
+ * indication (its header does not fit the backend's per-destination
+ * header, and the payload must be padded): ChannelData and Send
+ * indications leave as [optional header][the received buffer from an
+ * offset], referencing the receive buffer.
+ */
+#include "turn_relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stun.h"
+#include "turn_policy.h"
+
+#define NO_IDX UINT32_MAX
+#define NS 1000000000ull
+#define SWEEP_NS (250 * 1000000ull)
+/* Owner map values: kind in the top bits, index below. */
+#define OWN_LISTENER (1u << 30)
+#define OWN_RELAY (2u << 30)
+#define OWN_KIND(v) ((v) & (3u << 30))
+#define OWN_IDX(v) ((v) & ((1u << 30) - 1))
+/* A bucket holds this long at the capped rate (and at least 2 packets). */
+#define BURST_NS (250 * 1000000ull)
+#define BURST_MIN_BYTES 3000ull
+
+struct bucket {
+	uint64_t nb;   /* tokens in nanobytes (bytes * 1e9): exact integer refill */
+	uint64_t last; /* ns */
+};
+
+struct talloc {
+	bool used;
+	uint8_t dont_fragment; /* kept; DF is not applied to sends yet */
+	uint32_t id;
+	uint32_t listener;     /* listener index */
+	struct sp_addr client;
+	uint32_t relay_port[2]; /* backend ports: [0] relay, [1] relay6 (NO_IDX) */
+	struct sp_addr relay[2];
+	uint64_t expiry;
+	uint64_t rate;         /* bytes per second, 0: no cap */
+	uint64_t burst_nb;
+	struct bucket up, down; /* client -> peer, peer -> client */
+	uint32_t perms, chans;  /* list heads */
+	uint32_t next_cli, next_id, next_free;
+};
+
+struct tperm {
+	struct sp_addr ip;     /* port 0 */
+	uint64_t expiry;
+	uint32_t next;
+};
+
+struct tchan {
+	struct sp_addr peer;
+	uint64_t expiry;
+	uint16_t num;
+	uint32_t next;
+};
+
+struct listener {
+	uint32_t port;
+	struct sp_addr addr;   /* bound address (local side of every 5-tuple) */
+};
+
+struct turn_relay {
+	struct turn_relay_cfg cfg;
+	const struct dp_backend_ops *ops;
+	struct dp_backend *be;
+	struct stats_block *st;
+	struct turn_relay_hooks hooks;
+	struct listener listeners[TURN_RELAY_MAX_LISTENERS];
+	uint32_t n_listeners;
+	uint32_t *owner;
+	struct talloc *allocs;
+	uint32_t *cli_buckets, *id_buckets, mask;
+	uint32_t free_alloc, n_allocs;
+	struct tperm *perms;
+	uint32_t free_perm, n_perms;
+	struct tchan *chans;
+	uint32_t free_chan, n_chans;
+	uint64_t next_sweep;
+	uint64_t rng;
+	struct stun_msg msg; /* scratch for the parser (large for a stack) */
+};
+
+static inline void cnt(turn_relay *tr, enum stat_counter c)
+{
+	stats_add(tr->st, c, 1);
+}
+
+static inline void drop(turn_relay *tr, enum stat_drop d)
+{
+	stats_drop(tr->st, d);
+}
+
+static bool same_ip(const struct sp_addr *a, const struct sp_addr *b)
+{
+	return a->family == b->family && memcmp(a->ip, b->ip, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+static uint32_t id_hash(uint32_t id)
+{
+	return (id * 2654435761u) ^ (id >> 16);
+}
+
+static uint32_t cli_hash(const struct sp_addr *a, uint32_t listener)
+{
+	return sp_addr_hash(a) ^ (listener * 0x9e3779b9u);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+turn_relay *turn_relay_create(const struct turn_relay_cfg *cfg, const struct dp_backend_ops *ops,
+			      struct dp_backend *be, struct stats_block *stats,
+			      const struct turn_relay_hooks *hooks)
+{
+	turn_relay *tr;
+	uint32_t nb = 1;
+
+	if (!cfg || !ops || !stats || !hooks || !cfg->max_allocs || !cfg->max_perms ||
+	    !cfg->max_channels || !cfg->max_ports || cfg->max_allocs >= (1u << 30) ||
+	    cfg->max_ports >= (1u << 30) || cfg->max_perms >= NO_IDX ||
+	    cfg->max_channels >= NO_IDX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	tr = calloc(1, sizeof(*tr));
+	if (!tr)
+		return NULL;
+	tr->cfg = *cfg;
+	tr->ops = ops;
+	tr->be = be;
+	tr->st = stats;
+	tr->hooks = *hooks;
+	while (nb < 2 * cfg->max_allocs)
+		nb <<= 1;
+	tr->mask = nb - 1;
+	tr->owner = calloc(cfg->max_ports, sizeof(*tr->owner));
+	tr->allocs = calloc(cfg->max_allocs, sizeof(*tr->allocs));
+	tr->cli_buckets = malloc(nb * sizeof(uint32_t));
+	tr->id_buckets = malloc(nb * sizeof(uint32_t));
+	tr->perms = calloc(cfg->max_perms, sizeof(*tr->perms));
+	tr->chans = calloc(cfg->max_channels, sizeof(*tr->chans));
+	if (!tr->owner || !tr->allocs || !tr->cli_buckets || !tr->id_buckets || !tr->perms ||
+	    !tr->chans) {
+		turn_relay_destroy(tr);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(tr->cli_buckets, 0xff, nb * sizeof(uint32_t));
+	memset(tr->id_buckets, 0xff, nb * sizeof(uint32_t));
+	for (uint32_t i = 0; i < cfg->max_allocs; i++)
+		tr->allocs[i].next_free = i + 1 < cfg->max_allocs ? i + 1 : NO_IDX;
+	for (uint32_t i = 0; i < cfg->max_perms; i++)
+		tr->perms[i].next = i + 1 < cfg->max_perms ? i + 1 : NO_IDX;
+	for (uint32_t i = 0; i < cfg->max_channels; i++)
+		tr->chans[i].next = i + 1 < cfg->max_channels ? i + 1 : NO_IDX;
+	tr->free_alloc = tr->free_perm = tr->free_chan = 0;
+	tr->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)cfg->worker << 32) ^ (uint64_t)(uintptr_t)tr;
+	return tr;
+}
+
+static void close_relay_ports(turn_relay *tr, struct talloc *a)
+{
+	for (int k = 0; k < 2; k++) {
+		uint32_t p = a->relay_port[k];
+		if (p == NO_IDX)
+			continue;
+		tr->ops->port_close(tr->be, p);
+		if (p < tr->cfg.max_ports)
+			tr->owner[p] = 0;
+		a->relay_port[k] = NO_IDX;
+	}
+}
+
+void turn_relay_destroy(turn_relay *tr)
+{
+	if (!tr)
+		return;
+	for (uint32_t i = 0; tr->allocs && i < tr->cfg.max_allocs; i++)
+		if (tr->allocs[i].used)
+			close_relay_ports(tr, &tr->allocs[i]);
+	free(tr->owner);
+	free(tr->allocs);
+	free(tr->cli_buckets);
+	free(tr->id_buckets);
+	free(tr->perms);
+	free(tr->chans);
+	free(tr);
+}
+
+int turn_relay_add_listener(turn_relay *tr, uint32_t port)
+{
+	struct listener *l;
+	int rc;
+
+	if (port >= tr->cfg.max_ports || tr->owner[port])
+		return -EINVAL;
+	if (tr->n_listeners == TURN_RELAY_MAX_LISTENERS)
+		return -ENOSPC;
+	l = &tr->listeners[tr->n_listeners];
+	if ((rc = tr->ops->port_addr(tr->be, port, &l->addr)) < 0)
+		return rc;
+	l->port = port;
+	tr->owner[port] = OWN_LISTENER | tr->n_listeners;
+	tr->n_listeners++;
+	return 0;
+}
+
+bool turn_relay_owns(const turn_relay *tr, uint32_t port)
+{
+	return port < tr->cfg.max_ports && tr->owner[port] != 0;
+}
+
+void turn_relay_get_counts(const turn_relay *tr, struct turn_relay_counts *out)
+{
+	*out = (struct turn_relay_counts){ tr->n_allocs, tr->n_perms, tr->n_chans, tr->n_listeners };
+}
+
+/* ------------------------------------------------------------ tables */
+
+static struct talloc *find_id(turn_relay *tr, uint32_t id)
+{
+	for (uint32_t i = tr->id_buckets[id_hash(id) & tr->mask]; i != NO_IDX;
+	     i = tr->allocs[i].next_id)
+		if (tr->allocs[i].id == id)
+			return &tr->allocs[i];
+	return NULL;
+}
+
+static struct talloc *find_client(turn_relay *tr, const struct sp_addr *client, uint32_t listener)
+{
+	for (uint32_t i = tr->cli_buckets[cli_hash(client, listener) & tr->mask]; i != NO_IDX;
+	     i = tr->allocs[i].next_cli) {
+		struct talloc *a = &tr->allocs[i];
+		if (a->listener == listener && sp_addr_equal(&a->client, client))
+			return a;
+	}
+	return NULL;
+}
+
+static void unchain(uint32_t *head, struct talloc *allocs, uint32_t idx, bool by_id)
+{
+	uint32_t *pp = head;
+	while (*pp != NO_IDX && *pp != idx)
+		pp = by_id ? &allocs[*pp].next_id : &allocs[*pp].next_cli;
+	if (*pp == idx)
+		*pp = by_id ? allocs[idx].next_id : allocs[idx].next_cli;
+}
+
+static struct tperm *find_perm(turn_relay *tr, const struct talloc *a, const struct sp_addr *ip)
+{
+	for (uint32_t i = a->perms; i != NO_IDX; i = tr->perms[i].next)
+		if (same_ip(&tr->perms[i].ip, ip))
+			return &tr->perms[i];
+	return NULL;
+}
+
+static bool perm_valid(turn_relay *tr, const struct talloc *a, const struct sp_addr *ip,
+		       uint64_t now)
+{
+	const struct tperm *p = find_perm(tr, a, ip);
+	return p && now < p->expiry;
+}
+
+static struct tchan *find_chan_num(turn_relay *tr, const struct talloc *a, uint16_t num)
+{
+	for (uint32_t i = a->chans; i != NO_IDX; i = tr->chans[i].next)
+		if (tr->chans[i].num == num)
+			return &tr->chans[i];
+	return NULL;
+}
+
+static struct tchan *find_chan_peer(turn_relay *tr, const struct talloc *a,
+				    const struct sp_addr *peer)
+{
+	for (uint32_t i = a->chans; i != NO_IDX; i = tr->chans[i].next)
+		if (sp_addr_equal(&tr->chans[i].peer, peer))
+			return &tr->chans[i];
+	return NULL;
+}
+
+/* Unlink entry `idx` from a list starting at *head, put it on the free list. */
+static void perm_free(turn_relay *tr, uint32_t *head, uint32_t idx)
+{
+	uint32_t *pp = head;
+	while (*pp != NO_IDX && *pp != idx)
+		pp = &tr->perms[*pp].next;
+	if (*pp != idx)
+		return;
+	*pp = tr->perms[idx].next;
+	tr->perms[idx].next = tr->free_perm;
+	tr->free_perm = idx;
+	tr->n_perms--;
+}
+
+static void chan_free(turn_relay *tr, uint32_t *head, uint32_t idx)
+{
+	uint32_t *pp = head;
+	while (*pp != NO_IDX && *pp != idx)
+		pp = &tr->chans[*pp].next;
+	if (*pp != idx)
+		return;
+	*pp = tr->chans[idx].next;
+	tr->chans[idx].next = tr->free_chan;
+	tr->free_chan = idx;
+	tr->n_chans--;
+}
+
+static void alloc_remove(turn_relay *tr, struct talloc *a)
+{
+	uint32_t idx = (uint32_t)(a - tr->allocs);
+
+	close_relay_ports(tr, a);
+	while (a->perms != NO_IDX)
+		perm_free(tr, &a->perms, a->perms);
+	while (a->chans != NO_IDX)
+		chan_free(tr, &a->chans, a->chans);
+	unchain(&tr->cli_buckets[cli_hash(&a->client, a->listener) & tr->mask], tr->allocs, idx, false);
+	unchain(&tr->id_buckets[id_hash(a->id) & tr->mask], tr->allocs, idx, true);
+	memset(a, 0, sizeof(*a));
+	a->next_free = tr->free_alloc;
+	tr->free_alloc = idx;
+	tr->n_allocs--;
+}
+
+/* The relay port of an allocation for a peer of this family. */
+static uint32_t relay_for(const struct talloc *a, uint8_t family)
+{
+	for (int k = 0; k < 2; k++)
+		if (a->relay_port[k] != NO_IDX && a->relay[k].family == family)
+			return a->relay_port[k];
+	return NO_IDX;
+}
+
+/* ------------------------------------------------------------ bandwidth */
+
+static bool bucket_take(const struct talloc *a, struct bucket *b, uint32_t bytes, uint64_t now)
+{
+	if (!a->rate)
+		return true;
+	if (now > b->last) {
+		uint64_t dt = now - b->last;
+		/* dt * rate can only overflow when it would fill the bucket anyway */
+		if (dt >= a->burst_nb / a->rate || b->nb + dt * a->rate >= a->burst_nb)
+			b->nb = a->burst_nb;
+		else
+			b->nb += dt * a->rate;
+		b->last = now;
+	}
+	uint64_t cost = (uint64_t)bytes * NS;
+	if (b->nb < cost)
+		return false;
+	b->nb -= cost;
+	return true;
+}
+
+/* ------------------------------------------------------------ effects */
+
+static void emit(turn_relay *tr, struct msg_turn_event *ev)
+{
+	ev->worker = tr->cfg.worker;
+	if (tr->hooks.event)
+		tr->hooks.event(tr->hooks.ctx, ev);
+}
+
+static void fail(turn_relay *tr, const struct msg_turn_effect *m, int err)
+{
+	struct msg_turn_event ev = { .seq = m->seq, .kind = TURN_EV_FAILED, .alloc_id = m->alloc_id,
+				     .error = err, .effect_type = m->type, .channel = m->channel,
+				     .peer = m->peer };
+	emit(tr, &ev);
+}
+
+static int find_listener(const turn_relay *tr, const struct sp_addr *a)
+{
+	for (uint32_t i = 0; i < tr->n_listeners; i++)
+		if (sp_addr_equal(&tr->listeners[i].addr, a))
+			return (int)i;
+	return -1;
+}
+
+static int open_relay(turn_relay *tr, struct talloc *a, int k, const struct sp_addr *addr)
+{
+	uint32_t port;
+	int rc = tr->ops->port_open(tr->be, addr, false, &port);
+
+	if (rc < 0)
+		return rc;
+	if (port >= tr->cfg.max_ports || tr->owner[port]) {
+		tr->ops->port_close(tr->be, port);
+		return -ENOSPC;
+	}
+	a->relay_port[k] = port;
+	a->relay[k] = *addr;
+	tr->owner[port] = OWN_RELAY | (uint32_t)(a - tr->allocs);
+	return 0;
+}
+
+static void do_alloc_install(turn_relay *tr, const struct msg_turn_effect *m, uint64_t now)
+{
+	struct talloc *a;
+	int li = find_listener(tr, &m->server), rc;
+
+	if (m->transport != MSG_TURN_TP_UDP) {
+		fail(tr, m, -EPROTONOSUPPORT); /* TCP/TLS listeners are not here yet */
+		return;
+	}
+	if (li < 0) {
+		fail(tr, m, -EADDRNOTAVAIL);
+		return;
+	}
+	/* spcp's view wins: an id or a 5-tuple it reuses replaces what a
+	 * previous spcp left here. */
+	if ((a = find_id(tr, m->alloc_id)))
+		alloc_remove(tr, a);
+	if ((a = find_client(tr, &m->client, (uint32_t)li)))
+		alloc_remove(tr, a);
+	if (tr->free_alloc == NO_IDX) {
+		drop(tr, DROP_TURN_TABLE_FULL);
+		fail(tr, m, -ENOSPC);
+		return;
+	}
+	uint32_t idx = tr->free_alloc;
+	a = &tr->allocs[idx];
+	tr->free_alloc = a->next_free;
+	memset(a, 0, sizeof(*a));
+	a->used = true;
+	a->id = m->alloc_id;
+	a->listener = (uint32_t)li;
+	a->client = m->client;
+	a->dont_fragment = m->dont_fragment;
+	a->relay_port[0] = a->relay_port[1] = NO_IDX;
+	a->perms = a->chans = NO_IDX;
+	a->expiry = m->expiry_ns;
+	a->rate = m->bandwidth_bps / 8;
+	if (a->rate) {
+		uint64_t burst = a->rate * BURST_NS / NS;
+		if (burst < BURST_MIN_BYTES)
+			burst = BURST_MIN_BYTES;
+		a->burst_nb = burst * NS;
+		a->up = a->down = (struct bucket){ a->burst_nb, now };
+	}
+	tr->n_allocs++;
+	uint32_t *cb = &tr->cli_buckets[cli_hash(&a->client, a->listener) & tr->mask];
+	uint32_t *ib = &tr->id_buckets[id_hash(a->id) & tr->mask];
+	a->next_cli = *cb;
+	*cb = idx;
+	a->next_id = *ib;
+	*ib = idx;
+	for (int k = 0; k < 2; k++) {
+		const struct sp_addr *ra = k ? &m->relay6 : &m->relay;
+		if (!ra->family || (rc = open_relay(tr, a, k, ra)) == 0)
+			continue;
+		char s[SP_ADDR_STRLEN];
+		log_rl(LOG_LVL_WARNING, -rc, "worker %u: TURN allocation %u: cannot bind relay %s",
+		       tr->cfg.worker, m->alloc_id, sp_addr_str(ra, s));
+		alloc_remove(tr, a);
+		fail(tr, m, rc);
+		return;
+	}
+	struct msg_turn_event ev = { .seq = m->seq, .kind = TURN_EV_INSTALLED, .alloc_id = a->id,
+				     .effect_type = m->type, .relay = a->relay[0],
+				     .relay6 = a->relay[1] };
+	emit(tr, &ev);
+}
+
+static void do_perm_install(turn_relay *tr, struct talloc *a, const struct msg_turn_effect *m)
+{
+	struct sp_addr ip = m->peer;
+	ip.port = 0;
+	ip.scope = 0;
+	struct tperm *p = find_perm(tr, a, &ip);
+	if (!p) {
+		if (tr->free_perm == NO_IDX) {
+			drop(tr, DROP_TURN_TABLE_FULL);
+			fail(tr, m, -ENOSPC);
+			return;
+		}
+		uint32_t i = tr->free_perm;
+		p = &tr->perms[i];
+		tr->free_perm = p->next;
+		p->ip = ip;
+		p->next = a->perms;
+		a->perms = i;
+		tr->n_perms++;
+	}
+	p->expiry = m->expiry_ns;
+}
+
+static void do_chan_install(turn_relay *tr, struct talloc *a, const struct msg_turn_effect *m)
+{
+	struct tchan *c = find_chan_num(tr, a, m->channel);
+	if (!c) {
+		if (tr->free_chan == NO_IDX) {
+			drop(tr, DROP_TURN_TABLE_FULL);
+			fail(tr, m, -ENOSPC);
+			return;
+		}
+		uint32_t i = tr->free_chan;
+		c = &tr->chans[i];
+		tr->free_chan = c->next;
+		c->num = m->channel;
+		c->next = a->chans;
+		a->chans = i;
+		tr->n_chans++;
+	}
+	c->peer = m->peer;
+	c->peer.scope = 0;
+	c->expiry = m->expiry_ns;
+}
+
+void turn_relay_effect(turn_relay *tr, const struct msg_turn_effect *m, uint64_t now)
+{
+	struct talloc *a;
+
+	cnt(tr, STAT_TURN_EFFECTS);
+	if (m->type == MSG_TURN_ALLOC_INSTALL) {
+		do_alloc_install(tr, m, now);
+		return;
+	}
+	a = find_id(tr, m->alloc_id);
+	switch (m->type) {
+	case MSG_TURN_ALLOC_REFRESH:
+		if (a)
+			a->expiry = m->expiry_ns;
+		else
+			fail(tr, m, -ENOENT);
+		break;
+	case MSG_TURN_ALLOC_REMOVE:
+		if (a)
+			alloc_remove(tr, a);
+		break;
+	case MSG_TURN_PERM_INSTALL:
+		if (a)
+			do_perm_install(tr, a, m);
+		else
+			fail(tr, m, -ENOENT);
+		break;
+	case MSG_TURN_PERM_REMOVE:
+		if (a) {
+			struct sp_addr ip = m->peer;
+			ip.port = 0;
+			struct tperm *p = find_perm(tr, a, &ip);
+			if (p)
+				perm_free(tr, &a->perms, (uint32_t)(p - tr->perms));
+		}
+		break;
+	case MSG_TURN_CHANNEL_INSTALL:
+		if (a)
+			do_chan_install(tr, a, m);
+		else
+			fail(tr, m, -ENOENT);
+		break;
+	case MSG_TURN_CHANNEL_REMOVE:
+		if (a) {
+			struct tchan *c = find_chan_num(tr, a, m->channel);
+			if (c)
+				chan_free(tr, &a->chans, (uint32_t)(c - tr->chans));
+		}
+		break;
+	default:
+		fail(tr, m, -EINVAL);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------ to spcp and back */
+
+static void addr_to_exc(const struct sp_addr *a, uint8_t ip[16], uint16_t *port)
+{
+	memcpy(ip, a->ip, 16);
+	*port = a->port;
+}
+
+static void pass_up(turn_relay *tr, const struct dp_pkt *p, const struct listener *l)
+{
+	struct msg_exc_packet h = { .worker = tr->cfg.worker, .socket_id = p->port,
+				    .family = p->src.family, .proto = IPPROTO_UDP,
+				    .payload_len = p->len };
+	struct sp_addr local = l->addr;
+
+	/* A wildcard listener of the other family cannot say which address the
+	 * client used; report the client's family with the listener's port. */
+	if (local.family != p->src.family) {
+		memset(&local, 0, sizeof(local));
+		local.family = p->src.family;
+		local.port = l->addr.port;
+	}
+	addr_to_exc(&local, h.local_addr, &h.local_port);
+	addr_to_exc(&p->src, h.remote_addr, &h.remote_port);
+	if (tr->hooks.exc_up && tr->hooks.exc_up(tr->hooks.ctx, &h, p->data) == 0) {
+		cnt(tr, STAT_TURN_REQ_UP);
+		cnt(tr, STAT_EXC_UP);
+	}
+}
+
+static void exc_addr(struct sp_addr *a, uint8_t family, const uint8_t ip[16], uint16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = family;
+	a->port = port;
+	memcpy(a->ip, ip, family == AF_INET ? 4 : 16);
+}
+
+void turn_relay_send(turn_relay *tr, const struct msg_exc_packet *h, const uint8_t *payload,
+		     uint64_t now)
+{
+	struct sp_addr local, dst;
+	const struct listener *l = NULL;
+
+	(void)now;
+	cnt(tr, STAT_EXC_DOWN);
+	if (h->proto != IPPROTO_UDP || (h->alloc_id && !find_id(tr, h->alloc_id))) {
+		drop(tr, DROP_TURN_RESP_DROPPED);
+		return;
+	}
+	exc_addr(&local, h->family, h->local_addr, h->local_port);
+	exc_addr(&dst, h->family, h->remote_addr, h->remote_port);
+	/* The socket it came in on, if the hint still names a listener of that
+	 * address; else the listener bound to it. */
+	if (h->socket_id < tr->cfg.max_ports && OWN_KIND(tr->owner[h->socket_id]) == OWN_LISTENER)
+		l = &tr->listeners[OWN_IDX(tr->owner[h->socket_id])];
+	if (l && (l->addr.port != local.port ||
+		  (l->addr.family == local.family && !sp_addr_equal(&l->addr, &local))))
+		l = NULL;
+	if (!l) {
+		int li = find_listener(tr, &local);
+		l = li >= 0 ? &tr->listeners[li] : NULL;
+	}
+	if (!l || !dst.port) {
+		drop(tr, DROP_TURN_RESP_DROPPED);
+		return;
+	}
+	if (tr->ops->tx_copy(tr->be, l->port, &dst, payload, h->payload_len, 0) < 0) {
+		drop(tr, DROP_TURN_RESP_DROPPED);
+		return;
+	}
+	cnt(tr, STAT_TURN_RESP);
+}
+
+/* ------------------------------------------------------------ packet path */
+
+/* Send [hdr][pkt from skip to skip + len] from `port` to `dst`. */
+static bool send_ref(turn_relay *tr, const struct dp_pkt *p, uint32_t skip, uint32_t len,
+		     uint32_t port, const struct sp_addr *dst, const uint8_t *hdr, uint16_t hdr_len)
+{
+	struct dp_pkt view = *p;
+	struct dp_tx t = { .dst = *dst, .port = port, .hdr_len = hdr_len, .skip = (uint16_t)skip };
+	uint8_t hdrs[DP_TX_HDR_MAX];
+
+	view.len = skip + len;
+	if (hdr_len)
+		memcpy(hdrs, hdr, hdr_len);
+	return tr->ops->tx_fanout(tr->be, &view, &t, hdrs, 1) == 1;
+}
+
+/*
+ * ChannelData over UDP: 2-byte channel, 2-byte length, data; bytes after
+ * the data (padding) are ignored, a datagram shorter than the length is
+ * dropped. Parsed here rather than with stun_chdata_parse() because spcp
+ * may admit RFC 5766's channels (0x4000-0x7FFF, first byte 0x40-0x7F;
+ * RFC 8656 reserves 0x5000 and up): only a channel spcp installed relays.
+ */
+static void chdata_from_client(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint64_t now)
+{
+	if (p->len < STUN_CHDATA_HEADER_LEN) {
+		drop(tr, DROP_TURN_MALFORMED);
+		return;
+	}
+	struct stun_chdata cd = { .channel = (uint16_t)(p->data[0] << 8 | p->data[1]),
+				  .len = (uint16_t)(p->data[2] << 8 | p->data[3]),
+				  .data = p->data + STUN_CHDATA_HEADER_LEN };
+	if ((uint32_t)cd.len + STUN_CHDATA_HEADER_LEN > p->len) {
+		drop(tr, DROP_TURN_CHDATA_SHORT);
+		return;
+	}
+	struct talloc *a = find_client(tr, &p->src, li);
+	if (!a || now >= a->expiry) {
+		drop(tr, DROP_TURN_NO_ALLOC);
+		return;
+	}
+	struct tchan *c = find_chan_num(tr, a, cd.channel);
+	if (!c || now >= c->expiry) {
+		drop(tr, DROP_TURN_NO_CHANNEL);
+		return;
+	}
+	uint32_t rp = relay_for(a, c->peer.family);
+	if (rp == NO_IDX || !perm_valid(tr, a, &c->peer, now)) {
+		drop(tr, DROP_TURN_NO_PERM);
+		return;
+	}
+	if (!bucket_take(a, &a->up, cd.len, now)) {
+		drop(tr, DROP_TURN_BANDWIDTH);
+		return;
+	}
+	if (send_ref(tr, p, STUN_CHDATA_HEADER_LEN, cd.len, rp, &c->peer, NULL, 0))
+		cnt(tr, STAT_TURN_TO_PEER);
+}
+
+static void answer_binding(turn_relay *tr, const struct dp_pkt *p, const struct stun_msg *m,
+			   const struct listener *l)
+{
+	uint8_t buf[128];
+	struct stun_builder b;
+	struct stun_addr sa = { .family = p->src.family == AF_INET ? STUN_AF_IPV4 : STUN_AF_IPV6,
+				.port = ntohs(p->src.port) };
+
+	memcpy(sa.ip, p->src.ip, p->src.family == AF_INET ? 4 : 16);
+	stun_build_init(&b, buf, sizeof(buf), STUN_METHOD_BINDING, STUN_CLASS_SUCCESS,
+			stun_msg_tid(m));
+	stun_build_add_addr(&b, STUN_ATTR_XOR_MAPPED_ADDRESS, &sa);
+	if (m->fingerprint >= 0)
+		stun_build_add_fingerprint(&b);
+	int n = stun_build_finish(&b);
+	if (n > 0 && tr->ops->tx_copy(tr->be, l->port, &p->src, buf, (uint32_t)n, 0) == 0)
+		cnt(tr, STAT_TURN_BINDING);
+}
+
+static void send_indication(turn_relay *tr, const struct dp_pkt *p, const struct stun_msg *m,
+			    uint32_t li, uint64_t now)
+{
+	struct stun_addr sa;
+	struct sp_addr peer;
+	const uint8_t *data;
+	size_t dlen;
+
+	if (stun_get_addr(m, STUN_ATTR_XOR_PEER_ADDRESS, &sa) < 0 ||
+	    stun_get_data(m, &data, &dlen) < 0) {
+		drop(tr, DROP_TURN_MALFORMED);
+		return;
+	}
+	memset(&peer, 0, sizeof(peer));
+	peer.family = sa.family == STUN_AF_IPV4 ? AF_INET : AF_INET6;
+	peer.port = htons(sa.port);
+	memcpy(peer.ip, sa.ip, sa.family == STUN_AF_IPV4 ? 4 : 16);
+	turn_policy_normalise(&peer); /* permissions hold the IPv4 form */
+	struct talloc *a = find_client(tr, &p->src, li);
+	if (!a || now >= a->expiry) {
+		drop(tr, DROP_TURN_NO_ALLOC);
+		return;
+	}
+	uint32_t rp = relay_for(a, peer.family);
+	if (rp == NO_IDX || !peer.port || !perm_valid(tr, a, &peer, now)) {
+		drop(tr, DROP_TURN_NO_PERM);
+		return;
+	}
+	if (!bucket_take(a, &a->up, (uint32_t)dlen, now)) {
+		drop(tr, DROP_TURN_BANDWIDTH);
+		return;
+	}
+	if (send_ref(tr, p, (uint32_t)(data - p->data), (uint32_t)dlen, rp, &peer, NULL, 0))
+		cnt(tr, STAT_TURN_TO_PEER);
+}
+
+static void on_listener(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint64_t now)
+{
+	const struct listener *l = &tr->listeners[li];
+	struct stun_msg *m = &tr->msg;
+
+	/* RFC 7983 first byte: 0-3 STUN, 64-79 ChannelData (to 127 for RFC
+	 * 5766 channels); nothing else belongs on a TURN port. */
+	if (p->len == 0 || (p->data[0] > 3 && (p->data[0] < 0x40 || p->data[0] > 0x7F))) {
+		drop(tr, DROP_TURN_NOT_STUN);
+		return;
+	}
+	if (p->data[0] >= 0x40) {
+		chdata_from_client(tr, p, li, now);
+		return;
+	}
+	if (stun_parse(p->data, p->len, m) != STUN_OK) {
+		drop(tr, DROP_TURN_MALFORMED);
+		return;
+	}
+	if (m->cls == STUN_CLASS_INDICATION && m->method == STUN_METHOD_SEND) {
+		send_indication(tr, p, m, li, now);
+	} else if (m->cls != STUN_CLASS_REQUEST) {
+		drop(tr, DROP_TURN_NOT_REQUEST);
+	} else if (m->method == STUN_METHOD_BINDING && m->integrity < 0 &&
+		   m->integrity_sha256 < 0 && !m->n_unknown &&
+		   !stun_has_attr(m, STUN_ATTR_USERNAME)) {
+		answer_binding(tr, p, m, l);
+	} else {
+		pass_up(tr, p, l);
+	}
+}
+
+static void rand_tid(turn_relay *tr, uint8_t tid[STUN_TID_LEN])
+{
+	for (int i = 0; i < STUN_TID_LEN; i += 4) {
+		tr->rng ^= tr->rng << 13;
+		tr->rng ^= tr->rng >> 7;
+		tr->rng ^= tr->rng << 17;
+		memcpy(tid + i, &tr->rng, 4);
+	}
+}
+
+/* A Data indication carrying the peer's datagram, built in a transmit buffer. */
+static bool data_indication(turn_relay *tr, const struct talloc *a, const struct dp_pkt *p)
+{
+	const struct listener *l = &tr->listeners[a->listener];
+	struct stun_addr sa = { .family = p->src.family == AF_INET ? STUN_AF_IPV4 : STUN_AF_IPV6,
+				.port = ntohs(p->src.port) };
+	struct stun_builder b;
+	struct dp_pkt out;
+	uint8_t tid[STUN_TID_LEN];
+	uint32_t cap;
+	int n;
+
+	memcpy(sa.ip, p->src.ip, p->src.family == AF_INET ? 4 : 16);
+	if (tr->ops->tx_alloc(tr->be, &out, &cap) < 0) {
+		drop(tr, DROP_TX_NO_BUFFER);
+		return false;
+	}
+	rand_tid(tr, tid);
+	stun_build_init(&b, out.data, cap, STUN_METHOD_DATA, STUN_CLASS_INDICATION, tid);
+	stun_build_add_addr(&b, STUN_ATTR_XOR_PEER_ADDRESS, &sa);
+	stun_build_add(&b, STUN_ATTR_DATA, p->data, p->len);
+	n = stun_build_finish(&b);
+	bool ok = false;
+	if (n <= 0) {
+		drop(tr, DROP_TX_NO_BUFFER);
+	} else {
+		struct dp_tx t = { .dst = a->client, .port = l->port };
+		uint8_t hdrs[DP_TX_HDR_MAX];
+		out.len = (uint32_t)n;
+		out.port = l->port;
+		ok = tr->ops->tx_fanout(tr->be, &out, &t, hdrs, 1) == 1;
+	}
+	tr->ops->release(tr->be, &out);
+	return ok;
+}
+
+static void on_relay(turn_relay *tr, const struct dp_pkt *p, uint32_t ai, uint64_t now)
+{
+	struct talloc *a = &tr->allocs[ai];
+
+	if (!a->used || now >= a->expiry) {
+		drop(tr, DROP_TURN_NO_ALLOC);
+		return;
+	}
+	if (!perm_valid(tr, a, &p->src, now)) {
+		drop(tr, DROP_TURN_NO_PERM);
+		return;
+	}
+	if (!bucket_take(a, &a->down, p->len, now)) {
+		drop(tr, DROP_TURN_BANDWIDTH);
+		return;
+	}
+	struct tchan *c = find_chan_peer(tr, a, &p->src);
+	bool ok;
+	if (c && now < c->expiry && p->len <= 0xFFFF) {
+		uint8_t hdr[STUN_CHDATA_HEADER_LEN];
+		stun_chdata_header(hdr, c->num, (uint16_t)p->len);
+		ok = send_ref(tr, p, 0, p->len, tr->listeners[a->listener].port, &a->client, hdr,
+			      sizeof(hdr));
+	} else {
+		ok = data_indication(tr, a, p);
+	}
+	if (ok)
+		cnt(tr, STAT_TURN_TO_CLIENT);
+}
+
+void turn_relay_input(turn_relay *tr, struct dp_pkt *pkts, unsigned n, uint64_t now)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_pkt *p = &pkts[i];
+		uint32_t o = p->port < tr->cfg.max_ports ? tr->owner[p->port] : 0;
+
+		if (OWN_KIND(o) == OWN_LISTENER)
+			on_listener(tr, p, OWN_IDX(o), now);
+		else if (OWN_KIND(o) == OWN_RELAY)
+			on_relay(tr, p, OWN_IDX(o), now);
+		else
+			drop(tr, DROP_NO_PORT);
+		tr->ops->release(tr->be, p);
+	}
+}
+
+/* ------------------------------------------------------------ timers */
+
+void turn_relay_timers(turn_relay *tr, uint64_t now)
+{
+	if (now < tr->next_sweep)
+		return;
+	tr->next_sweep = now + SWEEP_NS;
+	if (now < TURN_RELAY_GRACE_NS)
+		return;
+	uint64_t due = now - TURN_RELAY_GRACE_NS; /* expiries at or before this go */
+	for (uint32_t i = 0; i < tr->cfg.max_allocs && tr->n_allocs; i++) {
+		struct talloc *a = &tr->allocs[i];
+		if (!a->used)
+			continue;
+		if (a->expiry <= due) {
+			struct msg_turn_event ev = { .kind = TURN_EV_EXPIRED, .alloc_id = a->id };
+			log_rl(LOG_LVL_INFO, 0, "worker %u: TURN allocation %u expired without a removal from spcp",
+			       tr->cfg.worker, a->id);
+			alloc_remove(tr, a);
+			emit(tr, &ev);
+			continue;
+		}
+		for (uint32_t k = a->perms; k != NO_IDX;) {
+			uint32_t next = tr->perms[k].next;
+			if (tr->perms[k].expiry <= due)
+				perm_free(tr, &a->perms, k);
+			k = next;
+		}
+		for (uint32_t k = a->chans; k != NO_IDX;) {
+			uint32_t next = tr->chans[k].next;
+			if (tr->chans[k].expiry <= due)
+				chan_free(tr, &a->chans, k);
+			k = next;
+		}
+	}
+}

@@ -1,0 +1,425 @@
+"""TURN through real spdp + spcp on loopback with coturn's own clients (issue 5).
+
+Debian's coturn package is the reference client: turnutils_stunclient
+(Binding, answered by spdp itself), turnutils_uclient against
+turnutils_peer in ChannelData mode, Send-indication mode (-s), TURN REST
+credentials (-W) and, in a private network namespace, IPv6 (client over
+::1, IPv6 relay -x, both mixed with IPv4); every run must report 0 lost
+packets. A small STUN client here checks the security defaults with a
+second spcp that has no allow-list: CreatePermission to every deny-list
+address of the issue (IPv4-mapped and -compatible spellings included)
+gets 403, and allocations past the per-user quota get 486.
+
+Notes on the coturn tools: uclient without -c asks for an RTP/RTCP pair
+(EVEN-PORT with R=1), which streampoint answers 508 by design, so every
+run uses -c; and uclient picks channel numbers from RFC 5766's range
+0x4000-0x7FFF, hence [turn] rfc5766_channels = true here. The relay
+address is 127.0.0.2 so that peers on 127.0.0.1 are not the relay itself
+(always denied). Rates are small and every wait is bounded.
+"""
+import hashlib
+import hmac
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import time
+import zlib
+
+import pytest
+
+from sp_procs import Streampoint
+
+LISTEN = 34780
+STRICT = 34782  # the second streampoint's listener
+PEER = 34800
+RELAY = "127.0.0.2"
+USERS = ["-o", "turn.user=test:secret", "-o", "turn.user=quota:quotapw"]
+REST = "rest-secret-1"
+REALM = "lab.realm"
+TOOLS = ["turnutils_uclient", "turnutils_peer", "turnutils_stunclient"]
+
+pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
+                                reason="coturn's turnutils are not installed")
+
+
+def spdp_turn(listen=f"127.0.0.1:{LISTEN}"):
+    # Each module fixture lives until the module ends: they listen on
+    # different ports (spdp's listeners are SO_REUSEPORT groups; a second
+    # spdp of the same user on the same port would join the first's).
+    return ["-o", f"turn.listen={listen}", "-o", "turn.max_allocs=64",
+            "-o", "turn.max_perms=256", "-o", "turn.max_channels=256"]
+
+
+def spcp_turn(extra=(), ports=(45000, 45499)):
+    return ["-o", "turn.enable=true", "-o", f"turn.realm={REALM}",
+            "-o", f"turn.relay_address={RELAY}", "-o", f"turn.port_min={ports[0]}",
+            "-o", f"turn.port_max={ports[1]}", "-o", f"turn.rest_secret={REST}",
+            "-o", "turn.rfc5766_channels=true"] + USERS + list(extra)
+
+
+def run(cmd, timeout=60, netns=None):
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return subprocess.run(prefix + cmd, capture_output=True, text=True, timeout=timeout)
+
+
+class Peer:
+    """turnutils_peer: echoes every datagram back to its sender."""
+
+    def __init__(self, addr, port, netns=None):
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        self.p = subprocess.Popen(prefix + ["turnutils_peer", "-L", addr, "-p", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+
+    def close(self):
+        self.p.terminate()
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def uclient(args, server, clients=4, msgs=300, netns=None):
+    """Run uclient at a moderate rate (one message per client every 2 ms)
+    and return (sent, received, lost) from its final report."""
+    out = run(["turnutils_uclient", "-c", "-p", str(LISTEN), "-n", str(msgs), "-l", "120",
+               "-z", "2", "-m", str(clients)] + args + [server], timeout=90, netns=netns)
+    text = out.stdout + out.stderr
+    tot = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", text)
+    lost = re.search(r"Total lost packets (\d+)", text)
+    assert tot and lost, f"uclient {args} rc {out.returncode}:\n{text[-3000:]}"
+    return int(tot[-1][0]), int(tot[-1][1]), int(lost.group(1))
+
+
+def spdp_counters(sp):
+    c = {}
+    for w in sp.spctl("status")["spdp"]["workers_stats"]:
+        for k, v in w["counters"].items():
+            c[k] = c.get(k, 0) + v
+    return c
+
+
+def spdp_drops(sp):
+    return sp.spctl("status")["spdp"]["drops"]
+
+
+@pytest.fixture(scope="module")
+def sp():
+    with Streampoint(workers=2, port_base=36000, spdp_opts=spdp_turn(),
+                     spcp_opts=spcp_turn(["-o", "turn.peer_allow=127.0.0.0/8"])) as s:
+        peer = Peer("127.0.0.1", PEER)
+        try:
+            yield s
+        finally:
+            peer.close()
+
+
+def test_stunclient_binding_answered_by_spdp(sp):
+    """Steps: turnutils_stunclient asks for its reflexive address.
+    Verify: the answer names the client's own address and port; spdp
+    answered it (turn_bindings) without asking spcp."""
+    before = spdp_counters(sp)["turn_bindings"]
+    out = run(["turnutils_stunclient", "-p", str(LISTEN), "127.0.0.1"], timeout=30)
+    m = re.search(r"UDP reflexive addr: 127\.0\.0\.1:(\d+)", out.stdout + out.stderr)
+    assert m, out.stdout + out.stderr
+    assert spdp_counters(sp)["turn_bindings"] > before
+    assert sp.call("/turn")["counts"]["binding"] == 0
+
+
+@pytest.mark.parametrize("mode,args", [
+    ("channeldata", ["-u", "test", "-w", "secret"]),
+    ("send_indication", ["-s", "-u", "test", "-w", "secret"]),
+    ("rest_credentials", ["-u", "resty", "-W", REST]),
+])
+def test_uclient_relays_without_loss(sp, mode, args):
+    """Steps: 4 uclient sessions each allocate, bind a channel (or create a
+    permission and use Send indications with -s), and send 300 messages of
+    120 bytes through the relay to turnutils_peer, which echoes them.
+    Verify: every message came back (0 lost); spdp relayed them both ways
+    on the fast path; no relay drop was counted."""
+    c0 = spdp_counters(sp)
+    sent, recv, lost = uclient(args + ["-e", "127.0.0.1", "-r", str(PEER)], "127.0.0.1")
+    assert (sent, recv, lost) == (1200, 1200, 0), mode
+    c1 = spdp_counters(sp)
+    assert c1["turn_to_peer"] - c0["turn_to_peer"] >= 1200
+    assert c1["turn_to_client"] - c0["turn_to_client"] >= 1200
+    drops = spdp_drops(sp)
+    bad = {k: v for k, v in drops.items() if k.startswith("turn_") and v}
+    assert not bad, bad
+    t = sp.call("/turn")
+    assert t["link"]["failed"] == 0 and t["link"]["effect_drops"] == 0
+
+
+def test_counters_and_ctl(sp):
+    """Verify: /turn and `spctl turn` report the allocations made, answers
+    by code, and effects sent to spdp; spdp's exception counters match."""
+    t = sp.spctl("turn")
+    assert t["enabled"] is True
+    assert t["counts"]["allocate_ok"] >= 12
+    assert t["counts"]["err_401"] >= 1
+    # (a retransmitted Allocate is answered again without a new install)
+    assert 12 <= t["link"]["installed"] <= t["counts"]["allocate_ok"]
+    assert t["link"]["responses"] == t["link"]["requests"]
+    c = spdp_counters(sp)
+    assert c["turn_requests_up"] == t["link"]["requests"]
+    assert c["turn_responses"] == t["link"]["responses"]
+
+
+def test_relay_drops_unpermitted_peer(sp):
+    """Steps: our own client allocates (no permission); a stranger sends
+    five datagrams to the relayed address.
+    Verify: the client receives nothing; spdp counts five
+    turn_no_permission drops."""
+    c = StunClient("127.0.0.1", LISTEN)
+    try:
+        relay = c.allocate("test", "secret")
+        before = spdp_drops(sp)["turn_no_permission"]
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.bind(("127.0.0.1", 0))
+        for _ in range(5):
+            stranger.sendto(b"hello?", relay)
+        Streampoint.wait(lambda: spdp_drops(sp)["turn_no_permission"] >= before + 5, 10,
+                         "unpermitted peer counted")
+        c.sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            c.sock.recv(2048)
+        stranger.close()
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- IPv6
+
+@pytest.fixture(scope="module")
+def netns():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 for a network namespace")
+    name = f"spturn{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", name]).returncode != 0:
+        pytest.skip("cannot create a network namespace")
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        # A second IPv6 address for the peer: ::1 is the relay itself.
+        subprocess.run(["ip", "-n", name, "addr", "add", "fd00:7::2/128", "dev", "lo", "nodad"],
+                       check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_ipv6_client_and_relay(netns):
+    """Steps: in a namespace with ::1 and fd00:7::2 on loopback, spdp
+    listens on 127.0.0.1 and [::1]; the IPv6 relay is ::1, peers are on
+    fd00:7::2 (allowed) and 127.0.0.1. uclient runs over IPv6 with an IPv6
+    relay (-x) with channels and with Send indications, over IPv4 with an
+    IPv6 relay, and over IPv6 with an IPv4 relay; stunclient over IPv6.
+    Verify: 0 lost packets in each run; the reflexive address is ::1.
+    (uclient's dual allocation, -Z, is not run: coturn 4.6.1 sends
+    ADDITIONAL-ADDRESS-FAMILY as 0x8032, its pre-RFC number, so the
+    allocation is IPv4 only, and its Refreshes that name IPv6 get 443 as
+    RFC 8656 says. Dual allocations with the RFC's 0x8000 are exercised by
+    test_every_denied_peer_gets_403 and the unit tests.)"""
+    with Streampoint(workers=2, port_base=36000, netns=netns,
+                     spdp_opts=spdp_turn(f"127.0.0.1:{LISTEN},[::1]:{LISTEN}"),
+                     spcp_opts=spcp_turn(["-o", "turn.relay_address6=::1",
+                                          "-o", "turn.peer_allow=127.0.0.0/8",
+                                          "-o", "turn.peer_allow=fd00::/8"])) as s:
+        p6 = Peer("fd00:7::2", PEER, netns)
+        p4 = Peer("127.0.0.1", PEER + 1, netns)
+        try:
+            auth = ["-u", "test", "-w", "secret"]
+            assert uclient(auth + ["-x", "-e", "fd00:7::2", "-r", str(PEER)], "::1",
+                           clients=2, msgs=200, netns=netns) == (400, 400, 0)
+            assert uclient(auth + ["-x", "-e", "fd00:7::2", "-r", str(PEER)], "127.0.0.1",
+                           clients=2, msgs=200, netns=netns) == (400, 400, 0)
+            assert uclient(auth + ["-s", "-x", "-e", "fd00:7::2", "-r", str(PEER)], "::1",
+                           clients=2, msgs=200, netns=netns) == (400, 400, 0)
+            # An IPv4 peer from an IPv6 client with an IPv4 relay.
+            assert uclient(auth + ["-e", "127.0.0.1", "-r", str(PEER + 1)], "::1",
+                           clients=2, msgs=200, netns=netns) == (400, 400, 0)
+            out = run(["turnutils_stunclient", "-p", str(LISTEN), "::1"], netns=netns)
+            assert "UDP reflexive addr: ::1:" in out.stdout + out.stderr
+            assert s.call("/turn")["link"]["failed"] == 0
+        finally:
+            p6.close()
+            p4.close()
+
+
+# ---------------------------------------------------------------- security defaults
+
+MAGIC = 0x2112A442
+
+
+def _xor_addr(ip, port, tid):
+    raw = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+    fam = 2 if len(raw) == 16 else 1
+    key = struct.pack("!I", MAGIC) + tid
+    x = bytes(a ^ b for a, b in zip(raw, key))
+    return struct.pack("!BBH", 0, fam, port ^ (MAGIC >> 16)) + x
+
+
+def _attr(t, v):
+    return struct.pack("!HH", t, len(v)) + v + b"\0" * ((4 - len(v) % 4) % 4)
+
+
+class StunClient:
+    """Just enough STUN/TURN (RFC 8489/8656) for long-term credentials."""
+
+    def __init__(self, host, port):
+        self.server = (host, port)
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((host if fam == socket.AF_INET else "::1", 0))
+        self.sock.settimeout(5)
+        self.nonce = None
+        self.key = None
+        self.user = None
+
+    def close(self):
+        self.sock.close()
+
+    def request(self, method, attrs, sign=True):
+        tid = os.urandom(12)
+        body = b"".join(_attr(t, v(tid) if callable(v) else v) for t, v in attrs)
+        if sign and self.nonce:
+            body += _attr(0x0006, self.user.encode()) + _attr(0x0014, REALM.encode())
+            body += _attr(0x0015, self.nonce)
+            hdr = struct.pack("!HHI", method, len(body) + 24, MAGIC) + tid
+            mac = hmac.new(self.key, hdr + body, hashlib.sha1).digest()
+            body += _attr(0x0008, mac)
+        hdr = struct.pack("!HHI", method, len(body) + 8, MAGIC) + tid
+        crc = zlib.crc32(hdr + body) ^ 0x5354554E
+        body += _attr(0x8028, struct.pack("!I", crc))
+        msg = struct.pack("!HHI", method, len(body), MAGIC) + tid + body
+        for _ in range(3):
+            self.sock.sendto(msg, self.server)
+            try:
+                while True:
+                    d = self.sock.recv(4096)
+                    if d[8:20] == tid:
+                        return self._parse(d)
+            except socket.timeout:
+                continue
+        raise AssertionError(f"no answer to method {method:#x}")
+
+    @staticmethod
+    def _parse(d):
+        mtype = struct.unpack("!H", d[:2])[0]
+        attrs, off = {}, 20
+        while off + 4 <= len(d):
+            t, ln = struct.unpack("!HH", d[off:off + 4])
+            attrs.setdefault(t, d[off + 4:off + 4 + ln])
+            off += 4 + ((ln + 3) & ~3)
+        code = 0
+        if mtype & 0x0110 == 0x0110:
+            e = attrs[0x0009]
+            code = (e[2] & 7) * 100 + e[3]
+        return code, attrs, d
+
+    def allocate(self, user, password, dual=False):
+        """Returns the relayed (host, port) of a fresh allocation."""
+        self.user = user
+        self.key = hashlib.md5(f"{user}:{REALM}:{password}".encode()).digest()
+        attrs = [(0x0019, struct.pack("!I", 17 << 24))]
+        if dual:
+            attrs.append((0x8000, struct.pack("!I", 2 << 24)))
+        code, a, _ = self.request(0x0003, attrs, sign=False)
+        assert code == 401, code
+        self.nonce = a[0x0015]
+        code, a, raw = self.request(0x0003, attrs)
+        if code:
+            return code
+        x = a[0x0016]
+        port = struct.unpack("!H", x[2:4])[0] ^ (MAGIC >> 16)
+        ip = socket.inet_ntop(socket.AF_INET, bytes(b ^ c for b, c in zip(x[4:8], struct.pack("!I", MAGIC))))
+        return (ip, port)
+
+    def permit(self, peer_ip):
+        code, _, _ = self.request(0x0008, [(0x0012, lambda tid: _xor_addr(peer_ip, 9, tid))])
+        return code
+
+
+def _ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+DENY_V4 = ["127.0.0.1", "127.255.255.254", "0.0.0.0", "0.1.2.3", "10.0.0.1", "172.16.0.1",
+           "172.31.255.255", "192.168.1.1", "100.64.0.1", "100.127.255.254", "169.254.169.254",
+           "169.254.0.1", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255",
+           RELAY]
+DENY_V6 = ["::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1", "2002:c000:204::1",
+           "2001:0:4136:e378:8000:63bf:3fff:fdd2", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+           "::ffff:169.254.169.254", "::ffff:192.168.0.1", "::127.0.0.1", "::ffff:0.0.0.0"]
+
+
+@pytest.fixture(scope="module")
+def strict():
+    """A second streampoint: no allow-list, IPv6 relay when ::1 works,
+    two allocations per user."""
+    extra = ["-o", "turn.max_allocs_per_user=2"]
+    if _ipv6_loopback():
+        extra += ["-o", "turn.relay_address6=::1"]
+    with Streampoint(workers=2, port_base=36000, spdp_opts=spdp_turn(f"127.0.0.1:{STRICT}"),
+                     spcp_opts=spcp_turn(extra, ports=(45500, 45999))) as s:
+        yield s
+
+
+def test_every_denied_peer_gets_403(strict):
+    """Steps: one dual allocation (IPv4 + IPv6 relay); a CreatePermission
+    per deny-list address of the issue: loopback, this-network, RFC 1918,
+    CGNAT, link-local incl. 169.254.169.254, multicast, reserved,
+    broadcast, the relay's own address, ::, ::1, ULA, IPv6 link-local and
+    multicast, 6to4, Teredo, and IPv4-mapped/-compatible spellings such as
+    ::ffff:127.0.0.1 (accepted by coturn 4.6.1).
+    Verify: every one gets 403; a public peer gets 200; /turn counts the
+    denials by reason."""
+    v6 = _ipv6_loopback()
+    c = StunClient("127.0.0.1", STRICT)
+    try:
+        relay = c.allocate("test", "secret", dual=v6)
+        assert isinstance(relay, tuple), relay
+        denied = {}
+        for ip in DENY_V4 + (DENY_V6 if v6 else []):
+            denied[ip] = c.permit(ip)
+        wrong = {ip: code for ip, code in denied.items() if code != 403}
+        assert not wrong, f"not refused with 403: {wrong}"
+        assert c.permit("8.8.8.8") == 0
+        if v6:
+            assert c.permit("2a00:1450:4001::1") == 0
+    finally:
+        c.close()
+    t = strict.call("/turn")
+    assert t["counts"]["err_403"] == len(denied)
+    pd = t["peer_denied"]
+    assert pd["deny_loopback"] >= 3 and pd["deny_link_local"] >= 2
+    assert pd["deny_relay_self"] >= 1
+    if not v6:
+        pytest.skip("no IPv6 loopback: the IPv6 deny-list was not exercised")
+
+
+def test_quota_per_user_gets_486(strict):
+    """Steps: user "quota" (limit 2 per user) allocates from three client
+    ports. Verify: the first two succeed, the third gets 486; after one
+    is deleted (Refresh 0) a new one succeeds."""
+    cs = [StunClient("127.0.0.1", STRICT) for _ in range(3)]
+    try:
+        assert isinstance(cs[0].allocate("quota", "quotapw"), tuple)
+        assert isinstance(cs[1].allocate("quota", "quotapw"), tuple)
+        assert cs[2].allocate("quota", "quotapw") == 486
+        code, _, _ = cs[0].request(0x0004, [(0x000D, struct.pack("!I", 0))])
+        assert code == 0
+        assert isinstance(cs[2].allocate("quota", "quotapw"), tuple)
+    finally:
+        for c in cs:
+            c.close()
+    assert strict.call("/turn")["counts"]["err_486"] == 1
