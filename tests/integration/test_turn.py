@@ -32,9 +32,11 @@ import pytest
 
 from sp_procs import Streampoint
 
-LISTEN = 34780
-STRICT = 34782  # the second streampoint's listener
-PEER = 34800
+# Outside spdp's default media range (30000-39999, where other spdps on the
+# host allocate flow ports) and below the kernel's ephemeral ports.
+LISTEN = 23478
+STRICT = 23479  # the second streampoint's listener
+PEER = 23480
 RELAY = "127.0.0.2"
 USERS = ["-o", "turn.user=test:secret", "-o", "turn.user=quota:quotapw"]
 REST = "rest-secret-1"
@@ -53,7 +55,7 @@ def spdp_turn(listen=f"127.0.0.1:{LISTEN}"):
             "-o", "turn.max_perms=256", "-o", "turn.max_channels=256"]
 
 
-def spcp_turn(extra=(), ports=(45000, 45499)):
+def spcp_turn(extra=(), ports=(24000, 24499)):
     return ["-o", "turn.enable=true", "-o", f"turn.realm={REALM}",
             "-o", f"turn.relay_address={RELAY}", "-o", f"turn.port_min={ports[0]}",
             "-o", f"turn.port_max={ports[1]}", "-o", f"turn.rest_secret={REST}",
@@ -65,6 +67,14 @@ def run(cmd, timeout=60, netns=None):
     return subprocess.run(prefix + cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def _udp_bound(port, netns=None):
+    """Some UDP socket is bound to `port` (in the namespace)."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    out = subprocess.run(prefix + ["cat", "/proc/net/udp", "/proc/net/udp6"],
+                         capture_output=True, text=True, timeout=10).stdout
+    return f":{port:04X} " in out
+
+
 class Peer:
     """turnutils_peer: echoes every datagram back to its sender."""
 
@@ -72,7 +82,9 @@ class Peer:
         prefix = ["ip", "netns", "exec", netns] if netns else []
         self.p = subprocess.Popen(prefix + ["turnutils_peer", "-L", addr, "-p", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        Streampoint.wait(lambda: self.p.poll() is not None or _udp_bound(port, netns), 10,
+                         f"turnutils_peer on port {port}")
+        assert self.p.poll() is None, "turnutils_peer exited"
 
     def close(self):
         self.p.terminate()
@@ -83,11 +95,20 @@ class Peer:
             self.p.wait()
 
 
+_local = iter(range(11, 250))
+
+
 def uclient(args, server, clients=4, msgs=300, netns=None):
     """Run uclient at a moderate rate (one message per client every 2 ms)
-    and return (sent, received, lost) from its final report."""
+    and return (sent, received, lost) from its final report. Each run
+    binds its own local address: allocations outlive a uclient run, and a
+    client port the kernel hands out again would meet the previous run's
+    allocation (437, then ChannelBind conflicts)."""
+    n = next(_local)
+    local = f"fd00:7::{n:x}" if ":" in server else f"127.0.0.{n}"
     out = run(["turnutils_uclient", "-c", "-p", str(LISTEN), "-n", str(msgs), "-l", "120",
-               "-z", "2", "-m", str(clients)] + args + [server], timeout=90, netns=netns)
+               "-z", "2", "-m", str(clients), "-L", local] + args + [server], timeout=90,
+              netns=netns)
     text = out.stdout + out.stderr
     tot = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", text)
     lost = re.search(r"Total lost packets (\d+)", text)
@@ -203,9 +224,11 @@ def netns():
         pytest.skip("cannot create a network namespace")
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        # A second IPv6 address for the peer: ::1 is the relay itself.
-        subprocess.run(["ip", "-n", name, "addr", "add", "fd00:7::2/128", "dev", "lo", "nodad"],
-                       check=True)
+        # A second IPv6 address for the peer (::1 is the relay itself) and
+        # one per uclient run (see uclient()).
+        for a in ["fd00:7::2"] + [f"fd00:7::{n:x}" for n in range(11, 40)]:
+            subprocess.run(["ip", "-n", name, "addr", "add", f"{a}/128", "dev", "lo", "nodad"],
+                           check=True)
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
@@ -370,7 +393,7 @@ def strict():
     if _ipv6_loopback():
         extra += ["-o", "turn.relay_address6=::1"]
     with Streampoint(workers=2, port_base=36000, spdp_opts=spdp_turn(f"127.0.0.1:{STRICT}"),
-                     spcp_opts=spcp_turn(extra, ports=(45500, 45999))) as s:
+                     spcp_opts=spcp_turn(extra, ports=(24500, 24999))) as s:
         yield s
 
 
