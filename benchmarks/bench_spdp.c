@@ -321,21 +321,24 @@ void spdp_route(struct spdp *sp, rtpt_sender *tx, rtpt_receiver *rx, uint32_t ca
 	}
 }
 
-double spdp_counter(struct spdp *sp, const char *name)
+void spdp_counters(struct spdp *sp, const char *const *names, int n, double *out)
 {
 	const cJSON *w;
-	cJSON *st;
-	double sum = -1;
+	cJSON *st = sp->ctl >= 0 ? spdp_call(sp, "/spdp/status") : NULL;
 
-	if (sp->ctl < 0 || !(st = spdp_call(sp, "/spdp/status")))
-		return -1;
+	for (int i = 0; i < n; i++)
+		out[i] = -1;
+	if (!st)
+		return;
 	cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(st, "workers_stats")) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(w, "counters"), name);
-		if (cJSON_IsNumber(v))
-			sum = (sum < 0 ? 0 : sum) + v->valuedouble;
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "counters");
+		for (int i = 0; i < n; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, names[i]);
+			if (cJSON_IsNumber(v))
+				out[i] = (out[i] < 0 ? 0 : out[i]) + v->valuedouble;
+		}
 	}
 	cJSON_Delete(st);
-	return sum;
 }
 
 cJSON *spdp_drops(struct spdp *sp)

@@ -87,9 +87,9 @@ void spdp_mask_port(struct spdp *sp, uint16_t port);
 
 /* spdp's drop counters by reason ("drops" of /spdp/status); NULL without a
  * control socket or on error. */
-/* A worker counter of /spdp/status summed over spdp's threads; < 0 when
- * spdp does not answer or has no such counter. */
-double spdp_counter(struct spdp *sp, const char *name);
+/* Worker counters of /spdp/status (one request), each summed over spdp's
+ * threads into out[i]; < 0 when spdp does not answer or lacks the counter. */
+void spdp_counters(struct spdp *sp, const char *const *names, int n, double *out);
 cJSON *spdp_drops(struct spdp *sp);
 /* after - before, per counter that grew; their sum in *sum and the largest
  * one's name in top. */

@@ -481,16 +481,16 @@ static void run_step(struct ctx *c, const char *kind, double rate_in, uint32_t m
 		prot0 = spdp_sub_counter(e->fwd, e->cams, "srtp_protected");
 	double t0[5] = { 0 }, t1[5] = { 0 };
 	bool timed = c->sc->mode != M_PLAIN && !o->loopback;
-	for (int i = 0; timed && i < 5; i++)
-		t0[i] = spdp_counter(e->fwd, timed_counter[i]);
+	if (timed)
+		spdp_counters(e->fwd, timed_counter, 5, t0);
 	step_run(e, s);
 	if (prot0 >= 0) {
 		double v = spdp_sub_counter(e->fwd, e->cams, "srtp_protected");
 		if (v >= prot0)
 			s->protected_pkts = v - prot0;
 	}
-	for (int i = 0; timed && i < 5; i++)
-		t1[i] = spdp_counter(e->fwd, timed_counter[i]);
+	if (timed)
+		spdp_counters(e->fwd, timed_counter, 5, t1);
 	if (timed && t0[0] >= 0 && t1[0] >= t0[0]) {
 		s->prot_timed = t1[0] - t0[0];
 		s->prot_timed_ns = t1[1] - t0[1];
