@@ -34,9 +34,12 @@ from sp_procs import Streampoint
 
 # Outside spdp's default media range (30000-39999, where other spdps on the
 # host allocate flow ports) and below the kernel's ephemeral ports.
-LISTEN = 23478
-STRICT = 23479  # the second streampoint's listener
-PEER = 23480
+# SP_TEST_PORT_OFFSET moves every port, so that two copies of the suite
+# (two worktrees on one host) do not meet.
+OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
+LISTEN = 23478 + OFF
+STRICT = 23479 + OFF  # the second streampoint's listener
+PEER = 23480 + OFF
 RELAY = "127.0.0.2"
 USERS = ["-o", "turn.user=test:secret", "-o", "turn.user=quota:quotapw"]
 REST = "rest-secret-1"
@@ -55,7 +58,7 @@ def spdp_turn(listen=f"127.0.0.1:{LISTEN}"):
             "-o", "turn.max_perms=256", "-o", "turn.max_channels=256"]
 
 
-def spcp_turn(extra=(), ports=(24000, 24499)):
+def spcp_turn(extra=(), ports=(24000 + OFF, 24499 + OFF)):
     return ["-o", "turn.enable=true", "-o", f"turn.realm={REALM}",
             "-o", f"turn.relay_address={RELAY}", "-o", f"turn.port_min={ports[0]}",
             "-o", f"turn.port_max={ports[1]}", "-o", f"turn.rest_secret={REST}",
@@ -130,7 +133,7 @@ def spdp_drops(sp):
 
 @pytest.fixture(scope="module")
 def sp():
-    with Streampoint(workers=2, port_base=36000, spdp_opts=spdp_turn(),
+    with Streampoint(workers=2, port_base=36000 + OFF, spdp_opts=spdp_turn(),
                      spcp_opts=spcp_turn(["-o", "turn.peer_allow=127.0.0.0/8"])) as s:
         peer = Peer("127.0.0.1", PEER)
         try:
@@ -246,7 +249,7 @@ def test_ipv6_client_and_relay(netns):
     allocation is IPv4 only, and its Refreshes that name IPv6 get 443 as
     RFC 8656 says. Dual allocations with the RFC's 0x8000 are exercised by
     test_every_denied_peer_gets_403 and the unit tests.)"""
-    with Streampoint(workers=2, port_base=36000, netns=netns,
+    with Streampoint(workers=2, port_base=36000 + OFF, netns=netns,
                      spdp_opts=spdp_turn(f"127.0.0.1:{LISTEN},[::1]:{LISTEN}"),
                      spcp_opts=spcp_turn(["-o", "turn.relay_address6=::1",
                                           "-o", "turn.peer_allow=127.0.0.0/8",
@@ -392,8 +395,8 @@ def strict():
     extra = ["-o", "turn.max_allocs_per_user=2"]
     if _ipv6_loopback():
         extra += ["-o", "turn.relay_address6=::1"]
-    with Streampoint(workers=2, port_base=36000, spdp_opts=spdp_turn(f"127.0.0.1:{STRICT}"),
-                     spcp_opts=spcp_turn(extra, ports=(24500, 24999))) as s:
+    with Streampoint(workers=2, port_base=36000 + OFF, spdp_opts=spdp_turn(f"127.0.0.1:{STRICT}"),
+                     spcp_opts=spcp_turn(extra, ports=(24500 + OFF, 24999 + OFF))) as s:
         yield s
 
 
