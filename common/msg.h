@@ -93,7 +93,7 @@ struct msg_exc_packet {
 	uint8_t proto;         /* IPPROTO_UDP or IPPROTO_TCP */
 	uint16_t local_port;   /* network order */
 	uint16_t remote_port;  /* network order */
-	uint16_t reserved;
+	uint16_t flags;        /* MSG_EXC_F_*; was reserved (always 0) */
 	uint8_t local_addr[16];
 	uint8_t remote_addr[16];
 	uint32_t payload_len;
@@ -104,6 +104,7 @@ struct msg_exc_packet {
 	uint32_t alloc_id;
 };
 #define MSG_EXC_MAX_PAYLOAD 65535u
+#define MSG_EXC_F_TLS 1u   /* proto TCP: the connection speaks TLS (TURN over TLS, 5349) */
 
 /* Flow and subscriber identifiers are chosen by spcp, unique per spdp. */
 #define MSG_FLOW_F_RTCP_MUX 1u   /* camera sends RTCP on the RTP port */
@@ -271,7 +272,8 @@ enum msg_turn_event_kind {
 	TURN_EV_INSTALLED = 1, /* ALLOC_INSTALL done: relay ports bound */
 	TURN_EV_FAILED = 2,    /* an effect could not be applied: error, effect_type say why */
 	TURN_EV_EXPIRED = 3,   /* spdp removed an allocation whose expiry passed */
-	TURN_EV__MAX = 3,
+	TURN_EV_CLOSED = 4,    /* spdp removed a TCP/TLS allocation: its client connection closed */
+	TURN_EV__MAX = 4,
 };
 
 struct msg_turn_event {

@@ -36,6 +36,8 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_TURN_REQ_UP] = "turn_requests_up",
 	[STAT_TURN_RESP] = "turn_responses",
 	[STAT_TURN_EFFECTS] = "turn_effects",
+	[STAT_CONN_ACCEPTED] = "conn_accepted",
+	[STAT_CONN_CLOSED] = "conn_closed",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -70,4 +72,10 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_TURN_BANDWIDTH] = "turn_bandwidth",
 	[DROP_TURN_RESP_DROPPED] = "turn_resp_dropped",
 	[DROP_TURN_TABLE_FULL] = "turn_table_full",
+	[DROP_CONN_REFUSED] = "conn_refused",
+	[DROP_CONN_BACKLOG] = "conn_backlog",
+	[DROP_CONN_OVERSIZE] = "conn_oversize",
+	[DROP_CONN_TLS] = "conn_tls",
+	[DROP_CONN_IDLE] = "conn_idle",
+	[DROP_CONN_GONE] = "conn_gone",
 };

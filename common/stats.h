@@ -58,6 +58,8 @@ enum stat_counter {
 	STAT_TURN_REQ_UP,      /* TURN listener: STUN requests passed to spcp (also in exception_up) */
 	STAT_TURN_RESP,        /* TURN: packets from spcp sent to clients (responses) */
 	STAT_TURN_EFFECTS,     /* TURN: relay state changes from spcp applied */
+	STAT_CONN_ACCEPTED,    /* TCP/TLS connections accepted (TURN over TCP/TLS) */
+	STAT_CONN_CLOSED,      /* TCP/TLS connections closed, by either side */
 	STAT__COUNT
 };
 
@@ -93,6 +95,12 @@ enum stat_drop {
 	DROP_TURN_BANDWIDTH,   /* TURN: over the allocation's bandwidth cap */
 	DROP_TURN_RESP_DROPPED, /* TURN: a response from spcp for an allocation not installed, or no listener */
 	DROP_TURN_TABLE_FULL,  /* TURN: allocation/permission/channel pool of the worker full */
+	DROP_CONN_REFUSED,     /* TCP connection closed at accept: connection table or ports full */
+	DROP_CONN_BACKLOG,     /* message not sent: the connection's send queue was full (slow reader) */
+	DROP_CONN_OVERSIZE,    /* stream message longer than a buffer: connection closed */
+	DROP_CONN_TLS,         /* TLS handshake or record failure: connection closed */
+	DROP_CONN_IDLE,        /* connection closed: no allocation, or no TLS handshake, in time */
+	DROP_CONN_GONE,        /* a response for a TCP/TLS client whose connection had closed */
 	DROP__COUNT
 };
 

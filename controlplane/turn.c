@@ -58,7 +58,7 @@ struct cp_turn {
 	struct {
 		uint64_t requests, ignored, responses, response_drops;
 		uint64_t effects, effect_drops, unrouted;
-		uint64_t installed, failed, expired, removed_after_event;
+		uint64_t installed, failed, expired, conn_closed, removed_after_event;
 	} n;
 };
 
@@ -235,10 +235,13 @@ static void on_exc(void *ctx, uint32_t worker, const struct msg_exc_packet *h,
 	uint64_t now = clock_mono_ns();
 	int rc;
 
-	if (!t->ts || h->proto != IPPROTO_UDP || h->payload_len > sizeof(t->pkt)) {
+	if (!t->ts || (h->proto != IPPROTO_UDP && h->proto != IPPROTO_TCP) ||
+	    h->payload_len > sizeof(t->pkt)) {
 		t->n.ignored++;
 		return;
 	}
+	if (h->proto == IPPROTO_TCP)
+		ft.transport = h->flags & MSG_EXC_F_TLS ? TURN_TP_TLS : TURN_TP_TCP;
 	t->n.requests++;
 	memcpy(t->pkt, payload, h->payload_len);
 	exc_addr(&ft.client, h->family, h->remote_addr, h->remote_port);
@@ -263,7 +266,7 @@ static void on_exc(void *ctx, uint32_t worker, const struct msg_exc_packet *h,
 	if (!rlen)
 		return;
 	*down = (struct msg_exc_packet){ .worker = worker, .socket_id = h->socket_id,
-					 .family = h->family, .proto = h->proto,
+					 .family = h->family, .proto = h->proto, .flags = h->flags,
 					 .local_port = h->local_port, .remote_port = h->remote_port,
 					 .payload_len = (uint32_t)rlen, .alloc_id = installed };
 	memcpy(down->local_addr, h->local_addr, 16);
@@ -299,6 +302,10 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_turn_event *ev
 		break;
 	case TURN_EV_EXPIRED:
 		t->n.expired++;
+		forget(t, ev->alloc_id);
+		break;
+	case TURN_EV_CLOSED:
+		t->n.conn_closed++;
 		forget(t, ev->alloc_id);
 		break;
 	}
@@ -564,6 +571,7 @@ static int cmd_turn(void *ctx, const char *cmd, const char *params, cJSON **repl
 	cJSON_AddNumberToObject(c, "installed", (double)t->n.installed);
 	cJSON_AddNumberToObject(c, "failed", (double)t->n.failed);
 	cJSON_AddNumberToObject(c, "expired_by_spdp", (double)t->n.expired);
+	cJSON_AddNumberToObject(c, "closed_connections", (double)t->n.conn_closed);
 	cJSON_AddNumberToObject(c, "removed_after_event", (double)t->n.removed_after_event);
 	c = cJSON_AddObjectToObject(o, "counts");
 	for (int i = 0; i < TURN_STAT__COUNT; i++)

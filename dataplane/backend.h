@@ -25,11 +25,23 @@
 
 struct dp_backend;
 
+/* What rx_burst delivered. Datagrams on UDP ports; the three others on
+ * TCP connections (stream ports). */
+enum dp_pkt_kind {
+	DP_PKT_DGRAM = 0,    /* a UDP datagram */
+	DP_PKT_STREAM,       /* bytes of a connection, in order (any split) */
+	DP_PKT_OPEN,         /* a connection accepted on listener `parent`; src: the peer */
+	DP_PKT_CLOSED,       /* the connection ended (EOF, reset, send error): port_close it */
+	DP_PKT_DEAD,         /* internal: a pending entry of a port closed since */
+};
+
 struct dp_pkt {
-	uint8_t *data;       /* payload (UDP datagram) */
+	uint8_t *data;       /* payload (UDP datagram, stream bytes) */
 	uint32_t len;
-	uint32_t port;       /* local port index it arrived on */
+	uint32_t port;       /* local port index it arrived on (the connection for streams) */
 	uint32_t buf;        /* backend buffer id (reference-counted) */
+	uint8_t kind;        /* enum dp_pkt_kind */
+	uint32_t parent;     /* DP_PKT_OPEN: the listening port */
 	struct sp_addr src;
 };
 
@@ -107,7 +119,31 @@ struct dp_backend_ops {
 	void (*release)(struct dp_backend *be, const struct dp_pkt *pkt);
 	/* Completed sends that failed since the last call. */
 	unsigned (*tx_errors)(struct dp_backend *be, struct dp_tx_err *errs, unsigned max);
+
+	/*
+	 * TCP. A listening socket (the worker's member of an SO_REUSEPORT
+	 * group) is adopted like a UDP port; each connection it accepts gets a
+	 * port index of its own, announced by DP_PKT_OPEN, its bytes arrive as
+	 * DP_PKT_STREAM and its end as DP_PKT_CLOSED (after which the owner
+	 * calls port_close; port_close at any time closes it from our side).
+	 * Sends on a connection leave in the order they were queued, one in
+	 * flight at a time, short writes resumed; a connection queues at most
+	 * DP_STREAM_QUEUE sends, so a slow reader costs bounded memory and
+	 * the caller drops what does not fit, whole messages at a time.
+	 */
+	int (*listen_adopt)(struct dp_backend *be, int fd, uint32_t *port);
+	/* [hdr][pkt->data + skip, len bytes][pad zero bytes], the payload by
+	 * reference (pkt may be NULL: the header alone). 0, -ENOBUFS (queue
+	 * full), -ENOTCONN (closed or failed), -EINVAL. */
+	int (*stream_send)(struct dp_backend *be, uint32_t conn, const uint8_t *hdr, uint16_t hdr_len,
+			   const struct dp_pkt *pkt, uint32_t skip, uint32_t len, uint8_t pad);
+	/* Bytes copied, in as many sends as needed (all or nothing). */
+	int (*stream_send_copy)(struct dp_backend *be, uint32_t conn, const void *data, uint32_t len);
+	/* Bytes stream_send_copy would take now (0 when the queue is full). */
+	uint32_t (*stream_room)(struct dp_backend *be, uint32_t conn);
 };
+
+#define DP_STREAM_QUEUE 64
 
 extern const struct dp_backend_ops dp_backend_uring;
 

@@ -48,10 +48,13 @@ struct dp_config {
 	bool zerocopy_send;
 	/* [turn] */
 	char turn_listen[160];
+	char turn_listen_tcp[160], turn_listen_tls[160];
+	char turn_tls_cert[256], turn_tls_key[256], turn_tls_min_version[8];
 	uint32_t turn_max_allocs, turn_max_perms, turn_max_channels;
+	uint32_t turn_max_conns, turn_conn_idle_ms, turn_tls_handshake_ms;
 };
 
-#define DP_TURN_MAX_LISTENERS 4
+#define DP_TURN_MAX_LISTENERS 4 /* per transport: UDP, TCP, TLS */
 
 extern const struct cfg_key dp_config_keys[];
 extern const size_t dp_config_nkeys;
@@ -71,12 +74,14 @@ struct dp_worker {
 	struct flow_table *flows;  /* owned by the worker thread */
 	int shared_fd;             /* this worker's shared-port socket, -1: none */
 	struct turn_relay *turn;   /* owned by the worker thread; NULL: TURN off */
-	int turn_fds[DP_TURN_MAX_LISTENERS]; /* this worker's TURN listener sockets */
+	int turn_fds[3 * DP_TURN_MAX_LISTENERS]; /* this worker's TURN listener sockets */
+	uint8_t turn_fd_tp[3 * DP_TURN_MAX_LISTENERS]; /* their enum msg_turn_transport */
 	uint32_t n_turn_fds;
 };
 
 struct dp {
 	struct dp_config cfg;
+	struct tls_server *turn_tls; /* [turn] listen_tls: shared by the workers */
 	gid_t ctl_gid;
 	shm_seg *seg;
 	int doorbells[2 + SHM_MAX_WORKERS];

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "msg.h"
 #include "steer.h"
+#include "tls_stream.h"
 
 #define MAIN_BURST 32
 #define TICK_MS 100
@@ -189,6 +192,65 @@ static int add_fd(int epfd, int fd, void *tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* n listening TCP sockets bound to `bind` in one SO_REUSEPORT group (the
+ * kernel spreads connections over them: one per worker). 0 or -errno. */
+static int tcp_listen_open(const struct sp_addr *bind_addr, uint32_t n, int *fds)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sp_addr_to_sockaddr(bind_addr, &ss);
+	int one = 1, rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		int fd = socket(bind_addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+		    (bind_addr->family == AF_INET6 &&
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
+			rc = -errno;
+			if (fd >= 0)
+				close(fd);
+			while (i--)
+				close(fds[i]);
+			return rc;
+		}
+		fds[i] = fd;
+	}
+	return 0;
+}
+
+/* Every address of one [turn] listen* key, one socket per worker each. */
+static int turn_listeners(struct dp *dp, const char *key, const char *list, uint8_t tp)
+{
+	struct sp_addr la[DP_TURN_MAX_LISTENERS];
+	int nl = dp_parse_listen(list, la, DP_TURN_MAX_LISTENERS), rc;
+
+	if (nl <= 0) {
+		log_error(0, "[turn] %s: '%s' is not a list of at most %d IP:port addresses", key,
+			  list, DP_TURN_MAX_LISTENERS);
+		return -EINVAL;
+	}
+	for (int k = 0; k < nl; k++) {
+		int fds[SHM_MAX_WORKERS];
+		char buf[SP_ADDR_STRLEN];
+		rc = tp == MSG_TURN_TP_UDP ? steer_open(&la[k], dp->cfg.workers, fds)
+					   : tcp_listen_open(&la[k], dp->cfg.workers, fds);
+		if (rc < 0) {
+			log_error(-rc, "[turn] %s %s", key, sp_addr_str(&la[k], buf));
+			return rc;
+		}
+		for (uint32_t w = 0; w < dp->cfg.workers; w++) {
+			struct dp_worker *wk = &dp->workers[w];
+			wk->turn_fd_tp[wk->n_turn_fds] = tp;
+			wk->turn_fds[wk->n_turn_fds++] = fds[w];
+		}
+		log_info("TURN %s listener %s: %u sockets%s", tp == MSG_TURN_TP_UDP ? "UDP" :
+			 tp == MSG_TURN_TP_TCP ? "TCP" : "TLS", sp_addr_str(&la[k], buf),
+			 dp->cfg.workers, tp == MSG_TURN_TP_UDP ? ", steered by source address" : "");
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp dp;
@@ -240,27 +302,30 @@ int main(int argc, char **argv)
 		log_info("shared ingest port %s: %u sockets, steered by source address", buf,
 			 dp.cfg.workers);
 	}
-	if (dp.cfg.turn_listen[0]) {
-		struct sp_addr la[DP_TURN_MAX_LISTENERS];
-		int nl = dp_parse_listen(dp.cfg.turn_listen, la, DP_TURN_MAX_LISTENERS);
-		if (nl <= 0) {
-			log_error(0, "[turn] listen: '%s' is not a list of at most %d IP:port addresses",
-				  dp.cfg.turn_listen, DP_TURN_MAX_LISTENERS);
+	if (dp.cfg.turn_listen_tls[0]) {
+		char why[512];
+		if (!dp.cfg.turn_tls_cert[0] || !dp.cfg.turn_tls_key[0]) {
+			log_error(0, "[turn] listen_tls needs tls_cert and tls_key");
 			goto out;
 		}
-		for (int k = 0; k < nl; k++) {
-			int fds[SHM_MAX_WORKERS];
-			char buf[SP_ADDR_STRLEN];
-			if ((rc = steer_open(&la[k], dp.cfg.workers, fds)) < 0) {
-				log_error(-rc, "[turn] listen %s", sp_addr_str(&la[k], buf));
-				goto out;
-			}
-			for (uint32_t w = 0; w < dp.cfg.workers; w++)
-				dp.workers[w].turn_fds[dp.workers[w].n_turn_fds++] = fds[w];
-			log_info("TURN listener %s: %u sockets, steered by source address",
-				 sp_addr_str(&la[k], buf), dp.cfg.workers);
+		dp.turn_tls = tls_server_create(dp.cfg.turn_tls_cert, dp.cfg.turn_tls_key,
+						dp.cfg.turn_tls_min_version, why, sizeof(why));
+		if (!dp.turn_tls) {
+			log_error(0, "[turn] TLS: %s", why);
+			goto out;
 		}
 	}
+	if ((dp.cfg.turn_listen_tcp[0] || dp.cfg.turn_listen_tls[0]) && !dp.cfg.turn_listen[0]) {
+		log_error(0, "[turn] listen_tcp/listen_tls need the UDP listen as well");
+		goto out;
+	}
+	if ((dp.cfg.turn_listen[0] &&
+	     turn_listeners(&dp, "listen", dp.cfg.turn_listen, MSG_TURN_TP_UDP) < 0) ||
+	    (dp.cfg.turn_listen_tcp[0] &&
+	     turn_listeners(&dp, "listen_tcp", dp.cfg.turn_listen_tcp, MSG_TURN_TP_TCP) < 0) ||
+	    (dp.cfg.turn_listen_tls[0] &&
+	     turn_listeners(&dp, "listen_tls", dp.cfg.turn_listen_tls, MSG_TURN_TP_TLS) < 0))
+		goto out;
 	for (uint32_t w = 0; w < dp.cfg.workers; w++) {
 		if ((rc = dp_worker_start(&dp.workers[w])) < 0) {
 			log_error(-rc, "cannot start worker %u", w);
@@ -321,6 +386,7 @@ out_workers:
 	for (int w = 0; w < started; w++)
 		dp_worker_stop(&dp.workers[w]);
 out:
+	tls_server_destroy(dp.turn_tls);
 	log_notice("spdp stopped");
 	return exit_code;
 }

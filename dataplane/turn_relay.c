@@ -8,8 +8,11 @@
  *   perms[]       a pool; each allocation chains its own (a handful: spcp
  *                 caps them per allocation), free slots on a free list
  *   chans[]       the same for channel bindings
- *   owner[]       backend port index -> listener or allocation, so the
- *                 worker can route a received packet with one load
+ *   conns[]       TCP/TLS client connections (a pool; each knows its
+ *                 listener, client address, allocation, TLS state and a
+ *                 partly received message)
+ *   owner[]       backend port index -> listener, connection or
+ *                 allocation, so the worker routes a packet with one load
  *
  * Packets are never copied on the relay path except to build a Data
  * indication (its header does not fit the backend's per-destination
@@ -35,11 +38,15 @@
 /* Owner map values: kind in the top bits, index below. */
 #define OWN_LISTENER (1u << 30)
 #define OWN_RELAY (2u << 30)
+#define OWN_CONN (3u << 30)
 #define OWN_KIND(v) ((v) & (3u << 30))
 #define OWN_IDX(v) ((v) & ((1u << 30) - 1))
 /* A bucket holds this long at the capped rate (and at least 2 packets). */
 #define BURST_NS (250 * 1000000ull)
 #define BURST_MIN_BYTES 3000ull
+/* TLS: the largest message assembled for one encryption (a ChannelData
+ * header, a datagram and padding) and the ciphertext moved per step. */
+#define SCRATCH (65536 + 8)
 
 struct bucket {
 	uint64_t nb;   /* tokens in nanobytes (bytes * 1e9): exact integer refill */
@@ -58,6 +65,7 @@ struct talloc {
 	uint64_t rate;         /* bytes per second, 0: no cap */
 	uint64_t burst_nb;
 	struct bucket up, down; /* client -> peer, peer -> client */
+	uint32_t conn;          /* TCP/TLS: its connection; NO_IDX over UDP */
 	uint32_t perms, chans;  /* list heads */
 	uint32_t next_cli, next_id, next_free;
 };
@@ -77,7 +85,21 @@ struct tchan {
 
 struct listener {
 	uint32_t port;
+	uint8_t transport;     /* enum msg_turn_transport */
 	struct sp_addr addr;   /* bound address (local side of every 5-tuple) */
+};
+
+struct tconn {
+	bool used;
+	uint32_t port;         /* backend port index of the connection */
+	uint32_t listener;
+	uint32_t alloc;        /* NO_IDX: none (yet) */
+	struct sp_addr client;
+	uint64_t deadline;     /* closed then unless it holds an allocation; 0: set at the next sweep */
+	tls_stream *tls;       /* TLS listeners only */
+	struct dp_pkt part;    /* a message split across reads, in a transmit buffer */
+	uint32_t part_len, part_cap;
+	uint32_t next_free;
 };
 
 struct turn_relay {
@@ -96,6 +118,10 @@ struct turn_relay {
 	uint32_t free_perm, n_perms;
 	struct tchan *chans;
 	uint32_t free_chan, n_chans;
+	struct tconn *conns;
+	uint32_t free_conn, n_conns;
+	uint8_t *scratch;      /* TLS: a message assembled for one encryption */
+	uint8_t *cipher;       /* TLS: ciphertext on its way to the backend */
 	uint64_t next_sweep;
 	uint64_t rng;
 	struct stun_msg msg; /* scratch for the parser (large for a stack) */
@@ -137,6 +163,7 @@ turn_relay *turn_relay_create(const struct turn_relay_cfg *cfg, const struct dp_
 
 	if (!cfg || !ops || !stats || !hooks || !cfg->max_allocs || !cfg->max_perms ||
 	    !cfg->max_channels || !cfg->max_ports || cfg->max_allocs >= (1u << 30) ||
+	    cfg->max_conns >= (1u << 30) ||
 	    cfg->max_ports >= (1u << 30) || cfg->max_perms >= NO_IDX ||
 	    cfg->max_channels >= NO_IDX) {
 		errno = EINVAL;
@@ -159,8 +186,11 @@ turn_relay *turn_relay_create(const struct turn_relay_cfg *cfg, const struct dp_
 	tr->id_buckets = malloc(nb * sizeof(uint32_t));
 	tr->perms = calloc(cfg->max_perms, sizeof(*tr->perms));
 	tr->chans = calloc(cfg->max_channels, sizeof(*tr->chans));
+	tr->conns = calloc(cfg->max_conns ? cfg->max_conns : 1, sizeof(*tr->conns));
+	tr->scratch = cfg->tls ? malloc(SCRATCH) : NULL;
+	tr->cipher = cfg->tls ? malloc(SCRATCH) : NULL;
 	if (!tr->owner || !tr->allocs || !tr->cli_buckets || !tr->id_buckets || !tr->perms ||
-	    !tr->chans) {
+	    !tr->chans || !tr->conns || (cfg->tls && (!tr->scratch || !tr->cipher))) {
 		turn_relay_destroy(tr);
 		errno = ENOMEM;
 		return NULL;
@@ -173,7 +203,10 @@ turn_relay *turn_relay_create(const struct turn_relay_cfg *cfg, const struct dp_
 		tr->perms[i].next = i + 1 < cfg->max_perms ? i + 1 : NO_IDX;
 	for (uint32_t i = 0; i < cfg->max_channels; i++)
 		tr->chans[i].next = i + 1 < cfg->max_channels ? i + 1 : NO_IDX;
+	for (uint32_t i = 0; i < cfg->max_conns; i++)
+		tr->conns[i].next_free = i + 1 < cfg->max_conns ? i + 1 : NO_IDX;
 	tr->free_alloc = tr->free_perm = tr->free_chan = 0;
+	tr->free_conn = cfg->max_conns ? 0 : NO_IDX;
 	tr->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)cfg->worker << 32) ^ (uint64_t)(uintptr_t)tr;
 	return tr;
 }
@@ -198,6 +231,18 @@ void turn_relay_destroy(turn_relay *tr)
 	for (uint32_t i = 0; tr->allocs && i < tr->cfg.max_allocs; i++)
 		if (tr->allocs[i].used)
 			close_relay_ports(tr, &tr->allocs[i]);
+	for (uint32_t i = 0; tr->conns && i < tr->cfg.max_conns; i++) {
+		struct tconn *c = &tr->conns[i];
+		if (!c->used)
+			continue;
+		if (c->part_cap)
+			tr->ops->release(tr->be, &c->part);
+		tls_stream_free(c->tls);
+		tr->ops->port_close(tr->be, c->port);
+	}
+	free(tr->conns);
+	free(tr->scratch);
+	free(tr->cipher);
 	free(tr->owner);
 	free(tr->allocs);
 	free(tr->cli_buckets);
@@ -207,7 +252,7 @@ void turn_relay_destroy(turn_relay *tr)
 	free(tr);
 }
 
-int turn_relay_add_listener(turn_relay *tr, uint32_t port)
+static int add_listener(turn_relay *tr, uint32_t port, uint8_t transport)
 {
 	struct listener *l;
 	int rc;
@@ -220,9 +265,22 @@ int turn_relay_add_listener(turn_relay *tr, uint32_t port)
 	if ((rc = tr->ops->port_addr(tr->be, port, &l->addr)) < 0)
 		return rc;
 	l->port = port;
+	l->transport = transport;
 	tr->owner[port] = OWN_LISTENER | tr->n_listeners;
 	tr->n_listeners++;
 	return 0;
+}
+
+int turn_relay_add_listener(turn_relay *tr, uint32_t port)
+{
+	return add_listener(tr, port, MSG_TURN_TP_UDP);
+}
+
+int turn_relay_add_stream_listener(turn_relay *tr, uint32_t port, bool tls)
+{
+	if (!tr->cfg.max_conns || (tls && !tr->cfg.tls))
+		return -EINVAL;
+	return add_listener(tr, port, tls ? MSG_TURN_TP_TLS : MSG_TURN_TP_TCP);
 }
 
 bool turn_relay_owns(const turn_relay *tr, uint32_t port)
@@ -232,7 +290,8 @@ bool turn_relay_owns(const turn_relay *tr, uint32_t port)
 
 void turn_relay_get_counts(const turn_relay *tr, struct turn_relay_counts *out)
 {
-	*out = (struct turn_relay_counts){ tr->n_allocs, tr->n_perms, tr->n_chans, tr->n_listeners };
+	*out = (struct turn_relay_counts){ tr->n_allocs, tr->n_perms, tr->n_chans, tr->n_listeners,
+					   tr->n_conns };
 }
 
 /* ------------------------------------------------------------ tables */
@@ -330,6 +389,11 @@ static void alloc_remove(turn_relay *tr, struct talloc *a)
 	uint32_t idx = (uint32_t)(a - tr->allocs);
 
 	close_relay_ports(tr, a);
+	if (a->conn != NO_IDX) {
+		/* The connection stays (the client may allocate again) until idle. */
+		tr->conns[a->conn].alloc = NO_IDX;
+		tr->conns[a->conn].deadline = 0;
+	}
 	while (a->perms != NO_IDX)
 		perm_free(tr, &a->perms, a->perms);
 	while (a->chans != NO_IDX)
@@ -390,12 +454,23 @@ static void fail(turn_relay *tr, const struct msg_turn_effect *m, int err)
 	emit(tr, &ev);
 }
 
-static int find_listener(const turn_relay *tr, const struct sp_addr *a)
+static int find_listener(const turn_relay *tr, const struct sp_addr *a, uint8_t transport)
 {
 	for (uint32_t i = 0; i < tr->n_listeners; i++)
-		if (sp_addr_equal(&tr->listeners[i].addr, a))
+		if (tr->listeners[i].transport == transport && sp_addr_equal(&tr->listeners[i].addr, a))
 			return (int)i;
 	return -1;
+}
+
+/* The open connection of a client on a stream listener. */
+static uint32_t find_conn(const turn_relay *tr, const struct sp_addr *client, uint32_t li)
+{
+	for (uint32_t i = 0; i < tr->cfg.max_conns; i++) {
+		const struct tconn *c = &tr->conns[i];
+		if (c->used && c->listener == li && sp_addr_equal(&c->client, client))
+			return i;
+	}
+	return NO_IDX;
 }
 
 static int open_relay(turn_relay *tr, struct talloc *a, int k, const struct sp_addr *addr)
@@ -418,15 +493,21 @@ static int open_relay(turn_relay *tr, struct talloc *a, int k, const struct sp_a
 static void do_alloc_install(turn_relay *tr, const struct msg_turn_effect *m, uint64_t now)
 {
 	struct talloc *a;
-	int li = find_listener(tr, &m->server), rc;
+	int li = find_listener(tr, &m->server, m->transport), rc;
+	uint32_t ci = NO_IDX;
 
-	if (m->transport != MSG_TURN_TP_UDP) {
-		fail(tr, m, -EPROTONOSUPPORT); /* TCP/TLS listeners are not here yet */
-		return;
-	}
 	if (li < 0) {
 		fail(tr, m, -EADDRNOTAVAIL);
 		return;
+	}
+	if (m->transport != MSG_TURN_TP_UDP) {
+		/* Over TCP/TLS the allocation lives exactly as long as its
+		 * connection: gone already means no allocation. */
+		ci = find_conn(tr, &m->client, (uint32_t)li);
+		if (ci == NO_IDX) {
+			fail(tr, m, -ENOTCONN);
+			return;
+		}
 	}
 	/* spcp's view wins: an id or a 5-tuple it reuses replaces what a
 	 * previous spcp left here. */
@@ -450,6 +531,7 @@ static void do_alloc_install(turn_relay *tr, const struct msg_turn_effect *m, ui
 	a->dont_fragment = m->dont_fragment;
 	a->relay_port[0] = a->relay_port[1] = NO_IDX;
 	a->perms = a->chans = NO_IDX;
+	a->conn = NO_IDX;
 	a->expiry = m->expiry_ns;
 	a->rate = m->bandwidth_bps / 8;
 	if (a->rate) {
@@ -476,6 +558,13 @@ static void do_alloc_install(turn_relay *tr, const struct msg_turn_effect *m, ui
 		alloc_remove(tr, a);
 		fail(tr, m, rc);
 		return;
+	}
+	if (ci != NO_IDX) {
+		struct tconn *c = &tr->conns[ci];
+		if (c->alloc != NO_IDX && c->alloc != idx)
+			alloc_remove(tr, &tr->allocs[c->alloc]); /* one allocation per 5-tuple */
+		a->conn = ci;
+		c->alloc = idx;
 	}
 	struct msg_turn_event ev = { .seq = m->seq, .kind = TURN_EV_INSTALLED, .alloc_id = a->id,
 				     .effect_type = m->type, .relay = a->relay[0],
@@ -583,6 +672,87 @@ void turn_relay_effect(turn_relay *tr, const struct msg_turn_effect *m, uint64_t
 	}
 }
 
+/* ------------------------------------------------------------ to the client */
+
+static bool send_ref(turn_relay *tr, const struct dp_pkt *p, uint32_t skip, uint32_t len,
+		     uint32_t port, const struct sp_addr *dst, const uint8_t *hdr, uint16_t hdr_len);
+
+static void conn_close(turn_relay *tr, struct tconn *c, int why);
+
+/* Ciphertext OpenSSL produced, onto the connection. False: closed. */
+static bool tls_flush(turn_relay *tr, struct tconn *c)
+{
+	size_t n;
+
+	while ((n = tls_stream_pending(c->tls)) > 0) {
+		if (n > SCRATCH)
+			n = SCRATCH;
+		n = tls_stream_take(c->tls, tr->cipher, n);
+		if (tr->ops->stream_send_copy(tr->be, c->port, tr->cipher, (uint32_t)n) < 0) {
+			/* Part of a record cannot be taken back: the stream is lost. */
+			conn_close(tr, c, DROP_CONN_BACKLOG);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Plaintext to a TLS client, encrypted whole or not at all. */
+static bool tls_send(turn_relay *tr, struct tconn *c, const uint8_t *plain, uint32_t len)
+{
+	if (tr->ops->stream_room(tr->be, c->port) < len + TLS_STREAM_OVERHEAD * (len / 16384 + 1)) {
+		drop(tr, DROP_CONN_BACKLOG);
+		return false;
+	}
+	if (tls_stream_write(c->tls, plain, len) < 0) {
+		conn_close(tr, c, DROP_CONN_TLS);
+		return false;
+	}
+	return tls_flush(tr, c);
+}
+
+/* A message built here (a response, a Binding answer) to a client: from
+ * its listener over UDP, on its connection over TCP/TLS. */
+static bool client_copy(turn_relay *tr, uint32_t li, uint32_t ci, const struct sp_addr *dst,
+			const uint8_t *buf, uint32_t len)
+{
+	if (ci == NO_IDX)
+		return tr->ops->tx_copy(tr->be, tr->listeners[li].port, dst, buf, len, 0) == 0;
+	struct tconn *c = &tr->conns[ci];
+	if (c->tls)
+		return tls_send(tr, c, buf, len);
+	int rc = tr->ops->stream_send_copy(tr->be, c->port, buf, len);
+	if (rc == -ENOBUFS)
+		drop(tr, DROP_CONN_BACKLOG);
+	return rc == 0;
+}
+
+/* [hdr][p from skip, len bytes] to a client, the payload by reference
+ * where the transport allows it; on a stream padded to 4 bytes when pad
+ * (ChannelData, RFC 8656 12.5). */
+static bool client_ref(turn_relay *tr, uint32_t li, uint32_t ci, const struct sp_addr *dst,
+		       const uint8_t *hdr, uint16_t hdr_len, const struct dp_pkt *p, uint32_t skip,
+		       uint32_t len, bool pad)
+{
+	if (ci == NO_IDX)
+		return send_ref(tr, p, skip, len, tr->listeners[li].port, dst, hdr, hdr_len);
+	struct tconn *c = &tr->conns[ci];
+	uint8_t np = pad ? (uint8_t)stun_chdata_padding(len, true) : 0;
+	if (c->tls) {
+		uint32_t n = hdr_len + len + np;
+		if (n > SCRATCH)
+			return false;
+		memcpy(tr->scratch, hdr, hdr_len);
+		memcpy(tr->scratch + hdr_len, p->data + skip, len);
+		memset(tr->scratch + hdr_len + len, 0, np);
+		return tls_send(tr, c, tr->scratch, n);
+	}
+	int rc = tr->ops->stream_send(tr->be, c->port, hdr, hdr_len, p, skip, len, np);
+	if (rc == -ENOBUFS)
+		drop(tr, DROP_CONN_BACKLOG);
+	return rc == 0;
+}
+
 /* ------------------------------------------------------------ to spcp and back */
 
 static void addr_to_exc(const struct sp_addr *a, uint8_t ip[16], uint16_t *port)
@@ -591,13 +761,17 @@ static void addr_to_exc(const struct sp_addr *a, uint8_t ip[16], uint16_t *port)
 	*port = a->port;
 }
 
-static void pass_up(turn_relay *tr, const struct dp_pkt *p, const struct listener *l)
+static void pass_up(turn_relay *tr, const struct dp_pkt *p, const struct listener *l, uint32_t ci)
 {
 	struct msg_exc_packet h = { .worker = tr->cfg.worker, .socket_id = p->port,
 				    .family = p->src.family, .proto = IPPROTO_UDP,
 				    .payload_len = p->len };
 	struct sp_addr local = l->addr;
 
+	if (ci != NO_IDX) {
+		h.proto = IPPROTO_TCP;
+		h.flags = tr->conns[ci].tls ? MSG_EXC_F_TLS : 0;
+	}
 	/* A wildcard listener of the other family cannot say which address the
 	 * client used; report the client's family with the listener's port. */
 	if (local.family != p->src.family) {
@@ -621,36 +795,59 @@ static void exc_addr(struct sp_addr *a, uint8_t family, const uint8_t ip[16], ui
 	memcpy(a->ip, ip, family == AF_INET ? 4 : 16);
 }
 
+/* The listener a response must leave from: the socket it came in on, if
+ * the hint still names a listener of that address; else the one bound to
+ * it. -1: none. */
+static int response_listener(const turn_relay *tr, uint32_t hint, const struct sp_addr *local,
+			     uint8_t transport)
+{
+	if (hint < tr->cfg.max_ports && OWN_KIND(tr->owner[hint]) == OWN_LISTENER) {
+		const struct listener *l = &tr->listeners[OWN_IDX(tr->owner[hint])];
+		if (l->transport == transport && l->addr.port == local->port &&
+		    (l->addr.family != local->family || sp_addr_equal(&l->addr, local)))
+			return (int)OWN_IDX(tr->owner[hint]);
+	}
+	return find_listener(tr, local, transport);
+}
+
 void turn_relay_send(turn_relay *tr, const struct msg_exc_packet *h, const uint8_t *payload,
 		     uint64_t now)
 {
 	struct sp_addr local, dst;
-	const struct listener *l = NULL;
+	uint32_t ci = NO_IDX;
+	int li = -1;
 
 	(void)now;
 	cnt(tr, STAT_EXC_DOWN);
-	if (h->proto != IPPROTO_UDP || (h->alloc_id && !find_id(tr, h->alloc_id))) {
+	if ((h->proto != IPPROTO_UDP && h->proto != IPPROTO_TCP) ||
+	    (h->alloc_id && !find_id(tr, h->alloc_id))) {
 		drop(tr, DROP_TURN_RESP_DROPPED);
 		return;
 	}
 	exc_addr(&local, h->family, h->local_addr, h->local_port);
 	exc_addr(&dst, h->family, h->remote_addr, h->remote_port);
-	/* The socket it came in on, if the hint still names a listener of that
-	 * address; else the listener bound to it. */
-	if (h->socket_id < tr->cfg.max_ports && OWN_KIND(tr->owner[h->socket_id]) == OWN_LISTENER)
-		l = &tr->listeners[OWN_IDX(tr->owner[h->socket_id])];
-	if (l && (l->addr.port != local.port ||
-		  (l->addr.family == local.family && !sp_addr_equal(&l->addr, &local))))
-		l = NULL;
-	if (!l) {
-		int li = find_listener(tr, &local);
-		l = li >= 0 ? &tr->listeners[li] : NULL;
+	if (h->proto == IPPROTO_UDP) {
+		li = response_listener(tr, h->socket_id, &local, MSG_TURN_TP_UDP);
+	} else {
+		/* The connection it came on (the hint), if still that client's. */
+		uint32_t o = h->socket_id < tr->cfg.max_ports ? tr->owner[h->socket_id] : 0;
+		if (OWN_KIND(o) == OWN_CONN && sp_addr_equal(&tr->conns[OWN_IDX(o)].client, &dst))
+			ci = OWN_IDX(o);
+		else {
+			int sl = find_listener(tr, &local, h->flags & MSG_EXC_F_TLS ? MSG_TURN_TP_TLS
+										: MSG_TURN_TP_TCP);
+			ci = sl < 0 ? NO_IDX : find_conn(tr, &dst, (uint32_t)sl);
+		}
+		if (ci != NO_IDX)
+			li = (int)tr->conns[ci].listener;
 	}
-	if (!l || !dst.port) {
-		drop(tr, DROP_TURN_RESP_DROPPED);
+	if (li < 0 || !dst.port) {
+		/* Over TCP, a client that closed right after its last request
+		 * (a Refresh to 0) is normal, not an error. */
+		drop(tr, h->proto == IPPROTO_TCP ? DROP_CONN_GONE : DROP_TURN_RESP_DROPPED);
 		return;
 	}
-	if (tr->ops->tx_copy(tr->be, l->port, &dst, payload, h->payload_len, 0) < 0) {
+	if (!client_copy(tr, (uint32_t)li, ci, &dst, payload, h->payload_len)) {
 		drop(tr, DROP_TURN_RESP_DROPPED);
 		return;
 	}
@@ -717,7 +914,7 @@ static void chdata_from_client(turn_relay *tr, const struct dp_pkt *p, uint32_t 
 }
 
 static void answer_binding(turn_relay *tr, const struct dp_pkt *p, const struct stun_msg *m,
-			   const struct listener *l)
+			   uint32_t li, uint32_t ci)
 {
 	uint8_t buf[128];
 	struct stun_builder b;
@@ -731,7 +928,7 @@ static void answer_binding(turn_relay *tr, const struct dp_pkt *p, const struct 
 	if (m->fingerprint >= 0)
 		stun_build_add_fingerprint(&b);
 	int n = stun_build_finish(&b);
-	if (n > 0 && tr->ops->tx_copy(tr->be, l->port, &p->src, buf, (uint32_t)n, 0) == 0)
+	if (n > 0 && client_copy(tr, li, ci, &p->src, buf, (uint32_t)n))
 		cnt(tr, STAT_TURN_BINDING);
 }
 
@@ -771,7 +968,10 @@ static void send_indication(turn_relay *tr, const struct dp_pkt *p, const struct
 		cnt(tr, STAT_TURN_TO_PEER);
 }
 
-static void on_listener(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint64_t now)
+/* One message from a client: a datagram on a UDP listener (ci NO_IDX), or
+ * a whole frame cut from a connection's stream. */
+static void on_client_msg(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint32_t ci,
+			  uint64_t now)
 {
 	const struct listener *l = &tr->listeners[li];
 	struct stun_msg *m = &tr->msg;
@@ -797,9 +997,9 @@ static void on_listener(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uin
 	} else if (m->method == STUN_METHOD_BINDING && m->integrity < 0 &&
 		   m->integrity_sha256 < 0 && !m->n_unknown &&
 		   !stun_has_attr(m, STUN_ATTR_USERNAME)) {
-		answer_binding(tr, p, m, l);
+		answer_binding(tr, p, m, li, ci);
 	} else {
-		pass_up(tr, p, l);
+		pass_up(tr, p, l, ci);
 	}
 }
 
@@ -816,7 +1016,6 @@ static void rand_tid(turn_relay *tr, uint8_t tid[STUN_TID_LEN])
 /* A Data indication carrying the peer's datagram, built in a transmit buffer. */
 static bool data_indication(turn_relay *tr, const struct talloc *a, const struct dp_pkt *p)
 {
-	const struct listener *l = &tr->listeners[a->listener];
 	struct stun_addr sa = { .family = p->src.family == AF_INET ? STUN_AF_IPV4 : STUN_AF_IPV6,
 				.port = ntohs(p->src.port) };
 	struct stun_builder b;
@@ -839,11 +1038,8 @@ static bool data_indication(turn_relay *tr, const struct talloc *a, const struct
 	if (n <= 0) {
 		drop(tr, DROP_TX_NO_BUFFER);
 	} else {
-		struct dp_tx t = { .dst = a->client, .port = l->port };
-		uint8_t hdrs[DP_TX_HDR_MAX];
 		out.len = (uint32_t)n;
-		out.port = l->port;
-		ok = tr->ops->tx_fanout(tr->be, &out, &t, hdrs, 1) == 1;
+		ok = client_ref(tr, a->listener, a->conn, &a->client, NULL, 0, &out, 0, out.len, false);
 	}
 	tr->ops->release(tr->be, &out);
 	return ok;
@@ -870,8 +1066,8 @@ static void on_relay(turn_relay *tr, const struct dp_pkt *p, uint32_t ai, uint64
 	if (c && now < c->expiry && p->len <= 0xFFFF) {
 		uint8_t hdr[STUN_CHDATA_HEADER_LEN];
 		stun_chdata_header(hdr, c->num, (uint16_t)p->len);
-		ok = send_ref(tr, p, 0, p->len, tr->listeners[a->listener].port, &a->client, hdr,
-			      sizeof(hdr));
+		ok = client_ref(tr, a->listener, a->conn, &a->client, hdr, sizeof(hdr), p, 0, p->len,
+				true);
 	} else {
 		ok = data_indication(tr, a, p);
 	}
@@ -879,21 +1075,257 @@ static void on_relay(turn_relay *tr, const struct dp_pkt *p, uint32_t ai, uint64
 		cnt(tr, STAT_TURN_TO_CLIENT);
 }
 
+/* ------------------------------------------------------------ connections */
+
+static void conn_close(turn_relay *tr, struct tconn *c, int why)
+{
+	uint32_t ci = (uint32_t)(c - tr->conns);
+
+	if (c->alloc != NO_IDX) {
+		/* RFC 8656 3.1: a TCP/TLS allocation ends with its connection. */
+		struct talloc *a = &tr->allocs[c->alloc];
+		struct msg_turn_event ev = { .kind = TURN_EV_CLOSED, .alloc_id = a->id };
+		alloc_remove(tr, a);
+		emit(tr, &ev);
+	}
+	if (c->part_cap)
+		tr->ops->release(tr->be, &c->part);
+	tls_stream_free(c->tls);
+	tr->ops->port_close(tr->be, c->port);
+	if (c->port < tr->cfg.max_ports)
+		tr->owner[c->port] = 0;
+	memset(c, 0, sizeof(*c));
+	c->next_free = tr->free_conn;
+	tr->free_conn = ci;
+	tr->n_conns--;
+	if (why >= 0)
+		drop(tr, (enum stat_drop)why);
+}
+
+static void on_open(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint64_t now)
+{
+	const struct listener *l = &tr->listeners[li];
+	struct tconn *c;
+
+	if (l->transport == MSG_TURN_TP_UDP || tr->free_conn == NO_IDX ||
+	    p->port >= tr->cfg.max_ports || tr->owner[p->port]) {
+		tr->ops->port_close(tr->be, p->port);
+		drop(tr, DROP_CONN_REFUSED);
+		return;
+	}
+	uint32_t ci = tr->free_conn;
+	c = &tr->conns[ci];
+	tr->free_conn = c->next_free;
+	memset(c, 0, sizeof(*c));
+	c->used = true;
+	c->port = p->port;
+	c->listener = li;
+	c->alloc = NO_IDX;
+	c->client = p->src;
+	tr->owner[p->port] = OWN_CONN | ci;
+	tr->n_conns++;
+	if (l->transport == MSG_TURN_TP_TLS) {
+		c->deadline = now + tr->cfg.tls_handshake_ns;
+		if (!(c->tls = tls_stream_new(tr->cfg.tls)))
+			conn_close(tr, c, DROP_CONN_REFUSED);
+	} else {
+		c->deadline = now + tr->cfg.conn_idle_ns;
+	}
+}
+
+/* Length of the frame at d (0 with fewer than 4 bytes), -1 if none can
+ * start there. RFC 5766 channels (0x5000-0x7FFF) frame like ChannelData:
+ * whether they relay is the channel table's business. */
+static int frame_len(const uint8_t *d, uint32_t avail, uint32_t *need)
+{
+	size_t fl;
+
+	if (avail < 4) {
+		*need = 4;
+		return 0;
+	}
+	enum stun_err e = stun_stream_frame(d, avail, &fl);
+	if (e == STUN_ERR_CHANNEL_RANGE && d[0] <= 0x7F)
+		fl = STUN_CHDATA_HEADER_LEN + (((size_t)(d[2] << 8 | d[3]) + 3) & ~(size_t)3);
+	else if (e != STUN_OK)
+		return -1;
+	*need = (uint32_t)fl;
+	return 0;
+}
+
+static void deliver(turn_relay *tr, struct tconn *c, const struct dp_pkt *in, const uint8_t *d,
+		    uint32_t len, uint64_t now)
+{
+	struct dp_pkt view = *in;
+
+	view.data = (uint8_t *)d;
+	view.len = len;
+	view.port = c->port;
+	view.src = c->client;
+	on_client_msg(tr, &view, c->listener, (uint32_t)(c - tr->conns), now);
+}
+
+/*
+ * Cut a connection's bytes into frames. A frame wholly inside `in` is
+ * handled where it lies (relayed by reference); one split across reads is
+ * assembled in a transmit buffer held by the connection. False when the
+ * connection was closed (garbage, a frame larger than a buffer).
+ */
+static bool frame_stream(turn_relay *tr, struct tconn *c, const struct dp_pkt *in, uint64_t now)
+{
+	uint32_t off = 0, need;
+
+	while (off < in->len) {
+		if (c->part_len) {
+			uint32_t take;
+			if (frame_len(c->part.data, c->part_len, &need) < 0)
+				goto garbage;
+			if (c->part_len < 4) {
+				take = 4 - c->part_len;
+				if (take > in->len - off)
+					take = in->len - off;
+				memcpy(c->part.data + c->part_len, in->data + off, take);
+				c->part_len += take;
+				off += take;
+				if (c->part_len < 4)
+					return true;
+				if (frame_len(c->part.data, c->part_len, &need) < 0)
+					goto garbage;
+			}
+			if (need > c->part_cap)
+				goto oversize;
+			take = need - c->part_len;
+			if (take > in->len - off)
+				take = in->len - off;
+			memcpy(c->part.data + c->part_len, in->data + off, take);
+			c->part_len += take;
+			off += take;
+			if (c->part_len == need) {
+				c->part.len = need;
+				deliver(tr, c, &c->part, c->part.data, need, now);
+				/* Sends still referencing it keep the buffer alive. */
+				tr->ops->release(tr->be, &c->part);
+				c->part_len = c->part_cap = 0;
+			}
+			continue;
+		}
+		const uint8_t *d = in->data + off;
+		uint32_t avail = in->len - off;
+		if (frame_len(d, avail, &need) < 0)
+			goto garbage;
+		if (avail >= 4 && need <= avail) {
+			deliver(tr, c, in, d, need, now);
+			off += need;
+			continue;
+		}
+		if (tr->ops->tx_alloc(tr->be, &c->part, &c->part_cap) < 0) {
+			c->part_cap = 0;
+			conn_close(tr, c, DROP_TX_NO_BUFFER);
+			return false;
+		}
+		if (need > c->part_cap)
+			goto oversize;
+		memcpy(c->part.data, d, avail);
+		c->part_len = avail;
+		off = in->len;
+	}
+	return true;
+garbage:
+	conn_close(tr, c, DROP_TURN_NOT_STUN);
+	return false;
+oversize:
+	conn_close(tr, c, DROP_CONN_OVERSIZE);
+	return false;
+}
+
+static void on_stream(turn_relay *tr, struct tconn *c, const struct dp_pkt *p, uint64_t now)
+{
+	if (!c->tls) {
+		frame_stream(tr, c, p, now);
+		return;
+	}
+	if (tls_stream_feed(c->tls, p->data, p->len) < 0) {
+		conn_close(tr, c, DROP_CONN_TLS);
+		return;
+	}
+	for (;;) {
+		struct dp_pkt out;
+		uint32_t cap;
+		if (tr->ops->tx_alloc(tr->be, &out, &cap) < 0) {
+			/* Plaintext would wait in OpenSSL with nothing to wake it. */
+			conn_close(tr, c, DROP_TX_NO_BUFFER);
+			return;
+		}
+		int n = tls_stream_read(c->tls, out.data, cap);
+		if (n > 0) {
+			out.len = (uint32_t)n;
+			out.kind = DP_PKT_STREAM;
+			bool alive = frame_stream(tr, c, &out, now);
+			tr->ops->release(tr->be, &out);
+			if (!alive)
+				return;
+			continue;
+		}
+		tr->ops->release(tr->be, &out);
+		if (n < 0) {
+			/* An alert may be pending; it goes if the queue takes it. */
+			tls_flush(tr, c);
+			if (c->used)
+				conn_close(tr, c, strcmp(tls_stream_why(c->tls), "closed by the peer") ? DROP_CONN_TLS : -1);
+			return;
+		}
+		break;
+	}
+	if (c->alloc == NO_IDX && tls_stream_established(c->tls) &&
+	    c->deadline > now + tr->cfg.conn_idle_ns)
+		c->deadline = now + tr->cfg.conn_idle_ns;
+	tls_flush(tr, c);
+}
+
 void turn_relay_input(turn_relay *tr, struct dp_pkt *pkts, unsigned n, uint64_t now)
 {
 	for (unsigned i = 0; i < n; i++) {
 		struct dp_pkt *p = &pkts[i];
-		uint32_t o = p->port < tr->cfg.max_ports ? tr->owner[p->port] : 0;
+		uint32_t at = p->kind == DP_PKT_OPEN ? p->parent : p->port;
+		uint32_t o = at < tr->cfg.max_ports ? tr->owner[at] : 0;
 
-		if (OWN_KIND(o) == OWN_LISTENER)
-			on_listener(tr, p, OWN_IDX(o), now);
-		else if (OWN_KIND(o) == OWN_RELAY)
-			on_relay(tr, p, OWN_IDX(o), now);
-		else
-			drop(tr, DROP_NO_PORT);
+		switch (p->kind) {
+		case DP_PKT_DGRAM:
+			if (OWN_KIND(o) == OWN_LISTENER &&
+			    tr->listeners[OWN_IDX(o)].transport == MSG_TURN_TP_UDP)
+				on_client_msg(tr, p, OWN_IDX(o), NO_IDX, now);
+			else if (OWN_KIND(o) == OWN_RELAY)
+				on_relay(tr, p, OWN_IDX(o), now);
+			else
+				drop(tr, DROP_NO_PORT);
+			break;
+		case DP_PKT_OPEN:
+			if (OWN_KIND(o) == OWN_LISTENER) {
+				on_open(tr, p, OWN_IDX(o), now);
+			} else {
+				tr->ops->port_close(tr->be, p->port);
+				drop(tr, DROP_CONN_REFUSED);
+			}
+			break;
+		case DP_PKT_STREAM:
+			if (OWN_KIND(o) == OWN_CONN)
+				on_stream(tr, &tr->conns[OWN_IDX(o)], p, now);
+			else
+				drop(tr, DROP_NO_PORT);
+			break;
+		case DP_PKT_CLOSED:
+			if (OWN_KIND(o) == OWN_CONN)
+				conn_close(tr, &tr->conns[OWN_IDX(o)], -1);
+			else
+				tr->ops->port_close(tr->be, p->port);
+			break;
+		default:
+			break;
+		}
 		tr->ops->release(tr->be, p);
 	}
 }
+
 
 /* ------------------------------------------------------------ timers */
 
@@ -902,6 +1334,15 @@ void turn_relay_timers(turn_relay *tr, uint64_t now)
 	if (now < tr->next_sweep)
 		return;
 	tr->next_sweep = now + SWEEP_NS;
+	for (uint32_t i = 0; i < tr->cfg.max_conns && tr->n_conns; i++) {
+		struct tconn *c = &tr->conns[i];
+		if (!c->used || c->alloc != NO_IDX)
+			continue;
+		if (!c->deadline)
+			c->deadline = now + tr->cfg.conn_idle_ns; /* its allocation just went */
+		else if (now >= c->deadline)
+			conn_close(tr, c, DROP_CONN_IDLE); /* slowloris, or a client that left */
+	}
 	if (now < TURN_RELAY_GRACE_NS)
 		return;
 	uint64_t due = now - TURN_RELAY_GRACE_NS; /* expiries at or before this go */

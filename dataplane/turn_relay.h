@@ -21,6 +21,19 @@
  *                         back on the command ring behind the effects it
  *                         caused and leaves from this listener socket
  *     anything else    -> dropped and counted
+ *   TCP and TLS listeners (RFC 8656 client transports): each accepted
+ *                      connection is framed into the same STUN messages and
+ *                      ChannelData (padded to 4 bytes on a stream) and
+ *                      handled as above; a message split across reads is
+ *                      assembled in a transmit buffer (so it can still be
+ *                      relayed by reference); TLS is decrypted by
+ *                      tls_stream. Everything towards the client goes on its
+ *                      connection, in order; a connection whose send queue
+ *                      is full loses whole messages (counted), never bytes.
+ *                      A connection closing removes its allocation
+ *                      (TURN_EV_CLOSED); one that holds no allocation is
+ *                      closed after conn_idle_ns (TLS: tls_handshake_ns
+ *                      until the handshake is done).
  *   relay port (one UDP port per allocation, two for a dual one), from a
  *   peer whose IP holds a valid permission:
  *     channel bound to that peer IP:port -> ChannelData to the client (the
@@ -46,8 +59,9 @@
 #include "backend.h"
 #include "msg.h"
 #include "stats.h"
+#include "tls_stream.h"
 
-#define TURN_RELAY_MAX_LISTENERS 4
+#define TURN_RELAY_MAX_LISTENERS 12
 /* spdp removes what expired only this long after the expiry (spcp's own
  * removal normally arrives first; packets are refused from the expiry on). */
 #define TURN_RELAY_GRACE_NS 2000000000ull
@@ -58,6 +72,10 @@ struct turn_relay_cfg {
 	uint32_t max_perms;    /* permissions, all allocations together */
 	uint32_t max_channels; /* channel bindings, all allocations together */
 	uint32_t max_ports;    /* the backend's port indexes (size of the owner map) */
+	uint32_t max_conns;    /* TCP/TLS client connections on this worker (0: none) */
+	uint64_t conn_idle_ns; /* a connection without an allocation is closed after this */
+	uint64_t tls_handshake_ns; /* a TLS connection must finish its handshake within this */
+	tls_server *tls;       /* for TLS listeners (shared, not owned) */
 };
 
 /* What the relay needs from its worker. */
@@ -83,9 +101,14 @@ void turn_relay_destroy(turn_relay *tr);
 /* A listener socket already open on the backend (the worker's member of a
  * steered group). 0, -ENOSPC (TURN_RELAY_MAX_LISTENERS), -EINVAL. */
 int turn_relay_add_listener(turn_relay *tr, uint32_t port);
+/* A listening TCP socket adopted by the backend (listen_adopt); tls: its
+ * connections speak TLS (cfg.tls must be set). Same errors, and -EINVAL
+ * with max_conns 0. */
+int turn_relay_add_stream_listener(turn_relay *tr, uint32_t port, bool tls);
 
-/* True when packets on backend port `port` are the relay's (a listener or
- * a relay port): the worker hands those to turn_relay_input. */
+/* True when packets on backend port `port` are the relay's (a listener, a
+ * connection or a relay port): the worker hands those to turn_relay_input
+ * (for DP_PKT_OPEN, ask about the packet's parent). */
 bool turn_relay_owns(const turn_relay *tr, uint32_t port);
 
 /* One effect from spcp (msg_check passed). Emits TURN_EV_INSTALLED for an
@@ -105,7 +128,7 @@ void turn_relay_input(turn_relay *tr, struct dp_pkt *pkts, unsigned n, uint64_t 
 void turn_relay_timers(turn_relay *tr, uint64_t now_ns);
 
 struct turn_relay_counts {
-	uint32_t allocs, perms, channels, listeners;
+	uint32_t allocs, perms, channels, listeners, conns;
 };
 void turn_relay_get_counts(const turn_relay *tr, struct turn_relay_counts *out);
 

@@ -27,7 +27,7 @@
 
 #define WORKER_BURST 64
 
-_Static_assert(DP_TURN_MAX_LISTENERS == TURN_RELAY_MAX_LISTENERS, "listener limits differ");
+_Static_assert(3 * DP_TURN_MAX_LISTENERS == TURN_RELAY_MAX_LISTENERS, "listener limits differ");
 
 static void worker_emit(struct dp_worker *w, ring *r, uint16_t type, const void *p, uint32_t len)
 {
@@ -205,7 +205,11 @@ static int turn_init(struct dp_worker *w, uint32_t max_ports)
 	const struct dp_config *c = &w->dp->cfg;
 	struct turn_relay_cfg tc = { .worker = w->id, .max_allocs = c->turn_max_allocs,
 				     .max_perms = c->turn_max_perms,
-				     .max_channels = c->turn_max_channels, .max_ports = max_ports };
+				     .max_channels = c->turn_max_channels, .max_ports = max_ports,
+				     .max_conns = c->turn_max_conns,
+				     .conn_idle_ns = (uint64_t)c->turn_conn_idle_ms * 1000000,
+				     .tls_handshake_ns = (uint64_t)c->turn_tls_handshake_ms * 1000000,
+				     .tls = w->dp->turn_tls };
 	struct turn_relay_hooks hooks = { .event = emit_turn_event, .exc_up = turn_exc_up, .ctx = w };
 	int rc;
 
@@ -218,13 +222,18 @@ static int turn_init(struct dp_worker *w, uint32_t max_ports)
 	}
 	for (uint32_t k = 0; k < w->n_turn_fds; k++) {
 		uint32_t idx;
-		if ((rc = dp_backend_uring.port_adopt(w->be, w->turn_fds[k], &idx)) < 0) {
+		uint8_t tp = w->turn_fd_tp[k];
+		rc = tp == MSG_TURN_TP_UDP ? dp_backend_uring.port_adopt(w->be, w->turn_fds[k], &idx)
+					   : dp_backend_uring.listen_adopt(w->be, w->turn_fds[k], &idx);
+		if (rc < 0) {
 			log_error(-rc, "worker %u: TURN listener", w->id);
 			close_turn_fds(w, k);
 			return rc;
 		}
 		w->turn_fds[k] = -1; /* the backend owns it now */
-		if ((rc = turn_relay_add_listener(w->turn, idx)) < 0) {
+		rc = tp == MSG_TURN_TP_UDP ? turn_relay_add_listener(w->turn, idx)
+					   : turn_relay_add_stream_listener(w->turn, idx, tp == MSG_TURN_TP_TLS);
+		if (rc < 0) {
 			log_error(-rc, "worker %u: TURN listener", w->id);
 			close_turn_fds(w, k + 1);
 			return rc;
@@ -239,7 +248,7 @@ static int worker_init(struct dp_worker *w)
 	/* Port indexes: flows' pairs, the shared port, and with TURN one relay
 	 * port per allocation (two when dual-stack) plus the listeners. */
 	uint32_t max_ports = 2 * c->max_flows + 8 +
-			     (w->n_turn_fds ? 2 * c->turn_max_allocs + w->n_turn_fds : 0);
+			     (w->n_turn_fds ? 2 * c->turn_max_allocs + w->n_turn_fds + c->turn_max_conns : 0);
 	struct dp_backend_cfg bc = {
 		.worker = w->id, .rx_buffers = c->rx_buffers, .rx_buf_size = c->rx_buf_size,
 		.tx_slots = c->tx_slots, .tx_buffers = c->tx_buffers, .max_ports = max_ports,
@@ -320,7 +329,7 @@ static void dispatch(struct dp_worker *w, struct dp_pkt *pkts, unsigned n, uint6
 		return;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		if (turn_relay_owns(w->turn, pkts[i].port))
+		if (turn_relay_owns(w->turn, pkts[i].kind == DP_PKT_OPEN ? pkts[i].parent : pkts[i].port))
 			turn[nt++] = pkts[i];
 		else
 			pkts[nf++] = pkts[i];

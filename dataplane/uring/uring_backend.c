@@ -18,10 +18,19 @@
  * io_uring_submit_and_wait_timeout() sleeps on packets, send completions,
  * commands from spcp and the timeout at once.
  *
+ * TCP: a listening port has a multishot ACCEPT armed; each connection gets
+ * a port index (with a generation, so a completion of a previous owner of
+ * the index is recognised), a multishot RECV from the same provided
+ * buffers, and a FIFO of send slots of which only the head is in flight
+ * (io_uring may reorder independent sends on one socket; a short write is
+ * resumed from where it stopped). Opens, bytes and ends go to the caller
+ * through the same pending FIFO as datagrams, so they stay in order.
+ *
  * user_data = kind << 56 | index (port for receives, slot for sends).
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,19 +45,32 @@
 #define UD_RECV 1ull
 #define UD_SEND 2ull
 #define UD_DOORBELL 3ull
+#define UD_ACCEPT 4ull
 #define UD_KIND(ud) ((ud) >> 56)
 #define UD_IDX(ud) ((uint32_t)((ud) & 0xffffffffu))
+#define UD_GEN(ud) ((uint32_t)((ud) >> 32) & 0xffffffu)
 #define UD(kind, idx) (((uint64_t)(kind) << 56) | (uint64_t)(idx))
+/* Receives and accepts carry the port's generation: a completion that
+ * arrives after the index went to another socket is recognised. */
+#define UD_PORT(kind, up, idx) (UD(kind, idx) | (uint64_t)((up)->gen & 0xffffffu) << 32)
 
 #define BGID 0
 #define NO_BUF UINT32_MAX
 #define ERRQ 256
 #define COPY_MAX 2048
 
+enum { PK_UDP = 0, PK_LISTEN, PK_CONN };
+
 struct uport {
 	int fd;
 	bool armed;
+	uint8_t kind;        /* PK_* */
+	bool failed;         /* PK_CONN: EOF, reset or send error seen; CLOSED queued */
+	uint32_t gen;        /* bumped at every close: stale completions are ignored */
+	bool sending;        /* PK_CONN: the FIFO's head is in flight */
+	uint32_t sq_head, sq_tail, sq_len; /* PK_CONN: send FIFO (slot indexes) */
 	struct sp_addr bound;
+	struct sp_addr peer; /* PK_CONN */
 	/* single-shot fallback: the kernel writes the source address here */
 	struct msghdr mh;
 	struct sockaddr_storage name;
@@ -56,7 +78,7 @@ struct uport {
 
 struct tx_slot {
 	struct msghdr mh;
-	struct iovec iov[2];
+	struct iovec iov[3];
 	struct sockaddr_storage dst;
 	uint8_t hdr[DP_TX_HDR_MAX];
 	uint32_t buf;        /* receive buffer referenced, or NO_BUF */
@@ -65,7 +87,11 @@ struct tx_slot {
 	uint64_t cookie;
 	uint8_t *copy;       /* tx_copy: owned bytes (COPY_MAX) */
 	bool zc;             /* waiting for the zero-copy notification */
+	uint32_t conn, gen;  /* stream sends: the connection (NO_CONN: a datagram) */
+	uint32_t next_q;     /* stream sends: next in the connection's FIFO */
 };
+#define NO_CONN UINT32_MAX
+static const uint8_t zero_pad[4];
 
 struct dp_backend {
 	struct io_uring ring;
@@ -95,11 +121,16 @@ struct dp_backend {
 	 * CQ is always drained so send completions (and their slots) are never
 	 * stuck behind receives. At most one entry per receive buffer. */
 	struct dp_pkt *pend;
-	uint32_t pend_head, pend_tail;
+	uint32_t pend_head, pend_tail, pend_mask;
 	/* failed sends for the layer above */
 	struct dp_tx_err errq[ERRQ];
 	uint32_t errq_head, errq_tail;
 };
+
+static void on_stream_send(struct dp_backend *be, uint32_t s, const struct io_uring_cqe *cqe);
+static struct tx_slot *slot_get(struct dp_backend *be, uint32_t *idx);
+struct uport;
+static void sq_drain(struct dp_backend *be, struct uport *up);
 
 static inline void cnt(struct dp_backend *be, enum stat_counter c, uint64_t n)
 {
@@ -151,7 +182,15 @@ static int arm_recv(struct dp_backend *be, uint32_t p)
 
 	if (!sqe)
 		return -EBUSY;
-	if (be->multishot) {
+	if (up->kind == PK_LISTEN) {
+		io_uring_prep_multishot_accept(sqe, up->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, UD_PORT(UD_ACCEPT, up, p));
+		up->armed = true;
+		return 0;
+	}
+	if (up->kind == PK_CONN) {
+		io_uring_prep_recv_multishot(sqe, up->fd, NULL, 0, 0);
+	} else if (be->multishot) {
 		io_uring_prep_recvmsg_multishot(sqe, up->fd, &be->rx_tmpl, 0);
 	} else {
 		memset(&up->mh, 0, sizeof(up->mh));
@@ -161,7 +200,7 @@ static int arm_recv(struct dp_backend *be, uint32_t p)
 	}
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	io_uring_sqe_set_data64(sqe, UD(UD_RECV, p));
+	io_uring_sqe_set_data64(sqe, UD_PORT(UD_RECV, up, p));
 	up->armed = true;
 	return 0;
 }
@@ -265,7 +304,13 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 	be->ports = calloc(cfg->max_ports, sizeof(*be->ports));
 	be->slots = calloc(cfg->tx_slots, sizeof(*be->slots));
 	be->copy_area = malloc((size_t)cfg->tx_slots * COPY_MAX);
-	be->pend = calloc(be->nbufs, sizeof(*be->pend));
+	/* Every pending datagram or chunk holds a buffer; every port adds at
+	 * most an OPEN and a CLOSED. */
+	uint32_t pend_cap = 1;
+	while (pend_cap < be->nbufs + 2 * cfg->max_ports)
+		pend_cap <<= 1;
+	be->pend_mask = pend_cap - 1;
+	be->pend = calloc(pend_cap, sizeof(*be->pend));
 	if (!be->bufs || !be->refs || !be->tx_free || !be->ports || !be->slots || !be->copy_area ||
 	    !be->pend) {
 		rc = -ENOMEM;
@@ -284,6 +329,7 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 		be->slots[i].next_free = i + 1 < be->nslots ? i + 1 : UINT32_MAX;
 		be->slots[i].copy = be->copy_area + (size_t)i * COPY_MAX;
 		be->slots[i].buf = NO_BUF;
+		be->slots[i].conn = NO_CONN;
 	}
 	be->free_slot = 0;
 	be->rx_tmpl.msg_namelen = sizeof(struct sockaddr_storage);
@@ -421,15 +467,36 @@ static void uring_port_close(struct dp_backend *be, uint32_t p)
 
 	if (p >= be->cfg.max_ports || be->ports[p].fd < 0)
 		return;
+	struct uport *up = &be->ports[p];
 	/* Cancel the receive first: its completion (-ECANCELED) finds the
 	 * port closed and does not re-arm. */
-	if (be->ports[p].armed && (sqe = get_sqe(be))) {
-		io_uring_prep_cancel64(sqe, UD(UD_RECV, p), 0);
+	if (up->armed && (sqe = get_sqe(be))) {
+		io_uring_prep_cancel64(sqe, UD_PORT(up->kind == PK_LISTEN ? UD_ACCEPT : UD_RECV, up, p), 0);
 		io_uring_sqe_set_data64(sqe, 0);
 		io_uring_submit(&be->ring);
 	}
-	close(be->ports[p].fd);
-	be->ports[p].fd = -1;
+	if (up->kind != PK_UDP) {
+		/* Bytes and events not yet taken must not reach whoever gets
+		 * this index next. */
+		for (uint32_t i = be->pend_tail; i != be->pend_head; i++) {
+			struct dp_pkt *e = &be->pend[i & be->pend_mask];
+			if (e->port == p && e->kind != DP_PKT_DEAD) {
+				buf_put(be, e->buf);
+				e->kind = DP_PKT_DEAD;
+			}
+		}
+	}
+	if (up->kind == PK_CONN) {
+		sq_drain(be, up); /* a send in flight is freed at its (stale) completion */
+		cnt(be, STAT_CONN_CLOSED, 1);
+	}
+	close(up->fd);
+	up->fd = -1;
+	up->gen++;
+	up->kind = PK_UDP;
+	up->armed = up->failed = up->sending = false;
+	up->sq_head = up->sq_tail = NO_CONN;
+	up->sq_len = 0;
 }
 
 static int uring_port_addr(struct dp_backend *be, uint32_t p, struct sp_addr *out)
@@ -466,6 +533,10 @@ static void on_send(struct dp_backend *be, uint32_t s, const struct io_uring_cqe
 	if (s >= be->nslots)
 		return;
 	sl = &be->slots[s];
+	if (sl->conn != NO_CONN) {
+		on_stream_send(be, s, cqe);
+		return;
+	}
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		slot_free(be, s); /* zero-copy: the kernel is done with our memory */
 		return;
@@ -483,6 +554,346 @@ static void on_send(struct dp_backend *be, uint32_t s, const struct io_uring_cqe
 		slot_free(be, s);
 }
 
+/* ------------------------------------------------------------ TCP */
+
+static void push_event(struct dp_backend *be, uint32_t p, uint8_t kind, uint32_t parent)
+{
+	struct dp_pkt *e = &be->pend[be->pend_head++ & be->pend_mask];
+
+	*e = (struct dp_pkt){ .port = p, .buf = NO_BUF, .kind = kind, .parent = parent };
+	if (kind == DP_PKT_OPEN)
+		e->src = be->ports[p].peer;
+}
+
+/* Free the connection's queued sends that are not in flight. */
+static void sq_drain(struct dp_backend *be, struct uport *up)
+{
+	bool keep_head = up->sending;
+	uint32_t s = up->sq_head;
+
+	if (keep_head && s != NO_CONN)
+		s = be->slots[s].next_q;
+	while (s != NO_CONN) {
+		uint32_t next = be->slots[s].next_q;
+		be->slots[s].conn = NO_CONN;
+		slot_free(be, s);
+		up->sq_len--;
+		s = next;
+	}
+	if (keep_head && up->sq_head != NO_CONN) {
+		be->slots[up->sq_head].next_q = NO_CONN;
+		up->sq_tail = up->sq_head;
+	} else {
+		up->sq_head = up->sq_tail = NO_CONN;
+	}
+}
+
+/* EOF, reset or a failed send: stop sending, tell the owner once. */
+static void conn_fail(struct dp_backend *be, uint32_t p)
+{
+	struct uport *up = &be->ports[p];
+
+	if (up->failed)
+		return;
+	up->failed = true;
+	sq_drain(be, up); /* a head in flight is freed at its completion */
+	push_event(be, p, DP_PKT_CLOSED, 0);
+}
+
+static int sq_submit_head(struct dp_backend *be, struct uport *up)
+{
+	struct io_uring_sqe *sqe = get_sqe(be);
+	uint32_t s = up->sq_head;
+
+	if (!sqe)
+		return -EBUSY;
+	/* MSG_NOSIGNAL: a peer that reset gets EPIPE here, not a SIGPIPE. */
+	io_uring_prep_sendmsg(sqe, up->fd, &be->slots[s].mh, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, UD(UD_SEND, s));
+	up->sending = true;
+	return 0;
+}
+
+static void on_stream_send(struct dp_backend *be, uint32_t s, const struct io_uring_cqe *cqe)
+{
+	struct tx_slot *sl = &be->slots[s];
+	uint32_t p = sl->conn;
+	struct uport *up = &be->ports[p];
+	bool ok = cqe->res > 0;
+
+	if (up->kind != PK_CONN || up->gen != sl->gen || up->fd < 0 || up->sq_head != s) {
+		sl->conn = NO_CONN; /* the connection is gone: nothing to resume */
+		slot_free(be, s);
+		return;
+	}
+	up->sending = false;
+	if (ok) {
+		cnt(be, STAT_TX_BYTES, (uint64_t)cqe->res);
+		/* A short write: advance the iovecs and send the rest first. */
+		size_t done = (size_t)cqe->res;
+		while (sl->mh.msg_iovlen && done >= sl->mh.msg_iov[0].iov_len) {
+			done -= sl->mh.msg_iov[0].iov_len;
+			sl->mh.msg_iov++;
+			sl->mh.msg_iovlen--;
+		}
+		if (sl->mh.msg_iovlen) {
+			sl->mh.msg_iov[0].iov_base = (uint8_t *)sl->mh.msg_iov[0].iov_base + done;
+			sl->mh.msg_iov[0].iov_len -= done;
+			if (!up->failed && sq_submit_head(be, up) == 0)
+				return;
+			ok = false;
+		} else {
+			cnt(be, STAT_TX_PACKETS, 1);
+		}
+	} else {
+		drop(be, DROP_TX_ERROR);
+	}
+	/* The head is done: off the FIFO, then the next one. */
+	up->sq_head = sl->next_q;
+	if (up->sq_head == NO_CONN)
+		up->sq_tail = NO_CONN;
+	up->sq_len--;
+	sl->conn = NO_CONN;
+	slot_free(be, s);
+	if (!ok || (up->sq_head != NO_CONN && !up->failed && sq_submit_head(be, up) < 0))
+		conn_fail(be, p);
+}
+
+static uint32_t free_port(struct dp_backend *be)
+{
+	for (uint32_t p = 0; p < be->cfg.max_ports; p++)
+		if (be->ports[p].fd < 0)
+			return p;
+	return NO_CONN;
+}
+
+static void on_accept(struct dp_backend *be, uint32_t lp, const struct io_uring_cqe *cqe)
+{
+	struct uport *l = lp < be->cfg.max_ports ? &be->ports[lp] : NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int one = 1;
+
+	if (!l)
+		return;
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->armed = false;
+	if (cqe->res >= 0) {
+		int fd = cqe->res;
+		uint32_t p = l->fd >= 0 && l->kind == PK_LISTEN ? free_port(be) : NO_CONN;
+		struct uport *up = p != NO_CONN ? &be->ports[p] : NULL;
+		if (!up || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    sp_addr_from_sockaddr(&up->peer, (struct sockaddr *)&ss, sl) < 0) {
+			drop(be, DROP_CONN_REFUSED);
+			close(fd);
+		} else {
+			sl = sizeof(ss);
+			getsockname(fd, (struct sockaddr *)&ss, &sl);
+			sp_addr_from_sockaddr(&up->bound, (struct sockaddr *)&ss, sl);
+			/* Small messages (STUN, ChannelData) must not wait for Nagle. */
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			up->fd = fd;
+			up->kind = PK_CONN;
+			up->failed = false;
+			up->sq_head = up->sq_tail = NO_CONN;
+			up->sq_len = 0;
+			if (p >= be->nports)
+				be->nports = p + 1;
+			cnt(be, STAT_CONN_ACCEPTED, 1);
+			push_event(be, p, DP_PKT_OPEN, lp);
+			if (arm_recv(be, p) < 0)
+				conn_fail(be, p);
+		}
+	} else if (cqe->res != -ECANCELED) {
+		log_rl(LOG_LVL_WARNING, -cqe->res, "worker %u: accept on port %u", be->cfg.worker, lp);
+	}
+	if (!l->armed && l->fd >= 0 && l->kind == PK_LISTEN && cqe->res != -ECANCELED)
+		arm_recv(be, lp);
+}
+
+/* A stream receive completion; 1 when bytes were stored in *pkt. */
+static int on_stream_recv(struct dp_backend *be, uint32_t p, const struct io_uring_cqe *cqe,
+			  struct dp_pkt *pkt)
+{
+	struct uport *up = &be->ports[p];
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+
+	if (!more)
+		up->armed = false;
+	if (up->fd < 0 || up->failed) {
+		if (cqe->flags & IORING_CQE_F_BUFFER)
+			buf_recycle(be, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		return 0;
+	}
+	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		if (bid >= be->nbufs)
+			return 0;
+		be->refs[bid] = 1;
+		*pkt = (struct dp_pkt){ .data = be->bufs + (size_t)bid * be->buf_size,
+					.len = (uint32_t)cqe->res, .port = p, .buf = bid,
+					.kind = DP_PKT_STREAM, .src = up->peer };
+		cnt(be, STAT_RX_BYTES, pkt->len);
+		if (!more && arm_recv(be, p) < 0)
+			conn_fail(be, p);
+		return 1;
+	}
+	if (cqe->res == -ENOBUFS) {
+		/* Bytes wait in the socket; take them once buffers come back. */
+		cnt(be, STAT_RX_BUF_EXHAUSTED, 1);
+		if (!more && arm_recv(be, p) < 0)
+			conn_fail(be, p);
+		return 0;
+	}
+	if (cqe->res == -ECANCELED)
+		return 0;
+	conn_fail(be, p); /* 0: EOF; < 0: reset and the like */
+	return 0;
+}
+
+static int uring_listen_adopt(struct dp_backend *be, int fd, uint32_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint32_t p = free_port(be);
+	int rc;
+
+	if (p == NO_CONN)
+		return -ENOSPC;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	be->ports[p].fd = fd;
+	be->ports[p].kind = PK_LISTEN;
+	sp_addr_from_sockaddr(&be->ports[p].bound, (struct sockaddr *)&ss, sl);
+	if (p >= be->nports)
+		be->nports = p + 1;
+	if ((rc = arm_recv(be, p)) < 0) {
+		be->ports[p].fd = -1;
+		be->ports[p].kind = PK_UDP;
+		return rc;
+	}
+	io_uring_submit(&be->ring);
+	*port = p;
+	return 0;
+}
+
+static struct tx_slot *stream_slot(struct dp_backend *be, struct uport *up, uint32_t *s)
+{
+	struct tx_slot *sl = slot_get(be, s);
+
+	if (!sl)
+		return NULL;
+	memset(&sl->mh, 0, sizeof(sl->mh));
+	sl->mh.msg_iov = sl->iov;
+	sl->buf = NO_BUF;
+	sl->conn = (uint32_t)(up - be->ports);
+	sl->gen = up->gen;
+	sl->next_q = NO_CONN;
+	sl->cookie = 0;
+	return sl;
+}
+
+static void sq_push(struct dp_backend *be, struct uport *up, uint32_t s)
+{
+	if (up->sq_tail == NO_CONN) {
+		up->sq_head = up->sq_tail = s;
+	} else {
+		be->slots[up->sq_tail].next_q = s;
+		up->sq_tail = s;
+	}
+	up->sq_len++;
+	if (up->sq_head == s && sq_submit_head(be, up) < 0)
+		conn_fail(be, (uint32_t)(up - be->ports));
+}
+
+static struct uport *live_conn(struct dp_backend *be, uint32_t conn, int *err)
+{
+	struct uport *up = conn < be->cfg.max_ports ? &be->ports[conn] : NULL;
+
+	if (!up || up->fd < 0 || up->kind != PK_CONN) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (up->failed) {
+		*err = -ENOTCONN;
+		return NULL;
+	}
+	return up;
+}
+
+static int uring_stream_send(struct dp_backend *be, uint32_t conn, const uint8_t *hdr,
+			     uint16_t hdr_len, const struct dp_pkt *pkt, uint32_t skip, uint32_t len,
+			     uint8_t pad)
+{
+	int err;
+	struct uport *up = live_conn(be, conn, &err);
+	struct tx_slot *sl;
+	uint32_t s;
+
+	if (!up)
+		return err;
+	if (hdr_len > DP_TX_HDR_MAX || pad > 3 || (pkt && (skip > pkt->len || len > pkt->len - skip)))
+		return -EINVAL;
+	if (up->sq_len >= DP_STREAM_QUEUE)
+		return -ENOBUFS;
+	if (!(sl = stream_slot(be, up, &s)))
+		return -ENOBUFS;
+	int k = 0;
+	if (hdr_len) {
+		memcpy(sl->hdr, hdr, hdr_len);
+		sl->iov[k++] = (struct iovec){ sl->hdr, hdr_len };
+	}
+	if (pkt && len) {
+		sl->iov[k++] = (struct iovec){ pkt->data + skip, len };
+		sl->buf = pkt->buf;
+		be->refs[pkt->buf]++;
+	}
+	if (pad)
+		sl->iov[k++] = (struct iovec){ (void *)zero_pad, pad };
+	sl->mh.msg_iovlen = (size_t)k;
+	sq_push(be, up, s);
+	return 0;
+}
+
+static uint32_t uring_stream_room(struct dp_backend *be, uint32_t conn)
+{
+	int err;
+	struct uport *up = live_conn(be, conn, &err);
+
+	if (!up || up->sq_len >= DP_STREAM_QUEUE)
+		return 0;
+	return (DP_STREAM_QUEUE - up->sq_len) * COPY_MAX;
+}
+
+static int uring_stream_send_copy(struct dp_backend *be, uint32_t conn, const void *data,
+				  uint32_t len)
+{
+	int err;
+	struct uport *up = live_conn(be, conn, &err);
+	const uint8_t *d = data;
+
+	if (!up)
+		return err;
+	if (len > (DP_STREAM_QUEUE - up->sq_len) * COPY_MAX)
+		return -ENOBUFS;
+	while (len) {
+		uint32_t n = len < COPY_MAX ? len : COPY_MAX, s;
+		struct tx_slot *sl = stream_slot(be, up, &s);
+		if (!sl) {
+			/* Out of send slots midway: the stream would be torn. */
+			conn_fail(be, conn);
+			return -ENOBUFS;
+		}
+		memcpy(sl->copy, d, n);
+		sl->iov[0] = (struct iovec){ sl->copy, n };
+		sl->mh.msg_iovlen = 1;
+		sq_push(be, up, s);
+		d += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Returns 1 when a packet was stored in *pkt. */
 static int on_recv(struct dp_backend *be, uint32_t p, const struct io_uring_cqe *cqe,
 		   struct dp_pkt *pkt)
@@ -494,6 +905,8 @@ static int on_recv(struct dp_backend *be, uint32_t p, const struct io_uring_cqe 
 
 	if (!up)
 		return 0;
+	if (up->kind == PK_CONN)
+		return on_stream_recv(be, p, cqe, pkt);
 	if (!more)
 		up->armed = false;
 	if (cqe->res < 0) {
@@ -560,13 +973,26 @@ static void reap_all(struct dp_backend *be)
 	io_uring_for_each_cqe(&be->ring, head, cqe) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		seen++;
-		switch (UD_KIND(ud)) {
+		uint32_t kind = (uint32_t)UD_KIND(ud), idx = UD_IDX(ud);
+		if ((kind == UD_RECV || kind == UD_ACCEPT) &&
+		    (idx >= be->cfg.max_ports || UD_GEN(ud) != (be->ports[idx].gen & 0xffffffu))) {
+			/* A previous socket's completion: give back a buffer it took. */
+			if (kind == UD_RECV && (cqe->flags & IORING_CQE_F_BUFFER))
+				buf_recycle(be, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+			if (kind == UD_ACCEPT && cqe->res >= 0)
+				close(cqe->res);
+			continue;
+		}
+		switch (kind) {
 		case UD_RECV: {
-			struct dp_pkt *p = &be->pend[be->pend_head & (be->nbufs - 1)];
-			/* Cannot overflow: every pending packet holds one of nbufs buffers. */
+			struct dp_pkt *p = &be->pend[be->pend_head & be->pend_mask];
+			/* Cannot overflow: see pend_cap. */
 			be->pend_head += (uint32_t)on_recv(be, UD_IDX(ud), cqe, p);
 			break;
 		}
+		case UD_ACCEPT:
+			on_accept(be, UD_IDX(ud), cqe);
+			break;
 		case UD_SEND:
 			on_send(be, UD_IDX(ud), cqe);
 			break;
@@ -584,8 +1010,11 @@ static unsigned take_pending(struct dp_backend *be, struct dp_pkt *pkts, unsigne
 {
 	unsigned n = 0;
 
-	while (n < max && be->pend_tail != be->pend_head)
-		pkts[n++] = be->pend[be->pend_tail++ & (be->nbufs - 1)];
+	while (n < max && be->pend_tail != be->pend_head) {
+		struct dp_pkt *p = &be->pend[be->pend_tail++ & be->pend_mask];
+		if (p->kind != DP_PKT_DEAD)
+			pkts[n++] = *p;
+	}
 	return n;
 }
 
@@ -770,4 +1199,8 @@ const struct dp_backend_ops dp_backend_uring = {
 	.flush = uring_flush,
 	.release = uring_release,
 	.tx_errors = uring_tx_errors,
+	.listen_adopt = uring_listen_adopt,
+	.stream_send = uring_stream_send,
+	.stream_send_copy = uring_stream_send_copy,
+	.stream_room = uring_stream_room,
 };

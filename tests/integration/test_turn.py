@@ -40,6 +40,7 @@ OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
 LISTEN = 23478 + OFF
 STRICT = 23479 + OFF  # the second streampoint's listener
 PEER = 23480 + OFF
+TLS = 23481 + OFF  # TURN over TLS (TCP shares LISTEN's number)
 RELAY = "127.0.0.2"
 USERS = ["-o", "turn.user=test:secret", "-o", "turn.user=quota:quotapw"]
 REST = "rest-secret-1"
@@ -50,12 +51,23 @@ pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                                 reason="coturn's turnutils are not installed")
 
 
-def spdp_turn(listen=f"127.0.0.1:{LISTEN}"):
+def spdp_turn(listen=f"127.0.0.1:{LISTEN}", streams=()):
     # Each module fixture lives until the module ends: they listen on
     # different ports (spdp's listeners are SO_REUSEPORT groups; a second
     # spdp of the same user on the same port would join the first's).
     return ["-o", f"turn.listen={listen}", "-o", "turn.max_allocs=64",
-            "-o", "turn.max_perms=256", "-o", "turn.max_channels=256"]
+            "-o", "turn.max_perms=256", "-o", "turn.max_channels=256"] + list(streams)
+
+
+def make_cert(d):
+    """A self-signed server certificate for TURN over TLS (uclient does
+    not verify it; tls_client() below does, against this same file)."""
+    cert, key = os.path.join(d, "turn.crt"), os.path.join(d, "turn.key")
+    out = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-days", "2", "-subj", "/CN=turn.test", "-addext",
+               "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], timeout=30)
+    assert out.returncode == 0, out.stderr
+    return cert, key
 
 
 def spcp_turn(extra=(), ports=(24000 + OFF, 24499 + OFF)):
@@ -101,7 +113,7 @@ class Peer:
 _local = iter(range(11, 250))
 
 
-def uclient(args, server, clients=4, msgs=300, netns=None):
+def uclient(args, server, clients=4, msgs=300, netns=None, port=LISTEN):
     """Run uclient at a moderate rate (one message per client every 2 ms)
     and return (sent, received, lost) from its final report. Each run
     binds its own local address: allocations outlive a uclient run, and a
@@ -109,7 +121,7 @@ def uclient(args, server, clients=4, msgs=300, netns=None):
     allocation (437, then ChannelBind conflicts)."""
     n = next(_local)
     local = f"fd00:7::{n:x}" if ":" in server else f"127.0.0.{n}"
-    out = run(["turnutils_uclient", "-c", "-p", str(LISTEN), "-n", str(msgs), "-l", "120",
+    out = run(["turnutils_uclient", "-c", "-p", str(port), "-n", str(msgs), "-l", "120",
                "-z", "2", "-m", str(clients), "-L", local] + args + [server], timeout=90,
               netns=netns)
     text = out.stdout + out.stderr
@@ -132,8 +144,16 @@ def spdp_drops(sp):
 
 
 @pytest.fixture(scope="module")
-def sp():
-    with Streampoint(workers=2, port_base=36000 + OFF, spdp_opts=spdp_turn(),
+def certs(tmp_path_factory):
+    return make_cert(str(tmp_path_factory.mktemp("turn-tls")))
+
+
+@pytest.fixture(scope="module")
+def sp(certs):
+    streams = ["-o", f"turn.listen_tcp=127.0.0.1:{LISTEN}", "-o", f"turn.listen_tls=127.0.0.1:{TLS}",
+               "-o", f"turn.tls_cert={certs[0]}", "-o", f"turn.tls_key={certs[1]}",
+               "-o", "turn.conn_idle_ms=2000", "-o", "turn.tls_handshake_ms=2000"]
+    with Streampoint(workers=2, port_base=36000 + OFF, spdp_opts=spdp_turn(streams=streams),
                      spcp_opts=spcp_turn(["-o", "turn.peer_allow=127.0.0.0/8"])) as s:
         peer = Peer("127.0.0.1", PEER)
         try:
@@ -154,19 +174,24 @@ def test_stunclient_binding_answered_by_spdp(sp):
     assert sp.call("/turn")["counts"]["binding"] == 0
 
 
-@pytest.mark.parametrize("mode,args", [
-    ("channeldata", ["-u", "test", "-w", "secret"]),
-    ("send_indication", ["-s", "-u", "test", "-w", "secret"]),
-    ("rest_credentials", ["-u", "resty", "-W", REST]),
+@pytest.mark.parametrize("mode,args,port", [
+    ("channeldata", ["-u", "test", "-w", "secret"], LISTEN),
+    ("send_indication", ["-s", "-u", "test", "-w", "secret"], LISTEN),
+    ("rest_credentials", ["-u", "resty", "-W", REST], LISTEN),
+    ("tcp_channeldata", ["-t", "-u", "test", "-w", "secret"], LISTEN),
+    ("tcp_send_indication", ["-t", "-s", "-u", "test", "-w", "secret"], LISTEN),
+    ("tls_channeldata", ["-t", "-S", "-u", "test", "-w", "secret"], TLS),
+    ("tls_send_indication", ["-t", "-S", "-s", "-u", "resty", "-W", REST], TLS),
 ])
-def test_uclient_relays_without_loss(sp, mode, args):
+def test_uclient_relays_without_loss(sp, mode, args, port):
     """Steps: 4 uclient sessions each allocate, bind a channel (or create a
     permission and use Send indications with -s), and send 300 messages of
-    120 bytes through the relay to turnutils_peer, which echoes them.
+    120 bytes through the relay to turnutils_peer, which echoes them; over
+    UDP, TCP (-t) and TLS (-S) to spdp's listeners.
     Verify: every message came back (0 lost); spdp relayed them both ways
     on the fast path; no relay drop was counted."""
     c0 = spdp_counters(sp)
-    sent, recv, lost = uclient(args + ["-e", "127.0.0.1", "-r", str(PEER)], "127.0.0.1")
+    sent, recv, lost = uclient(args + ["-e", "127.0.0.1", "-r", str(PEER)], "127.0.0.1", port=port)
     assert (sent, recv, lost) == (1200, 1200, 0), mode
     c1 = spdp_counters(sp)
     assert c1["turn_to_peer"] - c0["turn_to_peer"] >= 1200
@@ -190,7 +215,8 @@ def test_counters_and_ctl(sp):
     assert t["link"]["responses"] == t["link"]["requests"]
     c = spdp_counters(sp)
     assert c["turn_requests_up"] == t["link"]["requests"]
-    assert c["turn_responses"] == t["link"]["responses"]
+    # (TCP/TLS clients may close before the answer to their last Refresh)
+    assert c["turn_responses"] + spdp_drops(sp)["conn_gone"] == t["link"]["responses"]
 
 
 def test_relay_drops_unpermitted_peer(sp):
