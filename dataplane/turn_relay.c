@@ -1109,7 +1109,8 @@ static void on_open(turn_relay *tr, const struct dp_pkt *p, uint32_t li, uint64_
 
 	if (l->transport == MSG_TURN_TP_UDP || tr->free_conn == NO_IDX ||
 	    p->port >= tr->cfg.max_ports || tr->owner[p->port]) {
-		tr->ops->port_close(tr->be, p->port);
+		if (p->port < tr->cfg.max_ports && !tr->owner[p->port])
+			tr->ops->port_close(tr->be, p->port);
 		drop(tr, DROP_CONN_REFUSED);
 		return;
 	}
@@ -1303,7 +1304,8 @@ void turn_relay_input(turn_relay *tr, struct dp_pkt *pkts, unsigned n, uint64_t 
 			if (OWN_KIND(o) == OWN_LISTENER) {
 				on_open(tr, p, OWN_IDX(o), now);
 			} else {
-				tr->ops->port_close(tr->be, p->port);
+				if (p->port < tr->cfg.max_ports && !tr->owner[p->port])
+					tr->ops->port_close(tr->be, p->port);
 				drop(tr, DROP_CONN_REFUSED);
 			}
 			break;
@@ -1316,8 +1318,8 @@ void turn_relay_input(turn_relay *tr, struct dp_pkt *pkts, unsigned n, uint64_t 
 		case DP_PKT_CLOSED:
 			if (OWN_KIND(o) == OWN_CONN)
 				conn_close(tr, &tr->conns[OWN_IDX(o)], -1);
-			else
-				tr->ops->port_close(tr->be, p->port);
+			else if (!o && at < tr->cfg.max_ports)
+				tr->ops->port_close(tr->be, p->port); /* not ours to keep */
 			break;
 		default:
 			break;

@@ -724,7 +724,7 @@ Test(turn_relay, effect_results, .init = setup, .fini = teardown)
 	effect(m, T0);
 	cr_assert_eq(nevents, 2);
 	cr_expect_eq(events[0].error, -EADDRNOTAVAIL);
-	cr_expect_eq(events[1].error, -EPROTONOSUPPORT);
+	cr_expect_eq(events[1].error, -EADDRNOTAVAIL); /* no TCP listener there */
 	/* pools: 4 allocations, 8 permissions, 8 channels */
 	nevents = 0;
 	for (uint32_t id = 20; id < 24; id++)
@@ -801,11 +801,12 @@ Test(turn_relay, responses_from_spcp, .init = setup, .fini = teardown)
 	h.socket_id = 60;
 	turn_relay_send(tr, &h, pkt, T0);
 	cr_expect_eq(dropped(DROP_TURN_RESP_DROPPED), 2);
-	/* TCP is not served here */
+	/* TCP: no such connection (the client went) */
 	h.local_port = htons(3478);
 	h.proto = IPPROTO_TCP;
 	turn_relay_send(tr, &h, pkt, T0);
-	cr_expect_eq(dropped(DROP_TURN_RESP_DROPPED), 3);
+	cr_expect_eq(dropped(DROP_TURN_RESP_DROPPED), 2);
+	cr_expect_eq(dropped(DROP_CONN_GONE), 1);
 	cr_expect_eq(be.nsends, n0 + 2);
 	cr_expect_eq(counted(STAT_EXC_DOWN), 5);
 }
@@ -824,12 +825,13 @@ Test(turn_relay, bad_config_and_listeners)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_null(turn_relay_create(&bad[i], &fb_ops, &be, &st, &hooks), "cfg %zu", i);
 	struct turn_relay_cfg cfg = { .max_allocs = 1, .max_perms = 1, .max_channels = 1,
-				      .max_ports = 8 };
+				      .max_ports = 16 };
 	turn_relay *t = turn_relay_create(&cfg, &fb_ops, &be, &st, &hooks);
 	cr_assert_not_null(t);
-	cr_expect_eq(turn_relay_add_listener(t, 8), -EINVAL, "outside the port map");
+	cr_expect_eq(turn_relay_add_listener(t, 16), -EINVAL, "outside the port map");
 	cr_expect_eq(turn_relay_add_listener(t, 2), -ENOENT, "not open");
-	for (int i = 0; i < 4; i++) {
+	cr_expect_eq(turn_relay_add_stream_listener(t, 2, false), -EINVAL, "max_conns 0");
+	for (int i = 0; i < TURN_RELAY_MAX_LISTENERS; i++) {
 		struct sp_addr a = A("127.0.0.1:1");
 		a.port = htons((uint16_t)(3478 + i));
 		cr_assert_eq(turn_relay_add_listener(t, fb_listener(&be, &a)), 0);
@@ -871,4 +873,220 @@ Test(turn_relay, listen_list_parsing)
 	cr_expect_eq(ntohs(a[0].port), 3478);
 	cr_expect_eq(a[1].family, AF_INET6);
 	cr_expect_eq(ntohs(a[1].port), 3479);
+}
+
+/* ------------------------------------------------------------ TCP clients */
+
+static uint32_t tport;  /* the TCP listener's backend port */
+static uint32_t conn;   /* the test client's connection port */
+#define TCP_ALLOC 11u
+#define TCP_CLIENT "198.51.100.20:50000"
+
+static void setup_tcp(void)
+{
+	memset(&be, 0, sizeof(be));
+	memset(&st, 0, sizeof(st));
+	nevents = nups = 0;
+	struct turn_relay_cfg cfg = { .worker = 3, .max_allocs = 4, .max_perms = 8,
+				      .max_channels = 8, .max_ports = FB_PORTS, .max_conns = 4,
+				      .conn_idle_ns = 30 * SEC, .tls_handshake_ns = 10 * SEC };
+	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up };
+	tr = turn_relay_create(&cfg, &fb_ops, &be, &st, &hooks);
+	cr_assert_not_null(tr);
+	struct sp_addr la = A("192.0.2.1:3478"), peer = A(TCP_CLIENT);
+	lport = fb_listener(&be, &la);
+	cr_assert_eq(turn_relay_add_listener(tr, lport), 0);
+	cr_assert_eq(fb_ops.listen_adopt(&be, -1, &tport), 0);
+	be.bound[tport] = la; /* TCP 3478 beside UDP 3478 */
+	cr_assert_eq(turn_relay_add_stream_listener(tr, tport, false), 0);
+	cr_expect_eq(turn_relay_add_stream_listener(tr, tport, true), -EINVAL, "TLS without cfg.tls");
+	struct dp_pkt o = fb_accept(&be, tport, &la, &peer);
+	conn = o.port;
+	cr_assert(turn_relay_owns(tr, o.parent));
+	turn_relay_input(tr, &o, 1, T0);
+	cr_assert(turn_relay_owns(tr, conn));
+	struct msg_turn_effect m = alloc_install(TCP_ALLOC, TCP_CLIENT, T0 + 600 * SEC, 0, false);
+	m.transport = MSG_TURN_TP_TCP;
+	effect(m, T0);
+	cr_assert_eq(nevents, 1);
+	cr_assert_eq(events[0].kind, TURN_EV_INSTALLED, "error %d", events[0].error);
+	perm(TCP_ALLOC, "203.0.113.5", T0 + 300 * SEC);
+	perm(TCP_ALLOC, "203.0.113.6", T0 + 300 * SEC);
+	chan(TCP_ALLOC, CH, "203.0.113.5:9000", T0 + 600 * SEC);
+	nevents = 0;
+}
+
+static void teardown_tcp(void)
+{
+	turn_relay_destroy(tr);
+	tr = NULL;
+	for (int b = 0; b < FB_BUFS; b++)
+		cr_expect_eq(be.refs[b], 0, "buffer %d still referenced", b);
+	for (int p = 0; p < FB_PORTS; p++)
+		cr_expect(!be.open[p] || p == (int)lport || p == (int)tport, "port %d left open", p);
+}
+
+/* Bytes from the test client on its connection, in receive buffer b. */
+static void stream_in(uint32_t b, const void *data, uint32_t len, uint64_t now)
+{
+	struct sp_addr src = A(TCP_CLIENT);
+	struct dp_pkt p = fb_stream_rx(&be, b, conn, &src, data, len);
+	turn_relay_input(tr, &p, 1, now);
+}
+
+/* A Binding request, ChannelData (padded to 4, as on any stream) and a Send
+ * indication back to back, cut in two at every offset: each message is
+ * handled exactly once, whole; those inside one read leave by reference. */
+Test(turn_relay, tcp_framing_at_every_split, .init = setup_tcp, .fini = teardown_tcp)
+{
+	uint8_t stream[512];
+	size_t n = binding(stream, sizeof(stream), true, false, 0);
+	size_t nb = n;
+	n += chdata(stream + n, CH, 5, "hello\0\0\0", 8);
+	struct stun_addr pa = { .family = STUN_AF_IPV4, .port = 9000, .ip = { 203, 0, 113, 5 } };
+	n += send_ind(stream + n, sizeof(stream) - n, &pa, "world", 5, false);
+
+	for (size_t k = 0; k < n; k++) {
+		be.nsends = 0;
+		if (k)
+			stream_in(0, stream, (uint32_t)k, T0 + SEC);
+		stream_in(1, stream + k, (uint32_t)(n - k), T0 + SEC);
+		cr_assert_eq(be.nsends, 3, "split at %zu", k);
+		const struct fb_send *bind = &be.sends[0], *hello = &be.sends[1], *world = &be.sends[2];
+		cr_expect(bind->stream && bind->port == conn, "split %zu: Binding answered on the connection", k);
+		cr_expect_eq(stun_demux(bind->bytes, bind->wire_len), STUN_DEMUX_STUN);
+		cr_expect(!hello->stream && hello->len == 5 && memcmp(hello->bytes, "hello", 5) == 0,
+			  "split %zu", k);
+		cr_expect(!world->stream && world->len == 5 && memcmp(world->bytes, "world", 5) == 0,
+			  "split %zu", k);
+		/* ChannelData inside the second read: the receive buffer itself */
+		if (k <= nb)
+			cr_expect_eq(hello->buf, 1, "split %zu: zero copy", k);
+		else if (k < nb + 12)
+			cr_expect_geq(hello->buf, FB_RX_BUFS, "split %zu: assembled", k);
+		for (int b = 0; b < FB_BUFS; b++)
+			cr_assert_eq(be.refs[b], 0, "split %zu: buffer %d", k, b);
+	}
+	cr_expect_eq(counted(STAT_TURN_TO_PEER), 2 * n);
+	cr_expect_eq(counted(STAT_TURN_BINDING), n);
+}
+
+/* Peer datagrams go to a TCP client on its connection: ChannelData padded
+ * to 4 with the payload by reference, or a Data indication. */
+Test(turn_relay, tcp_peer_to_client, .init = setup_tcp, .fini = teardown_tcp)
+{
+	uint32_t rp = port_of("192.0.2.1:50011");
+	cr_assert_eq(in(rp, "203.0.113.5:9000", "abcde", 5, T0 + SEC), 1);
+	const struct fb_send *s = last();
+	cr_expect(s->stream);
+	cr_expect_eq(s->port, conn);
+	cr_expect_eq(s->buf, 0, "payload by reference");
+	cr_expect_eq(s->wire_len, 12, "4 + 5 + 3 bytes of padding");
+	cr_expect_arr_eq(s->bytes, "\x40\x01\x00\x05" "abcde\0\0\0", 12);
+	cr_assert_eq(in(rp, "203.0.113.6:7", "xyz", 3, T0 + SEC), 1);
+	s = last();
+	cr_expect(s->stream && s->port == conn);
+	cr_expect_eq(stun_demux(s->bytes, s->wire_len), STUN_DEMUX_STUN, "a Data indication");
+	cr_expect_eq(counted(STAT_TURN_TO_CLIENT), 2);
+	/* a client that does not read: whole messages are dropped, counted */
+	be.full_stream = true;
+	cr_expect_eq(in(rp, "203.0.113.5:9000", "abcde", 5, T0 + SEC), 0);
+	cr_expect_eq(dropped(DROP_CONN_BACKLOG), 1);
+	cr_expect(be.open[conn], "the connection stays");
+}
+
+/* Requests go up as TCP from the connection; spcp's answer goes back on it. */
+Test(turn_relay, tcp_requests_and_responses, .init = setup_tcp, .fini = teardown_tcp)
+{
+	uint8_t buf[128];
+	size_t n = binding(buf, sizeof(buf), false, true, 0); /* with USERNAME: for spcp */
+	stream_in(0, buf, (uint32_t)n, T0 + SEC);
+	cr_assert_eq(nups, 1);
+	cr_expect_eq(ups[0].h.proto, IPPROTO_TCP);
+	cr_expect_eq(ups[0].h.flags, 0);
+	cr_expect_eq(ups[0].h.socket_id, conn);
+	cr_expect_eq(ups[0].h.payload_len, n);
+	unsigned before = be.nsends;
+	turn_relay_send(tr, &ups[0].h, buf, T0 + SEC);
+	cr_assert_eq(be.nsends, before + 1);
+	cr_expect(last()->stream && last()->port == conn && last()->copy);
+	/* a stale hint still finds the connection by its 5-tuple */
+	struct msg_exc_packet h = ups[0].h;
+	h.socket_id = lport;
+	turn_relay_send(tr, &h, buf, T0 + SEC);
+	cr_expect_eq(be.nsends, before + 2);
+	cr_expect_eq(counted(STAT_TURN_RESP), 2);
+}
+
+/* Table: what ends a connection, and the allocation with it. */
+Test(turn_relay, tcp_bad_streams_close, .init = setup_tcp, .fini = teardown_tcp)
+{
+	static const struct {
+		const char *what;
+		uint8_t bytes[8];
+		uint32_t len;
+		enum stat_drop why;
+	} cases[] = {
+		{ "not STUN or ChannelData", { 0xFF, 0, 0, 0 }, 4, DROP_TURN_NOT_STUN },
+		{ "STUN length not a multiple of 4", { 0x00, 0x01, 0x00, 0x05 }, 4, DROP_TURN_NOT_STUN },
+		{ "ChannelData longer than a buffer", { 0x40, 0x01, 0x0F, 0xA0, 1, 2 }, 6,
+		  DROP_CONN_OVERSIZE },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sp_addr la = A("192.0.2.1:3478"), peer = A(TCP_CLIENT);
+		if (i) { /* a fresh connection and allocation */
+			struct dp_pkt o = fb_accept(&be, tport, &la, &peer);
+			conn = o.port;
+			turn_relay_input(tr, &o, 1, T0);
+			struct msg_turn_effect m = alloc_install(TCP_ALLOC, TCP_CLIENT, T0 + 600 * SEC, 0, false);
+			m.transport = MSG_TURN_TP_TCP;
+			effect(m, T0);
+		}
+		nevents = 0;
+		uint64_t d0 = dropped(cases[i].why);
+		stream_in(0, cases[i].bytes, cases[i].len, T0 + SEC);
+		cr_expect(!be.open[conn], "%s: closed", cases[i].what);
+		cr_expect_eq(dropped(cases[i].why), d0 + 1, "%s", cases[i].what);
+		cr_assert_eq(nevents, 1, "%s", cases[i].what);
+		cr_expect_eq(events[0].kind, TURN_EV_CLOSED);
+		cr_expect_eq(events[0].alloc_id, TCP_ALLOC);
+	}
+	struct turn_relay_counts c;
+	turn_relay_get_counts(tr, &c);
+	cr_expect_eq(c.conns, 0);
+	cr_expect_eq(c.allocs, 0);
+}
+
+/* The client closing removes the allocation; a connection that never
+ * allocates is closed when idle; one with an allocation is not. */
+Test(turn_relay, tcp_close_and_idle, .init = setup_tcp, .fini = teardown_tcp)
+{
+	struct sp_addr la = A("192.0.2.1:3478"), p2 = A("198.51.100.21:1");
+	struct dp_pkt o = fb_accept(&be, tport, &la, &p2);
+	uint32_t idle = o.port;
+	turn_relay_input(tr, &o, 1, T0);
+	turn_relay_timers(tr, T0 + 29 * SEC);
+	cr_expect(be.open[idle] && be.open[conn]);
+	turn_relay_timers(tr, T0 + 31 * SEC);
+	cr_expect(!be.open[idle], "idle without an allocation: closed");
+	cr_expect(be.open[conn], "holding an allocation: kept");
+	cr_expect_eq(dropped(DROP_CONN_IDLE), 1);
+	struct dp_pkt c = { .port = conn, .buf = UINT32_MAX, .kind = DP_PKT_CLOSED };
+	turn_relay_input(tr, &c, 1, T0 + 32 * SEC);
+	cr_expect(!be.open[conn]);
+	cr_assert_eq(nevents, 1);
+	cr_expect_eq(events[0].kind, TURN_EV_CLOSED);
+	cr_expect_eq(events[0].alloc_id, TCP_ALLOC);
+	struct turn_relay_counts n;
+	turn_relay_get_counts(tr, &n);
+	cr_expect_eq(n.allocs, 0);
+	cr_expect_eq(n.conns, 0);
+	/* connections past max_conns are refused at once */
+	for (int i = 0; i < 5; i++) {
+		struct sp_addr p = A("198.51.100.30:1");
+		p.port = htons((uint16_t)(100 + i));
+		o = fb_accept(&be, tport, &la, &p);
+		turn_relay_input(tr, &o, 1, T0 + 33 * SEC);
+	}
+	cr_expect_eq(dropped(DROP_CONN_REFUSED), 1);
 }

@@ -35,7 +35,8 @@ struct fb_send {
 	uint32_t len;          /* bytes of the buffer sent, after skip */
 	uint32_t buf;          /* buffer referenced; UINT32_MAX: tx_copy */
 	bool copy;
-	uint8_t bytes[FB_BUF_SIZE + DP_TX_HDR_MAX]; /* what went on the wire: hdr + data */
+	bool stream;           /* on a connection (port = the connection) */
+	uint8_t bytes[FB_BUF_SIZE + DP_TX_HDR_MAX + 4]; /* what went on the wire: hdr + data (+ pad) */
 	uint32_t wire_len;
 };
 
@@ -50,6 +51,8 @@ struct dp_backend {
 	struct fb_send sends[FB_SENDS];
 	unsigned nsends;
 	unsigned opens, closes;
+	uint32_t stream_room;          /* bytes a connection takes; 0 means the default (1 MiB) */
+	bool full_stream;              /* connections refuse every send (-ENOBUFS) */
 };
 
 static int fb_port_open(struct dp_backend *be, const struct sp_addr *a, bool reuse, uint32_t *port)
@@ -163,12 +166,79 @@ static int fb_tx_alloc(struct dp_backend *be, struct dp_pkt *out, uint32_t *cap)
 
 static void fb_release(struct dp_backend *be, const struct dp_pkt *pkt)
 {
+	if (pkt->buf == UINT32_MAX)
+		return; /* a connection event: no buffer */
 	if (pkt->buf >= FB_BUFS || be->refs[pkt->buf] == 0)
 		abort(); /* released twice, or never taken */
 	be->refs[pkt->buf]--;
 }
 
 static void fb_flush(struct dp_backend *be) { (void)be; }
+
+static int fb_listen_adopt(struct dp_backend *be, int fd, uint32_t *port)
+{
+	struct sp_addr a = { 0 };
+	(void)fd;
+	return fb_port_open(be, &a, true, port);
+}
+
+static int fb_stream_send(struct dp_backend *be, uint32_t conn, const uint8_t *hdr,
+			  uint16_t hdr_len, const struct dp_pkt *pkt, uint32_t skip, uint32_t len,
+			  uint8_t pad)
+{
+	if (conn >= FB_PORTS || !be->open[conn])
+		return -ENOTCONN;
+	if (hdr_len > DP_TX_HDR_MAX || pad > 3 || len > FB_BUF_SIZE ||
+	    (pkt && (pkt->buf >= FB_BUFS || !be->refs[pkt->buf] || skip + len > pkt->len)))
+		abort(); /* the caller broke the contract */
+	if (be->full_stream)
+		return -ENOBUFS;
+	struct fb_send *s = fb_record(be);
+	s->port = conn;
+	s->stream = true;
+	s->hdr_len = hdr_len;
+	memcpy(s->hdr, hdr, hdr_len);
+	s->skip = (uint16_t)skip;
+	s->len = pkt ? len : 0;
+	s->buf = pkt ? pkt->buf : UINT32_MAX;
+	memcpy(s->bytes, hdr, hdr_len);
+	if (pkt)
+		memcpy(s->bytes + hdr_len, pkt->data + skip, len);
+	memset(s->bytes + hdr_len + s->len, 0, pad);
+	s->wire_len = hdr_len + s->len + pad;
+	return 0;
+}
+
+static int fb_stream_send_copy(struct dp_backend *be, uint32_t conn, const void *data, uint32_t len)
+{
+	if (conn >= FB_PORTS || !be->open[conn])
+		return -ENOTCONN;
+	if (be->full_stream)
+		return -ENOBUFS;
+	/* Recorded in pieces of at most a buffer, like the real one's slots. */
+	const uint8_t *d = data;
+	do {
+		uint32_t n = len < FB_BUF_SIZE ? len : FB_BUF_SIZE;
+		struct fb_send *s = fb_record(be);
+		s->port = conn;
+		s->stream = true;
+		s->copy = true;
+		s->buf = UINT32_MAX;
+		s->len = n;
+		memcpy(s->bytes, d, n);
+		s->wire_len = n;
+		d += n;
+		len -= n;
+	} while (len);
+	return 0;
+}
+
+static uint32_t fb_stream_room(struct dp_backend *be, uint32_t conn)
+{
+	if (conn >= FB_PORTS || !be->open[conn] || be->full_stream)
+		return 0;
+	return be->stream_room ? be->stream_room : 1u << 20;
+}
 
 static const struct dp_backend_ops fb_ops = {
 	.name = "fake",
@@ -180,7 +250,22 @@ static const struct dp_backend_ops fb_ops = {
 	.tx_alloc = fb_tx_alloc,
 	.flush = fb_flush,
 	.release = fb_release,
+	.listen_adopt = fb_listen_adopt,
+	.stream_send = fb_stream_send,
+	.stream_send_copy = fb_stream_send_copy,
+	.stream_room = fb_stream_room,
 };
+
+/* A connection accepted on listening port `lport`: DP_PKT_OPEN for a new
+ * connection port bound to `local`, from `peer`. */
+static struct dp_pkt fb_accept(struct dp_backend *be, uint32_t lport, const struct sp_addr *local,
+			       const struct sp_addr *peer)
+{
+	uint32_t p = UINT32_MAX;
+	fb_port_open(be, local, false, &p);
+	return (struct dp_pkt){ .port = p, .buf = UINT32_MAX, .kind = DP_PKT_OPEN, .parent = lport,
+				.src = *peer };
+}
 
 /* Open a port as if a listener socket had been adopted. */
 static uint32_t fb_listener(struct dp_backend *be, const struct sp_addr *a)
@@ -203,6 +288,15 @@ static struct dp_pkt fb_rx(struct dp_backend *be, uint32_t b, uint32_t port,
 	be->refs[b] = 1;
 	return (struct dp_pkt){ .data = be->bufs[b] + off, .len = len, .port = port, .buf = b,
 				.src = *src };
+}
+
+/* Bytes of a connection in receive buffer `b` (one reference). */
+static struct dp_pkt fb_stream_rx(struct dp_backend *be, uint32_t b, uint32_t conn,
+				  const struct sp_addr *peer, const void *data, uint32_t len)
+{
+	struct dp_pkt p = fb_rx(be, b, conn, peer, data, len);
+	p.kind = DP_PKT_STREAM;
+	return p;
 }
 
 #endif

@@ -19,6 +19,11 @@
  *   TIME   <k>                        advance the clock k * 3 s; timers
  *   SEND   <len:1> <bytes>            a response from spcp (exc down) with
  *                                     fuzzed socket hint and dependency
+ *   STREAM <conn:1> [<len:2> <bytes>] on the TCP listener: accept a
+ *                                     connection from one of the clients,
+ *                                     bytes on a connection (any split of
+ *                                     any frames), its close, or a client
+ *                                     that stops reading (arg picks)
  *
  * Invariants (abort on violation): the fake backend aborts on any contract
  * breach (a send referencing a buffer without a reference, a skip past the
@@ -76,7 +81,7 @@ static size_t take_n(struct cur *c, const uint8_t **out, size_t want)
 static struct dp_backend be;
 static struct stats_block st;
 static turn_relay *tr;
-static uint32_t lport;
+static uint32_t lport, tport;
 static uint64_t now;
 
 /* IPs that ever held a permission in this run: the only ones a relay port
@@ -108,7 +113,7 @@ static void on_event(void *ctx, const struct msg_turn_event *ev)
 static int on_exc_up(void *ctx, const struct msg_exc_packet *h, const uint8_t *payload)
 {
 	(void)ctx;
-	CHECK(h->payload_len <= FB_BUF_SIZE && h->proto == IPPROTO_UDP);
+	CHECK(h->payload_len <= FB_BUF_SIZE && (h->proto == IPPROTO_UDP || h->proto == IPPROTO_TCP));
 	CHECK(h->family == AF_INET || h->family == AF_INET6);
 	volatile uint8_t sink = 0;
 	for (uint32_t i = 0; i < h->payload_len; i++)
@@ -163,13 +168,17 @@ static void setup(void)
 	npermitted = 0;
 	now = 1000 * SEC;
 	struct turn_relay_cfg cfg = { .worker = 0, .max_allocs = MAX_ALLOCS, .max_perms = MAX_PERMS,
-				      .max_channels = MAX_CHANS, .max_ports = FB_PORTS };
+				      .max_channels = MAX_CHANS, .max_ports = FB_PORTS, .max_conns = 3,
+				      .conn_idle_ns = 30 * SEC, .tls_handshake_ns = 10 * SEC };
 	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up };
 	tr = turn_relay_create(&cfg, &fb_ops, &be, &st, &hooks);
 	CHECK(tr);
 	struct sp_addr la = A("192.0.2.1:3478");
 	lport = fb_listener(&be, &la);
 	CHECK(turn_relay_add_listener(tr, lport) == 0);
+	CHECK(fb_ops.listen_adopt(&be, -1, &tport) == 0);
+	be.bound[tport] = la;
+	CHECK(turn_relay_add_stream_listener(tr, tport, false) == 0);
 	install(1, clients[0], "192.0.2.1:50001", "[2001:db8::1]:50001");
 	install(2, clients[1], "[2001:db8::1]:50002", NULL);
 	struct msg_turn_effect p = { .type = MSG_TURN_PERM_INSTALL, .alloc_id = 1,
@@ -199,7 +208,7 @@ static void deliver(uint32_t port, const struct sp_addr *src, const uint8_t *d, 
 	CHECK(be.refs[0] == 0);
 	for (unsigned i = before; i < be.nsends && i < FB_SENDS; i++) {
 		const struct fb_send *s = &be.sends[i];
-		if (s->port == lport)
+		if (s->port == lport || s->stream)
 			continue;
 		/* from a relay port: only to a permitted IP */
 		struct sp_addr ip = s->dst;
@@ -217,7 +226,7 @@ static uint32_t relay_port(unsigned pick)
 {
 	uint32_t ports[FB_PORTS], n = 0;
 	for (uint32_t p = 0; p < FB_PORTS; p++)
-		if (be.open[p] && p != lport)
+		if (be.open[p] && p != lport && p != tport)
 			ports[n++] = p;
 	return n ? ports[pick % n] : 60;
 }
@@ -289,6 +298,36 @@ static void run(struct cur *c)
 		turn_relay_send(tr, &h, d, now);
 		break;
 	}
+	case 6: { /* STREAM */
+		struct sp_addr la = A("192.0.2.1:3478"), src = A(clients[(op >> 5) & 3]);
+		uint32_t conn = relay_port(take(c));
+		switch ((op >> 3) & 3) {
+		case 0: {
+			struct dp_pkt o = fb_accept(&be, tport, &la, &src);
+			if (o.port == UINT32_MAX)
+				break;
+			turn_relay_input(tr, &o, 1, now);
+			break;
+		}
+		case 1: {
+			size_t want = (size_t)take(c) << 8 | take(c);
+			n = take_n(c, &d, want % 1900);
+			struct dp_pkt p = fb_stream_rx(&be, 0, conn, &src, d, (uint32_t)n);
+			turn_relay_input(tr, &p, 1, now);
+			CHECK(be.refs[0] == 0);
+			break;
+		}
+		case 2: {
+			struct dp_pkt p = { .port = conn, .buf = UINT32_MAX, .kind = DP_PKT_CLOSED };
+			turn_relay_input(tr, &p, 1, now);
+			break;
+		}
+		default:
+			be.full_stream = !be.full_stream;
+			break;
+		}
+		break;
+	}
 	default: /* out of transmit buffers for a while */
 		be.no_tx_buffers = !be.no_tx_buffers;
 		break;
@@ -310,6 +349,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int b = 0; b < FB_BUFS; b++)
 		CHECK(be.refs[b] == 0);
 	for (uint32_t p = 0; p < FB_PORTS; p++)
-		CHECK(!be.open[p] || p == lport); /* every relay port closed */
+		CHECK(!be.open[p] || p == lport || p == tport); /* every relay port and connection closed */
 	return 0;
 }
