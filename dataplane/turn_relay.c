@@ -742,7 +742,8 @@ static bool client_ref(turn_relay *tr, uint32_t li, uint32_t ci, const struct sp
 		uint32_t n = hdr_len + len + np;
 		if (n > SCRATCH)
 			return false;
-		memcpy(tr->scratch, hdr, hdr_len);
+		if (hdr_len)
+			memcpy(tr->scratch, hdr, hdr_len);
 		memcpy(tr->scratch + hdr_len, p->data + skip, len);
 		memset(tr->scratch + hdr_len + len, 0, np);
 		return tls_send(tr, c, tr->scratch, n);

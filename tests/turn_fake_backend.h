@@ -197,11 +197,13 @@ static int fb_stream_send(struct dp_backend *be, uint32_t conn, const uint8_t *h
 	s->port = conn;
 	s->stream = true;
 	s->hdr_len = hdr_len;
-	memcpy(s->hdr, hdr, hdr_len);
+	if (hdr_len) {
+		memcpy(s->hdr, hdr, hdr_len);
+		memcpy(s->bytes, hdr, hdr_len);
+	}
 	s->skip = (uint16_t)skip;
 	s->len = pkt ? len : 0;
 	s->buf = pkt ? pkt->buf : UINT32_MAX;
-	memcpy(s->bytes, hdr, hdr_len);
 	if (pkt)
 		memcpy(s->bytes + hdr_len, pkt->data + skip, len);
 	memset(s->bytes + hdr_len + s->len, 0, pad);

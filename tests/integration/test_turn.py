@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -201,6 +202,55 @@ def test_uclient_relays_without_loss(sp, mode, args, port):
     assert not bad, bad
     t = sp.call("/turn")
     assert t["link"]["failed"] == 0 and t["link"]["effect_drops"] == 0
+
+
+def _recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        assert chunk, "connection closed"
+        buf += chunk
+    return buf
+
+
+def _closed_by_server(s):
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, ssl.SSLError):
+        return True
+
+
+def test_stream_binding_and_deadlines(sp, certs):
+    """Steps: over TLS (verifying the suite's certificate, IP SAN) send a
+    Binding request; then open a TCP connection, a TCP connection to the
+    TLS port that never says hello, and a TLS connection that completes
+    its handshake, and stay silent on all three.
+    Verify: the Binding answer comes back on the TLS connection with our
+    own address; spdp closes every silent connection at its deadline (2 s
+    here, set by conn_idle_ms/tls_handshake_ms), counted as conn_idle."""
+    ctx = ssl.create_default_context(cafile=certs[0])
+    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS), timeout=10),
+                          server_hostname="127.0.0.1")
+    tid = os.urandom(12)
+    tls.sendall(struct.pack(">HHI", 0x0001, 0, 0x2112A442) + tid)
+    hdr = _recv_exact(tls, 20)
+    typ, length, cookie = struct.unpack(">HHI", hdr[:8])
+    assert (typ, cookie, hdr[8:]) == (0x0101, 0x2112A442, tid)
+    body = _recv_exact(tls, length)
+    assert struct.unpack(">H", body[:2])[0] == 0x0020  # XOR-MAPPED-ADDRESS
+    xport = struct.unpack(">H", body[6:8])[0] ^ 0x2112
+    assert xport == tls.getsockname()[1]
+    tls.close()
+
+    before = spdp_drops(sp)["conn_idle"]
+    silent = [socket.create_connection(("127.0.0.1", LISTEN), timeout=10),
+              socket.create_connection(("127.0.0.1", TLS), timeout=10),
+              ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS), timeout=10),
+                              server_hostname="127.0.0.1")]
+    for s in silent:
+        assert _closed_by_server(s)
+        s.close()
+    Streampoint.wait(lambda: spdp_drops(sp)["conn_idle"] >= before + 3, 10, "conn_idle counted")
 
 
 def test_counters_and_ctl(sp):
