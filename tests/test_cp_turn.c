@@ -191,10 +191,11 @@ Test(cp_turn, detached_install_leaves_nothing_and_events_forget)
 	cr_expect_eq(t->n.response_drops, 1, "and no success response was sent");
 	cr_expect_eq(worker_of(t, 1), NO_WORKER);
 
-	/* Events: a failed install and an expiry both make spcp forget. */
+	/* Events: a failed install, an expiry and a closed TCP/TLS client
+	 * connection all make spcp forget. */
 	struct turn_5tuple ft = { .client = client, .transport = TURN_TP_UDP };
 	sp_addr_parse(&ft.server, "192.0.2.1:3478");
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		struct turn_effect e[8];
 		uint8_t resp[512];
 		size_t rlen;
@@ -208,7 +209,7 @@ Test(cp_turn, detached_install_leaves_nothing_and_events_forget)
 		map_put(t, e[0].alloc_id, 0);
 		turn_server_get_stats(t->ts, &st);
 		cr_assert_eq(st.allocs, 1);
-		struct msg_turn_event ev = { .kind = k ? TURN_EV_EXPIRED : TURN_EV_FAILED,
+		struct msg_turn_event ev = { .kind = k == 2 ? TURN_EV_CLOSED : k ? TURN_EV_EXPIRED : TURN_EV_FAILED,
 					     .alloc_id = e[0].alloc_id, .error = -EADDRINUSE,
 					     .effect_type = MSG_TURN_ALLOC_INSTALL };
 		on_event(t, 0, &ev);
@@ -218,20 +219,22 @@ Test(cp_turn, detached_install_leaves_nothing_and_events_forget)
 	}
 	cr_expect_eq(t->n.failed, 1);
 	cr_expect_eq(t->n.expired, 1);
-	cr_expect_eq(t->n.removed_after_event, 3, "the lost install, then these two");
+	cr_expect_eq(t->n.conn_closed, 1);
+	cr_expect_eq(t->n.removed_after_event, 4, "the lost install, then these three");
 	/* a failed permission for an allocation spdp still has: kept */
 	struct msg_turn_event pf = { .kind = TURN_EV_FAILED, .alloc_id = 99, .error = -ENOSPC,
 				     .effect_type = MSG_TURN_PERM_INSTALL };
 	on_event(t, 0, &pf);
-	cr_expect_eq(t->n.removed_after_event, 3);
+	cr_expect_eq(t->n.removed_after_event, 4);
 	/* what spcp ignores */
-	struct msg_exc_packet tcp = { .proto = IPPROTO_TCP, .family = AF_INET };
-	on_exc(t, 0, &tcp, buf);
+	struct msg_exc_packet sctp = { .proto = IPPROTO_SCTP, .family = AF_INET };
+	on_exc(t, 0, &sctp, buf);
 	cr_expect_eq(t->n.ignored, 1);
+
 	cJSON *r = NULL;
 	cr_assert_eq(cmd_turn(t, "/turn", NULL, &r), 0);
 	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "enabled")));
-	cr_expect_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "counts"), "allocate_ok")->valueint, 3);
+	cr_expect_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "counts"), "allocate_ok")->valueint, 4);
 	cJSON_Delete(r);
 	cp_turn_destroy(t);
 	dp_link_destroy(l);
