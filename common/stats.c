@@ -36,6 +36,8 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_TURN_REQ_UP] = "turn_requests_up",
 	[STAT_TURN_RESP] = "turn_responses",
 	[STAT_TURN_EFFECTS] = "turn_effects",
+	[STAT_TURN_DUMP_RECORDS] = "turn_dump_records",
+	[STAT_TURN_DUMP_WAITS] = "turn_dump_waits",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -70,4 +72,5 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_TURN_BANDWIDTH] = "turn_bandwidth",
 	[DROP_TURN_RESP_DROPPED] = "turn_resp_dropped",
 	[DROP_TURN_TABLE_FULL] = "turn_table_full",
+	[DROP_TX_MSGSIZE] = "tx_msgsize",
 };

@@ -58,6 +58,8 @@ enum stat_counter {
 	STAT_TURN_REQ_UP,      /* TURN listener: STUN requests passed to spcp (also in exception_up) */
 	STAT_TURN_RESP,        /* TURN: packets from spcp sent to clients (responses) */
 	STAT_TURN_EFFECTS,     /* TURN: relay state changes from spcp applied */
+	STAT_TURN_DUMP_RECORDS, /* TURN: records sent answering spcp's dumps (after an attach) */
+	STAT_TURN_DUMP_WAITS,  /* TURN: loop turns a dump waited for room in the event ring */
 	STAT__COUNT
 };
 
@@ -93,6 +95,7 @@ enum stat_drop {
 	DROP_TURN_BANDWIDTH,   /* TURN: over the allocation's bandwidth cap */
 	DROP_TURN_RESP_DROPPED, /* TURN: a response from spcp for an allocation not installed, or no listener */
 	DROP_TURN_TABLE_FULL,  /* TURN: allocation/permission/channel pool of the worker full */
+	DROP_TX_MSGSIZE,       /* the kernel refused a send as too big (EMSGSIZE: DF set, over the path MTU) */
 	DROP__COUNT
 };
 

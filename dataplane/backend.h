@@ -107,6 +107,12 @@ struct dp_backend_ops {
 	void (*release)(struct dp_backend *be, const struct dp_pkt *pkt);
 	/* Completed sends that failed since the last call. */
 	unsigned (*tx_errors)(struct dp_backend *be, struct dp_tx_err *errs, unsigned max);
+	/* Don't fragment what leaves this port (a TURN relay whose client sent
+	 * DONT-FRAGMENT): IPv4 sets DF and never fragments, IPv6 never
+	 * fragments locally; a datagram over the path MTU then fails the send
+	 * (EMSGSIZE, counted as tx_msgsize). false: the kernel's default.
+	 * 0 or -errno. */
+	int (*port_set_df)(struct dp_backend *be, uint32_t port, bool df);
 };
 
 extern const struct dp_backend_ops dp_backend_uring;
