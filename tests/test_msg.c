@@ -283,15 +283,21 @@ TE(tv_expired, SET(msg_turn_event, kind, TURN_EV_EXPIRED))
 TE(tv_kind_0, SET(msg_turn_event, kind, 0))
 TE(tv_kind_past, SET(msg_turn_event, kind, TURN_EV__MAX + 1))
 TE(tv_id_0, SET(msg_turn_event, alloc_id, 0))
-/* owner (turn_effect version 2): its bytes must be in the message */
-TE(te_owner_10, SET(msg_turn_effect, owner_len, 10))
-TE(te_owner_max, SET(msg_turn_effect, owner_len, MSG_TURN_OWNER_MAX))
-TE(te_owner_past_max, SET(msg_turn_effect, owner_len, MSG_TURN_OWNER_MAX + 1))
-TE(te_owner_huge, SET(msg_turn_effect, owner_len, 0xffff))
+/* owner (turn_effect version 2): its bytes must be in the message. These
+ * rows are shorter than the struct: write the one field, if it was sent. */
+static void owner_len(uint8_t *p, uint32_t l, uint16_t v)
+{
+	if (l >= offsetof(struct msg_turn_effect, owner_len) + sizeof(v))
+		memcpy(p + offsetof(struct msg_turn_effect, owner_len), &v, sizeof(v));
+}
+TE(te_owner_10, owner_len(p, l, 10))
+TE(te_owner_max, owner_len(p, l, MSG_TURN_OWNER_MAX))
+TE(te_owner_past_max, owner_len(p, l, MSG_TURN_OWNER_MAX + 1))
+TE(te_owner_huge, owner_len(p, l, 0xffff))
 /* turn_state: what a worker holds, installs only, an owner only on an allocation */
 TE(ts_refresh, SET(msg_turn_effect, type, MSG_TURN_ALLOC_REFRESH))
 TE(ts_remove, SET(msg_turn_effect, type, MSG_TURN_ALLOC_REMOVE))
-TE(ts_perm_owner, SET(msg_turn_effect, type, MSG_TURN_PERM_INSTALL); SET(msg_turn_effect, owner_len, 1))
+TE(ts_perm_owner, SET(msg_turn_effect, type, MSG_TURN_PERM_INSTALL); owner_len(p, l, 1))
 TE(ts_chan_id_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, alloc_id, 0))
 /* turn_event: the end of a dump names no allocation, every other event does */
 TE(tv_dump_done, SET(msg_turn_event, kind, TURN_EV_DUMP_DONE); SET(msg_turn_event, alloc_id, 0);
