@@ -39,10 +39,16 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 			     sizeof(struct msg_flow_event), K(EVT) },
 	[MSG_SRTP_REKEY] = { "srtp_rekey", 1, sizeof(struct msg_srtp_rekey),
 			     sizeof(struct msg_srtp_rekey), K(CMD) },
-	[MSG_TURN_EFFECT] = { "turn_effect", 1, sizeof(struct msg_turn_effect),
+	/* version 2 appended the owner (turn_effect) and dump counts (turn_event) */
+	[MSG_TURN_EFFECT] = { "turn_effect", 2, MSG_TURN_EFFECT_V1_LEN,
 			      sizeof(struct msg_turn_effect), K(CMD) },
-	[MSG_TURN_EVENT] = { "turn_event", 1, sizeof(struct msg_turn_event),
+	[MSG_TURN_EVENT] = { "turn_event", 2, MSG_TURN_EVENT_V1_LEN,
 			     sizeof(struct msg_turn_event), K(EVT) },
+	[MSG_TURN_DUMP] = { "turn_dump", 1, sizeof(struct msg_turn_dump),
+			    sizeof(struct msg_turn_dump), K(CMD) },
+	/* a turn_effect (version 2 layout) describing what the worker holds */
+	[MSG_TURN_STATE] = { "turn_state", 1, MSG_TURN_EFFECT_V1_LEN,
+			     sizeof(struct msg_turn_effect), K(EVT) },
 };
 
 static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
@@ -157,15 +163,31 @@ static int check_fields(const struct ring_msg *m)
 		msg_read(m, &p, sizeof(p));
 		return p.kind >= 1 && p.kind <= FLOW_EV__MAX ? 0 : DROP_MSG_BAD_FIELD;
 	}
-	case MSG_TURN_EFFECT: {
+	case MSG_TURN_EFFECT:
+	case MSG_TURN_STATE: {
 		struct msg_turn_effect p;
 		msg_read(m, &p, sizeof(p));
-		return turn_effect_ok(&p) ? 0 : DROP_MSG_BAD_FIELD;
+		/* the owner's bytes must be there (the message ends after them) */
+		if (p.owner_len > MSG_TURN_OWNER_MAX ||
+		    (p.owner_len && MSG_TURN_EFFECT_LEN(p.owner_len) > m->len))
+			return DROP_MSG_BAD_LEN;
+		if (!turn_effect_ok(&p))
+			return DROP_MSG_BAD_FIELD;
+		/* a dump describes state: installs only, an owner only on an allocation */
+		if (m->type == MSG_TURN_STATE &&
+		    ((p.type != MSG_TURN_ALLOC_INSTALL && p.type != MSG_TURN_PERM_INSTALL &&
+		      p.type != MSG_TURN_CHANNEL_INSTALL) ||
+		     (p.owner_len && p.type != MSG_TURN_ALLOC_INSTALL)))
+			return DROP_MSG_BAD_FIELD;
+		return 0;
 	}
 	case MSG_TURN_EVENT: {
 		struct msg_turn_event p;
 		msg_read(m, &p, sizeof(p));
-		return p.kind >= 1 && p.kind <= TURN_EV__MAX && p.alloc_id != 0 ? 0 : DROP_MSG_BAD_FIELD;
+		if (p.kind < 1 || p.kind > TURN_EV__MAX)
+			return DROP_MSG_BAD_FIELD;
+		/* every event names an allocation but the end of a dump */
+		return (p.alloc_id != 0) == (p.kind != TURN_EV_DUMP_DONE) ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	default:
 		return 0;

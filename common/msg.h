@@ -13,6 +13,7 @@
 #ifndef SP_MSG_H
 #define SP_MSG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@ enum msg_type {
 	MSG_SRTP_REKEY = 14,   /* spcp -> worker: new master key for a flow's or subscriber's legs */
 	MSG_TURN_EFFECT = 15,  /* spcp -> worker: install/refresh/remove TURN relay state */
 	MSG_TURN_EVENT = 16,   /* worker -> spcp: result of a TURN effect, spontaneous removals */
+	MSG_TURN_DUMP = 17,    /* spcp -> worker: report every TURN allocation, permission, channel */
+	MSG_TURN_STATE = 18,   /* worker -> spcp: one record of a TURN dump */
 	MSG__COUNT
 };
 
@@ -251,6 +254,11 @@ enum msg_turn_effect_type {
 /* Client-side transport of the 5-tuple (enum turn_transport). */
 enum msg_turn_transport { MSG_TURN_TP_UDP = 0, MSG_TURN_TP_TCP = 1, MSG_TURN_TP_TLS = 2 };
 
+/* An allocation's owner: opaque bytes spcp attaches at install (it puts
+ * the USERNAME of the Allocate there) and spdp hands back in dumps, so a
+ * restarted spcp knows whose allocation it is. */
+#define MSG_TURN_OWNER_MAX 255u
+
 struct msg_turn_effect {
 	uint64_t seq;          /* echoed in the event that answers it */
 	uint8_t type;          /* enum msg_turn_effect_type */
@@ -266,6 +274,24 @@ struct msg_turn_effect {
 	struct sp_addr relay;  /* ALLOC_INSTALL: relayed address to bind (IPv4, or the only one) */
 	struct sp_addr relay6; /* ALLOC_INSTALL: second relayed address of a dual allocation */
 	struct sp_addr peer;   /* PERM_*: IP, port 0; CHANNEL_*: IP and port */
+	/* Version 2: ALLOC_INSTALL's owner. The message ends after owner_len
+	 * bytes of owner (a version 1 message, or one without an owner, ends
+	 * before owner_len: no owner). */
+	uint16_t owner_len;    /* <= MSG_TURN_OWNER_MAX */
+	uint8_t reserved2[6];
+	char owner[MSG_TURN_OWNER_MAX];
+};
+#define MSG_TURN_EFFECT_V1_LEN 160u
+/* Bytes of a turn_effect carrying `owner_len` bytes of owner. */
+#define MSG_TURN_EFFECT_LEN(owner_len) \
+	((uint32_t)offsetof(struct msg_turn_effect, owner) + (uint32_t)(owner_len))
+
+/* spcp -> worker: answer with every allocation as MSG_TURN_STATE records
+ * (the effects that would rebuild it: ALLOC_INSTALL with its owner, then
+ * PERM_INSTALL and CHANNEL_INSTALL of each permission and channel, every
+ * record with the dump's seq), then TURN_EV_DUMP_DONE. */
+struct msg_turn_dump {
+	uint64_t seq;
 };
 
 enum msg_turn_event_kind {
@@ -273,7 +299,8 @@ enum msg_turn_event_kind {
 	TURN_EV_FAILED = 2,    /* an effect could not be applied: error, effect_type say why */
 	TURN_EV_EXPIRED = 3,   /* spdp removed an allocation whose expiry passed */
 	TURN_EV_CLOSED = 4,    /* spdp removed a TCP/TLS allocation: its client connection closed */
-	TURN_EV__MAX = 4,
+	TURN_EV_DUMP_DONE = 5, /* end of a MSG_TURN_DUMP answer (alloc_id 0): record counts */
+	TURN_EV__MAX = 5,
 };
 
 struct msg_turn_event {
@@ -289,7 +316,11 @@ struct msg_turn_event {
 	struct sp_addr peer;   /* FAILED permission/channel effects */
 	struct sp_addr relay;  /* INSTALLED: the bound relayed addresses */
 	struct sp_addr relay6;
+	/* Version 2: DUMP_DONE, how many records of each kind the dump sent. */
+	uint32_t allocs, perms, channels;
+	uint32_t reserved3;
 };
+#define MSG_TURN_EVENT_V1_LEN 104u
 
 struct msg_info {
 	const char *name;

@@ -38,6 +38,8 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_TURN_EFFECTS] = "turn_effects",
 	[STAT_CONN_ACCEPTED] = "conn_accepted",
 	[STAT_CONN_CLOSED] = "conn_closed",
+	[STAT_TURN_DUMP_RECORDS] = "turn_dump_records",
+	[STAT_TURN_DUMP_WAITS] = "turn_dump_waits",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -78,4 +80,5 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_CONN_TLS] = "conn_tls",
 	[DROP_CONN_IDLE] = "conn_idle",
 	[DROP_CONN_GONE] = "conn_gone",
+	[DROP_TX_MSGSIZE] = "tx_msgsize",
 };

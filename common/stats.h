@@ -60,6 +60,8 @@ enum stat_counter {
 	STAT_TURN_EFFECTS,     /* TURN: relay state changes from spcp applied */
 	STAT_CONN_ACCEPTED,    /* TCP/TLS connections accepted (TURN over TCP/TLS) */
 	STAT_CONN_CLOSED,      /* TCP/TLS connections closed, by either side */
+	STAT_TURN_DUMP_RECORDS, /* TURN: records sent answering spcp's dumps (after an attach) */
+	STAT_TURN_DUMP_WAITS,  /* TURN: loop turns a dump waited for room in the event ring */
 	STAT__COUNT
 };
 
@@ -101,6 +103,7 @@ enum stat_drop {
 	DROP_CONN_TLS,         /* TLS handshake or record failure: connection closed */
 	DROP_CONN_IDLE,        /* connection closed: no allocation, or no TLS handshake, in time */
 	DROP_CONN_GONE,        /* a response for a TCP/TLS client whose connection had closed */
+	DROP_TX_MSGSIZE,       /* the kernel refused a send as too big (EMSGSIZE: DF set, over the path MTU) */
 	DROP__COUNT
 };
 

@@ -46,6 +46,7 @@ struct cp_config {
 	uint32_t turn_rl_rate, turn_rl_burst, turn_rl_entries;
 	char turn_peer_allow[1024];   /* "CIDR,..." */
 	bool turn_rfc5766_channels;
+	char turn_nonce_secret_file[256]; /* "": a random secret per process */
 };
 
 extern const struct cfg_key cp_config_keys[];
@@ -71,12 +72,15 @@ cJSON *dp_link_status_json(const dp_link *l);
 cJSON *dp_link_spdp_json(const dp_link *l);
 int dp_link_set_log_level(dp_link *l, int level);
 uint32_t dp_link_workers(const dp_link *l);
+/* Successful attaches so far: changes whenever spcp attached anew. */
+uint64_t dp_link_attaches(const dp_link *l);
 /* The attached segment (NULL when detached); valid until the next tick. */
 const struct shm_seg *dp_link_segment(const dp_link *l);
 int dp_link_pid(const dp_link *l);
 /* Queue a command on worker w's ring. 0, -ENOTCONN, -ENOBUFS (full, counted). */
 int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint32_t len);
-/* Callbacks: every attach (after hello), and every flow event. */
+/* Callbacks: every attach (after hello; up to 4 of them, called in the
+ * order added), and every flow event. */
 void dp_link_on_attach(dp_link *l, void (*fn)(void *ctx), void *ctx);
 void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						   const struct msg_flow_event *ev), void *ctx);
@@ -87,6 +91,9 @@ void dp_link_on_exc_packet(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						    const uint8_t *payload), void *ctx);
 void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						   const struct msg_turn_event *ev), void *ctx);
+/* Records of a worker's TURN dump (MSG_TURN_STATE). */
+void dp_link_on_turn_state(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_turn_effect *rec), void *ctx);
 
 /* ---- flows: spcp's registry of flows and subscribers (flows.c) ---- */
 typedef struct cp_flows cp_flows;

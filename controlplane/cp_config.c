@@ -64,7 +64,10 @@ const struct cfg_key cp_config_keys[] = {
 	{ "turn", "channel_lifetime_s", CFG_UINT, OFF(turn_channel_lifetime_s), 0, 1, 86400, "600",
 	  "channel binding lifetime (RFC 8656: 600)", 0 },
 	{ "turn", "nonce_lifetime_s", CFG_UINT, OFF(turn_nonce_lifetime_s), 0, 1, 86400, "600",
-	  "how long a nonce is accepted (438 after); nonces are stateless, keyed by a secret drawn at start", 0 },
+	  "how long a nonce is accepted (438 after); nonces are stateless, keyed by the nonce secret", 0 },
+	{ "turn", "nonce_secret_file", CFG_STRING, STR(turn_nonce_secret_file), 0, 0, "",
+	  "nonce secret file (16-1024 bytes, final newline ignored): nonces survive restarts and "
+	  "spcps sharing it accept each other's; empty: random per process", 0 },
 	{ "turn", "rl_rate", CFG_UINT, OFF(turn_rl_rate), 0, 0, 1000000, "50",
 	  "answers to unauthenticated requests per second per source IP (0: no limit)", 0 },
 	{ "turn", "rl_burst", CFG_UINT, OFF(turn_rl_burst), 0, 1, 1000000, "100",

@@ -29,6 +29,7 @@
 
 #define LINK_BURST 64
 #define MS 1000000ull
+#define MAX_ATTACH_FNS 4
 
 struct hb {
 	uint64_t last_pong_ns;
@@ -61,8 +62,11 @@ struct dp_link {
 	uint64_t attach_attempts, attaches, detaches, stale_discarded;
 	uint64_t events, events_rejected, cmd_drops, cmd_errors, exc_up;
 	char tag_sock, tag_pidfd, tag_doorbell;
-	void (*attach_fn)(void *ctx);
-	void *attach_ctx;
+	struct {
+		void (*fn)(void *ctx);
+		void *ctx;
+	} attach_fns[MAX_ATTACH_FNS];
+	unsigned n_attach_fns;
 	void (*flow_fn)(void *ctx, uint32_t worker, const struct msg_flow_event *ev);
 	void *flow_ctx;
 	void (*exc_fn)(void *ctx, uint32_t worker, const struct msg_exc_packet *h,
@@ -70,6 +74,8 @@ struct dp_link {
 	void *exc_ctx;
 	void (*turn_fn)(void *ctx, uint32_t worker, const struct msg_turn_event *ev);
 	void *turn_ctx;
+	void (*state_fn)(void *ctx, uint32_t worker, const struct msg_turn_effect *rec);
+	void *state_ctx;
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -266,9 +272,16 @@ void dp_link_event(dp_link *l, const void *tag, uint32_t events)
 	}
 }
 
+/* Commands go out at the catalogue's current version of their type. */
+static int enqueue(dp_link *l, uint32_t ring_idx, uint16_t type, const void *p, uint32_t len)
+{
+	const struct msg_info *mi = msg_lookup(type);
+	return ring_enqueue(l->rings[ring_idx], type, mi ? mi->version : 1, p, len);
+}
+
 static void send_cmd(dp_link *l, uint32_t ring_idx, uint16_t type, const void *p, uint32_t len)
 {
-	if (ring_enqueue(l->rings[ring_idx], type, 1, p, len) < 0) {
+	if (enqueue(l, ring_idx, type, p, len) < 0) {
 		l->cmd_drops++;
 		log_rl(LOG_LVL_WARNING, 0, "command ring %u to spdp full: %s dropped", ring_idx,
 		       msg_type_name(type));
@@ -316,8 +329,8 @@ static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m
 		struct msg_hello_ack a;
 		msg_read(m, &a, sizeof(a));
 		l->hello_acked = true;
-		if (l->attach_fn)
-			l->attach_fn(l->attach_ctx);
+		for (unsigned i = 0; i < l->n_attach_fns; i++)
+			l->attach_fns[i].fn(l->attach_fns[i].ctx);
 		log_info("spdp pid %d acknowledged: protocol %u, %u workers", a.dp_pid, a.proto_version,
 			 a.n_workers);
 		break;
@@ -356,6 +369,13 @@ static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m
 		msg_read(m, &ev, sizeof(ev));
 		if (l->turn_fn && d->worker < l->n_workers)
 			l->turn_fn(l->turn_ctx, d->worker, &ev);
+		break;
+	}
+	case MSG_TURN_STATE: {
+		struct msg_turn_effect rec;
+		msg_read(m, &rec, sizeof(rec));
+		if (l->state_fn && d->worker < l->n_workers)
+			l->state_fn(l->state_ctx, d->worker, &rec);
 		break;
 	}
 	}
@@ -468,8 +488,12 @@ int dp_link_set_log_level(dp_link *l, int level)
 	if (!l->attached)
 		return -ENOTCONN;
 	struct msg_set_log_level m = { .level = (uint32_t)level };
-	return ring_enqueue(l->rings[shm_ring_index(RING_KIND_MAIN_CMD, 0)], MSG_SET_LOG_LEVEL, 1, &m,
-			    sizeof(m));
+	return enqueue(l, shm_ring_index(RING_KIND_MAIN_CMD, 0), MSG_SET_LOG_LEVEL, &m, sizeof(m));
+}
+
+uint64_t dp_link_attaches(const dp_link *l)
+{
+	return l->attaches;
 }
 
 uint32_t dp_link_workers(const dp_link *l)
@@ -486,7 +510,7 @@ int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint
 {
 	if (!l->attached || worker >= l->n_workers)
 		return -ENOTCONN;
-	int rc = ring_enqueue(l->rings[shm_ring_index(RING_KIND_CMD, worker)], type, 1, p, len);
+	int rc = enqueue(l, shm_ring_index(RING_KIND_CMD, worker), type, p, len);
 	if (rc < 0)
 		l->cmd_drops++;
 	return rc;
@@ -494,8 +518,10 @@ int dp_link_send(dp_link *l, uint32_t worker, uint16_t type, const void *p, uint
 
 void dp_link_on_attach(dp_link *l, void (*fn)(void *ctx), void *ctx)
 {
-	l->attach_fn = fn;
-	l->attach_ctx = ctx;
+	if (l->n_attach_fns < MAX_ATTACH_FNS) {
+		l->attach_fns[l->n_attach_fns].fn = fn;
+		l->attach_fns[l->n_attach_fns++].ctx = ctx;
+	}
 }
 
 void dp_link_on_flow_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
@@ -518,6 +544,13 @@ void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 {
 	l->turn_fn = fn;
 	l->turn_ctx = ctx;
+}
+
+void dp_link_on_turn_state(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_turn_effect *rec), void *ctx)
+{
+	l->state_fn = fn;
+	l->state_ctx = ctx;
 }
 
 const struct shm_seg *dp_link_segment(const dp_link *l)

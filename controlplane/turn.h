@@ -16,7 +16,12 @@
  * holds the allocation (alloc_id -> worker, remembered at install).
  * MSG_TURN_EVENT from spdp: a failed install, an effect for an allocation
  * spdp does not have, or spdp expiring one itself -> the allocation is
- * removed here too. /turn on the control socket shows the counters.
+ * removed here too. On every attach each worker dumps its TURN state
+ * (MSG_TURN_DUMP -> MSG_TURN_STATE records -> DUMP_DONE) and the core
+ * imports it, so a restarted spcp carries on with the allocations spdp kept
+ * relaying; requests wait (dropped, clients retransmit) until that is done.
+ * /turn on the control socket shows the counters, /turn/allocs the
+ * allocations.
  */
 #ifndef SP_CP_TURN_H
 #define SP_CP_TURN_H

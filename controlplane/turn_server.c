@@ -67,8 +67,11 @@ struct alloc {
 	uint64_t expiry;
 	uint64_t user_hash;    /* quota identity */
 	uint8_t key[STUN_LONG_TERM_KEY_LEN]; /* "same credentials" (441) */
+	uint8_t key_set;       /* 0: restored, bound by the owner's next request */
 	uint8_t tid[STUN_TID_LEN];
+	uint16_t ulen;
 	struct turn_5tuple ft;
+	char user[TURN_OWNER_MAX]; /* the owner (USERNAME) */
 };
 
 struct user {
@@ -101,6 +104,7 @@ struct turn_server {
 	uint32_t nbuckets; /* power of two */
 	uint32_t live_allocs, live_perms, live_chans;
 	uint32_t next_id;
+	uint32_t restore_last; /* slot of the allocation restored last */
 	struct perm *perms; /* allocs[i] owns perms[i * max_perms ...] */
 	struct chan *chans;
 
@@ -130,6 +134,8 @@ struct req {
 	bool authed, sha256, fp;
 	uint8_t key[STUN_LONG_TERM_KEY_LEN];
 	uint64_t user_hash;
+	const char *user;      /* USERNAME once authenticated (points into the request) */
+	size_t ulen;
 	uint8_t *resp;
 	size_t cap;
 	size_t *resp_len;
@@ -546,6 +552,15 @@ static size_t rest_split(const char *u, size_t len, uint64_t *expiry)
 	return i + 1;
 }
 
+/* The per-user quota counts the user part of a REST username, so minting
+ * new expiries does not escape it; other usernames count whole. */
+static uint64_t quota_id(const struct turn_server *s, const char *user, size_t ulen)
+{
+	uint64_t expiry;
+	size_t upart = have_rest(s) ? rest_split(user, ulen, &expiry) : 0;
+	return fnv64(s->seed ^ 1, user + upart, ulen - upart);
+}
+
 static int check_mi(struct req *r, const uint8_t *key)
 {
 	return r->sha256 ? stun_check_integrity_sha256(&r->m, key, STUN_LONG_TERM_KEY_LEN)
@@ -721,17 +736,18 @@ static bool authenticate(struct req *r)
 			}
 			rc = check_mi(r, r->key);
 		}
-		r->user_hash = fnv64(s->seed ^ 1, user + upart, ulen - upart);
 	} else {
 		const struct user *u = find_user(s, user, ulen);
 		if (u) {
 			memcpy(r->key, u->key, sizeof(r->key));
 			rc = check_mi(r, r->key);
 		}
-		r->user_hash = fnv64(s->seed ^ 1, user, ulen);
 	}
+	r->user_hash = quota_id(s, user, ulen);
 	if (rc == 0) {
 		r->authed = true;
+		r->user = user;
+		r->ulen = ulen;
 		return true;
 	}
 	if (rc == -EACCES || rc == -ENOENT)
@@ -795,7 +811,7 @@ static void do_allocate(struct req *r)
 		a = NULL;
 	if (a) {
 		/* A retransmitted Allocate gets the same answer (RFC 8656 7.2). */
-		if (memcmp(a->tid, stun_msg_tid(&r->m), STUN_TID_LEN) == 0 &&
+		if (a->key_set && memcmp(a->tid, stun_msg_tid(&r->m), STUN_TID_LEN) == 0 &&
 		    CRYPTO_memcmp(a->key, r->key, sizeof(a->key)) == 0)
 			alloc_success(r, a);
 		else
@@ -808,6 +824,11 @@ static void do_allocate(struct req *r)
 	}
 	if (proto != STUN_TRANSPORT_UDP) {
 		error_resp(r, 442, "Unsupported Transport Protocol");
+		return;
+	}
+	if (r->ulen > TURN_OWNER_MAX) {
+		/* The owner travels to the data plane and back (restore). */
+		error_resp(r, 400, "Bad Request");
 		return;
 	}
 	bool has_fam = stun_get_family(&r->m, STUN_ATTR_REQUESTED_ADDRESS_FAMILY, &fam) == 0;
@@ -880,6 +901,9 @@ static void do_allocate(struct req *r)
 	a->expiry = r->now + (uint64_t)a->lifetime_s * NS;
 	a->user_hash = r->user_hash;
 	memcpy(a->key, r->key, sizeof(a->key));
+	a->key_set = 1;
+	a->ulen = (uint16_t)r->ulen;
+	memcpy(a->user, r->user, r->ulen);
 	memcpy(a->tid, stun_msg_tid(&r->m), STUN_TID_LEN);
 	a->ft = *r->ft;
 	uint32_t bkt = ft_bucket(s, &a->ft);
@@ -891,6 +915,8 @@ static void do_allocate(struct req *r)
 	if (e) {
 		e->dont_fragment = a->dont_fragment;
 		e->bandwidth_bps = s->cfg.bandwidth_bps;
+		e->owner_len = a->ulen;
+		memcpy(e->owner, a->user, a->ulen);
 	}
 	alloc_success(r, a);
 }
@@ -906,7 +932,13 @@ static struct alloc *own_alloc(struct req *r)
 		error_resp(r, 437, "Allocation Mismatch");
 		return NULL;
 	}
-	if (CRYPTO_memcmp(a->key, r->key, sizeof(a->key)) != 0) {
+	if (!a->key_set && a->ulen == r->ulen && memcmp(a->user, r->user, r->ulen) == 0) {
+		/* Restored: the owner authenticated just now, so its key is the
+		 * one its credentials give today. */
+		memcpy(a->key, r->key, sizeof(a->key));
+		a->key_set = 1;
+	}
+	if (!a->key_set || CRYPTO_memcmp(a->key, r->key, sizeof(a->key)) != 0) {
 		error_resp(r, 441, "Wrong Credentials");
 		return NULL;
 	}
@@ -1199,6 +1231,8 @@ int turn_server_handle(struct turn_server *s, const struct turn_5tuple *ft, cons
 	r.resp_len = resp_len;
 	r.authed = r.sha256 = r.fp = false;
 	r.user_hash = 0;
+	r.user = NULL;
+	r.ulen = 0;
 	memset(r.key, 0, sizeof(r.key));
 	if (stun_parse(msg, len, &r.m) != STUN_OK) {
 		s->st.count[TURN_STAT_PARSE_ERROR]++;
@@ -1207,6 +1241,207 @@ int turn_server_handle(struct turn_server *s, const struct turn_5tuple *ft, cons
 	dispatch(&r);
 	OPENSSL_cleanse(r.key, sizeof(r.key)); /* never leave a key on the stack */
 	return 0;
+}
+
+/* -------------------------------------------------------------- restore */
+
+static struct alloc *find_id(struct turn_server *s, uint32_t id)
+{
+	/* Dumps send an allocation's permissions and channels right behind it. */
+	if (s->restore_last < s->cfg.max_allocs && s->allocs[s->restore_last].used &&
+	    s->allocs[s->restore_last].id == id)
+		return &s->allocs[s->restore_last];
+	for (uint32_t i = 0; i < s->cfg.max_allocs; i++)
+		if (s->allocs[i].used && s->allocs[i].id == id)
+			return &s->allocs[i];
+	return NULL;
+}
+
+/* The relay of family `family` the allocation would be given today. */
+static bool relay_ok(const struct turn_server *s, const struct sp_addr *r, uint16_t *port)
+{
+	const struct sp_addr *cfg = r->family == AF_INET ? &s->cfg.relay_v4 :
+				    r->family == AF_INET6 ? &s->cfg.relay_v6 : NULL;
+	uint16_t p = ntohs(r->port);
+
+	if (!cfg || cfg->family != r->family || !ip_eq(cfg, r) || p < s->cfg.port_min ||
+	    p > s->cfg.port_max)
+		return false;
+	*port = p;
+	return true;
+}
+
+int turn_server_restore_alloc(struct turn_server *s, const struct turn_effect *e, uint64_t now)
+{
+	uint16_t port, port6;
+	struct alloc *a;
+
+	if (!s || !e || e->type != TURN_EFF_ALLOC_INSTALL || !e->alloc_id || !e->owner_len ||
+	    e->owner_len > TURN_OWNER_MAX || e->ft.transport != TURN_TP_UDP ||
+	    (e->relay6.family && (e->relay.family != AF_INET || e->relay6.family != AF_INET6)))
+		return -EINVAL;
+	if (find_id(s, e->alloc_id))
+		return -EEXIST;
+	if (e->expiry_ns <= now)
+		return -ETIME;
+	if (!relay_ok(s, &e->relay, &port) ||
+	    (e->relay6.family && (!relay_ok(s, &e->relay6, &port6) || port6 != port)))
+		return -EADDRNOTAVAIL;
+	uint32_t i = (uint32_t)(port - s->cfg.port_min);
+	if (find_alloc(s, &e->ft) || (s->ports[i / 8] & (1u << (i % 8))))
+		return -EADDRINUSE;
+	if (s->live_allocs >= s->cfg.max_allocs)
+		return -ENOSPC;
+	uint32_t idx = 0;
+	while (s->allocs[idx].used)
+		idx++;
+	a = &s->allocs[idx];
+	memset(a, 0, sizeof(*a));
+	a->used = 1;
+	a->port = port;
+	a->v4 = e->relay.family == AF_INET;
+	a->v6 = e->relay.family == AF_INET6 || e->relay6.family == AF_INET6;
+	a->dont_fragment = e->dont_fragment ? 1 : 0;
+	a->id = e->alloc_id;
+	a->expiry = e->expiry_ns;
+	a->lifetime_s = (uint32_t)((e->expiry_ns - now) / NS);
+	a->ulen = e->owner_len;
+	memcpy(a->user, e->owner, e->owner_len);
+	a->user_hash = quota_id(s, a->user, a->ulen);
+	a->ft = e->ft;
+	a->ft.client.scope = a->ft.server.scope = 0;
+	uint32_t bkt = ft_bucket(s, &a->ft);
+	a->next = s->buckets[bkt];
+	s->buckets[bkt] = idx;
+	port_set(s, port, true);
+	s->live_allocs++;
+	s->restore_last = idx;
+	/* ids are never handed out twice, restored ones included */
+	if (a->id >= s->next_id)
+		s->next_id = a->id + 1;
+	return 0;
+}
+
+/* The allocation, family and policy checks restored peers share. */
+static int restore_peer(struct turn_server *s, const struct turn_effect *e, uint64_t now,
+			struct alloc **ap, struct sp_addr *peer)
+{
+	struct alloc *a = find_id(s, e->alloc_id);
+
+	if (!a)
+		return -ENOENT;
+	if (e->expiry_ns <= now || a->expiry <= now)
+		return -ETIME;
+	*peer = e->peer;
+	peer->scope = 0;
+	turn_policy_normalise(peer);
+	if (!((peer->family == AF_INET && a->v4) || (peer->family == AF_INET6 && a->v6)))
+		return -EAFNOSUPPORT;
+	enum turn_peer_verdict v = turn_policy_check(s->policy, peer);
+	if (v != TURN_PEER_ALLOWED) {
+		s->st.peer_denied[v]++;
+		return -EACCES;
+	}
+	*ap = a;
+	return 0;
+}
+
+int turn_server_restore_perm(struct turn_server *s, const struct turn_effect *e, uint64_t now)
+{
+	struct alloc *a;
+	struct sp_addr ip;
+	int rc;
+
+	if (!s || !e || e->type != TURN_EFF_PERM_INSTALL)
+		return -EINVAL;
+	if ((rc = restore_peer(s, e, now, &a, &ip)) < 0)
+		return rc;
+	ip.port = 0;
+	if (find_perm(s, a, &ip))
+		return -EEXIST;
+	struct perm *p = alloc_perms(s, a);
+	for (uint32_t i = 0; i < s->cfg.max_perms_per_alloc; i++) {
+		if (p[i].used)
+			continue;
+		p[i] = (struct perm){ .ip = ip, .expiry = e->expiry_ns, .used = 1 };
+		s->live_perms++;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int turn_server_restore_channel(struct turn_server *s, const struct turn_effect *e, uint64_t now)
+{
+	struct alloc *a;
+	struct sp_addr peer;
+	int rc;
+
+	if (!s || !e || e->type != TURN_EFF_CHANNEL_INSTALL)
+		return -EINVAL;
+	if ((rc = restore_peer(s, e, now, &a, &peer)) < 0)
+		return rc;
+	if (e->channel < STUN_CHANNEL_MIN || e->channel > s->cfg.channel_max || !peer.port)
+		return -ERANGE;
+	struct chan *c = alloc_chans(s, a), *free_c = NULL;
+	for (uint32_t i = 0; i < s->cfg.max_channels_per_alloc; i++) {
+		if (c[i].state == CH_FREE) {
+			if (!free_c)
+				free_c = &c[i];
+			continue;
+		}
+		bool num = c[i].num == e->channel, same = addr_eq(&c[i].peer, &peer);
+		if (num && same && c[i].state == CH_BOUND)
+			return -EEXIST;
+		if (num && same) {
+			/* cooling down here, bound there: the pair revives */
+			c[i].state = CH_BOUND;
+			c[i].expiry = e->expiry_ns;
+			s->live_chans++;
+			return 0;
+		}
+		if (num || same)
+			return -EADDRINUSE;
+	}
+	if (!free_c)
+		return -ENOSPC;
+	*free_c = (struct chan){ .peer = peer, .expiry = e->expiry_ns, .num = e->channel,
+				 .state = CH_BOUND };
+	s->live_chans++;
+	return 0;
+}
+
+bool turn_server_next_alloc(const struct turn_server *s, uint32_t *cursor,
+			    struct turn_alloc_info *out)
+{
+	for (uint32_t i = *cursor; s && i < s->cfg.max_allocs; i++) {
+		const struct alloc *a = &s->allocs[i];
+		if (!a->used)
+			continue;
+		memset(out, 0, sizeof(*out));
+		out->id = a->id;
+		out->ft = a->ft;
+		out->expiry_ns = a->expiry;
+		out->dont_fragment = a->dont_fragment;
+		out->key_pending = !a->key_set;
+		out->owner_len = a->ulen;
+		memcpy(out->owner, a->user, a->ulen);
+		const struct sp_addr *first = a->v4 ? &s->cfg.relay_v4 : &s->cfg.relay_v6;
+		out->relay = *first;
+		out->relay.port = htons(a->port);
+		if (a->v4 && a->v6) {
+			out->relay6 = s->cfg.relay_v6;
+			out->relay6.port = htons(a->port);
+		}
+		const struct perm *p = &s->perms[(size_t)i * s->cfg.max_perms_per_alloc];
+		for (uint32_t k = 0; k < s->cfg.max_perms_per_alloc; k++)
+			out->perms += p[k].used;
+		const struct chan *c = &s->chans[(size_t)i * s->cfg.max_channels_per_alloc];
+		for (uint32_t k = 0; k < s->cfg.max_channels_per_alloc; k++)
+			out->channels += c[k].state == CH_BOUND;
+		*cursor = i + 1;
+		return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------ lifecycle */

@@ -61,6 +61,12 @@ enum turn_effect_type {
 	TURN_EFF_CHANNEL_REMOVE,    /* binding expired (the number stays reserved 5 min here) */
 };
 
+/* An allocation's owner is the USERNAME of its Allocate, at most this long
+ * (STUN allows 512 bytes; an Allocate with a longer one gets 400). It goes
+ * to the data plane with ALLOC_INSTALL and comes back in its dumps, so a
+ * restarted spcp knows whose allocation it is (turn_server_restore_alloc). */
+#define TURN_OWNER_MAX 255
+
 /*
  * One effect. Plain data (no pointers) so it maps 1:1 onto a ring message.
  * relay / relay6: the allocation's relayed transport addresses (family 0
@@ -78,6 +84,8 @@ struct turn_effect {
 	struct sp_addr relay;   /* relayed address, IPv4 (or the only one) */
 	struct sp_addr relay6;  /* second relayed address of a dual allocation */
 	struct sp_addr peer;    /* PERM_*: IP with port 0; CHANNEL_*: IP and port */
+	uint16_t owner_len;     /* ALLOC_INSTALL: the owner (USERNAME), not NUL-terminated */
+	char owner[TURN_OWNER_MAX];
 };
 
 /* The effect queue is sized at create for the worst single call (64 peers
@@ -199,6 +207,56 @@ int turn_server_expire(struct turn_server *s, uint64_t now_ns);
  * -EAGAIN (effect queue full: drain first).
  */
 int turn_server_remove_alloc(struct turn_server *s, uint32_t alloc_id);
+
+/*
+ * Restore (docs/turn.md "spcp restart"): a restarted spcp rebuilds its view
+ * from what the data plane kept relaying. Each call takes one record of the
+ * data plane's dump in the shape of the effect that would have created it,
+ * checks it against today's configuration and queues nothing (the data
+ * plane has it; the caller removes there what is refused here).
+ *
+ * turn_server_restore_alloc(): an ALLOC_INSTALL (id, 5-tuple, relay and
+ * relay6, expiry, DF, owner). The allocation holds its relay port, counts
+ * against max_allocs and its owner's per-user quota, expires like any other,
+ * and ids handed out later are above it. Its key is not known: the first
+ * request that authenticates with the owner's USERNAME binds it (the key
+ * is derived from username, realm and password, or the REST secret, as for
+ * every request); a request with another username gets 441.
+ * 0; -EEXIST this id is held already (nothing done); -ETIME expired;
+ * -EINVAL not an allocation, no owner, a transport other than UDP;
+ * -EADDRNOTAVAIL the relay is not our relay address or its port is outside
+ * port_min..port_max (configuration changed); -EADDRINUSE the 5-tuple or
+ * the port belongs to another allocation; -ENOSPC max_allocs reached.
+ */
+int turn_server_restore_alloc(struct turn_server *s, const struct turn_effect *e, uint64_t now_ns);
+/*
+ * A PERM_INSTALL (peer IP, expiry) or CHANNEL_INSTALL (number, peer,
+ * expiry) of an allocation. The peer passes today's policy again.
+ * 0; -EEXIST already there (nothing done); -ENOENT no such allocation;
+ * -ETIME expired; -EINVAL wrong effect type; -EAFNOSUPPORT a family the
+ * allocation does not hold; -EACCES the peer is denied now; -ERANGE a
+ * channel number not admitted now (channel_max); -EADDRINUSE number or peer
+ * bound otherwise; -ENOSPC the allocation's slots are full.
+ */
+int turn_server_restore_perm(struct turn_server *s, const struct turn_effect *e, uint64_t now_ns);
+int turn_server_restore_channel(struct turn_server *s, const struct turn_effect *e, uint64_t now_ns);
+
+/* One allocation as /turn lists it. */
+struct turn_alloc_info {
+	uint32_t id;
+	struct turn_5tuple ft;
+	struct sp_addr relay, relay6; /* relay6: family 0 unless dual */
+	uint64_t expiry_ns;
+	uint32_t perms, channels;     /* alive (channels: bound) */
+	bool dont_fragment;
+	bool key_pending;             /* restored, no request from its owner yet */
+	uint16_t owner_len;
+	char owner[TURN_OWNER_MAX];
+};
+/* The allocation at or after slot *cursor (start with 0), which moves past
+ * it; false when there is none. */
+bool turn_server_next_alloc(const struct turn_server *s, uint32_t *cursor,
+			    struct turn_alloc_info *out);
 
 /* Move up to `cap` queued effects to out[] in order; returns how many. */
 size_t turn_server_drain(struct turn_server *s, struct turn_effect *out, size_t cap);

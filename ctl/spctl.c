@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"  flow add|del K=V... create/delete a flow, e.g. flow add id=1 source=10.0.0.5:5004\n"
 		"  sub add|del K=V...  add/remove a subscriber, e.g. sub add flow=1 id=1 rtp=10.0.0.9:6000\n"
 		"  turn                TURN server: allocations, answers by code, peers denied (spcp)\n"
+		"  turn allocs         TURN allocations: user, client, relay, expiry (spcp)\n"
 		"  call PATH[,PARAMS]  raw control-socket request (e.g. call /)\n"
 		"environment: SP_INSTANCE, SP_RUNTIME_DIR\n"
 		"exit: 0 ok, 2 spcp unreachable, 3 spdp unreachable, 4 neither, 5 not attached, 1 error\n");
@@ -331,6 +332,8 @@ int main(int argc, char **argv)
 		return print_call("/flows");
 	if (!strcmp(cmd, "turn") && optind == argc)
 		return print_call("/turn");
+	if (!strcmp(cmd, "turn") && argc - optind == 1 && !strcmp(argv[optind], "allocs"))
+		return print_call("/turn/allocs");
 	if (!strcmp(cmd, "flow") && argc - optind == 1 && strchr("0123456789", argv[optind][0])) {
 		snprintf(req, sizeof(req), "/flow,id=%s", argv[optind]);
 		return print_call(req);

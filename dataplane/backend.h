@@ -141,6 +141,12 @@ struct dp_backend_ops {
 	int (*stream_send_copy)(struct dp_backend *be, uint32_t conn, const void *data, uint32_t len);
 	/* Bytes stream_send_copy would take now (0 when the queue is full). */
 	uint32_t (*stream_room)(struct dp_backend *be, uint32_t conn);
+	/* Don't fragment what leaves this port (a TURN relay whose client sent
+	 * DONT-FRAGMENT): IPv4 sets DF and never fragments, IPv6 never
+	 * fragments locally; a datagram over the path MTU then fails the send
+	 * (EMSGSIZE, counted as tx_msgsize). false: the kernel's default.
+	 * 0 or -errno. */
+	int (*port_set_df)(struct dp_backend *be, uint32_t port, bool df);
 };
 
 #define DP_STREAM_QUEUE 64

@@ -47,6 +47,9 @@
 /* TLS: the largest message assembled for one encryption (a ChannelData
  * header, a datagram and padding) and the ciphertext moved per step. */
 #define SCRATCH (65536 + 8)
+/* A dump's work per loop turn: records sent, allocation slots looked at. */
+#define DUMP_RECORDS 64
+#define DUMP_SLOTS 1024
 
 struct bucket {
 	uint64_t nb;   /* tokens in nanobytes (bytes * 1e9): exact integer refill */
@@ -55,7 +58,8 @@ struct bucket {
 
 struct talloc {
 	bool used;
-	uint8_t dont_fragment; /* kept; DF is not applied to sends yet */
+	uint8_t dont_fragment; /* relay ports set not to fragment */
+	uint16_t owner_len;
 	uint32_t id;
 	uint32_t listener;     /* listener index */
 	struct sp_addr client;
@@ -63,11 +67,13 @@ struct talloc {
 	struct sp_addr relay[2];
 	uint64_t expiry;
 	uint64_t rate;         /* bytes per second, 0: no cap */
+	uint64_t bandwidth_bps; /* as spcp sent it (dumps) */
 	uint64_t burst_nb;
 	struct bucket up, down; /* client -> peer, peer -> client */
 	uint32_t conn;          /* TCP/TLS: its connection; NO_IDX over UDP */
 	uint32_t perms, chans;  /* list heads */
 	uint32_t next_cli, next_id, next_free;
+	char owner[MSG_TURN_OWNER_MAX]; /* spcp's, handed back in dumps */
 };
 
 struct tperm {
@@ -102,6 +108,20 @@ struct tconn {
 	uint32_t next_free;
 };
 
+/* Where a dump stands: the allocation slot, what of it was sent, and the
+ * next permission/channel (pool index) when it stopped for room. */
+enum { DUMP_ALLOC, DUMP_PERMS, DUMP_CHANS };
+
+struct dump {
+	bool active;
+	uint8_t phase;
+	uint64_t seq;
+	uint32_t slot;
+	uint32_t id;      /* the allocation being sent (its slot may be reused meanwhile) */
+	uint32_t sub;     /* next permission/channel, NO_IDX: the list's head */
+	uint32_t allocs, perms, chans;
+};
+
 struct turn_relay {
 	struct turn_relay_cfg cfg;
 	const struct dp_backend_ops *ops;
@@ -124,6 +144,7 @@ struct turn_relay {
 	uint8_t *cipher;       /* TLS: ciphertext on its way to the backend */
 	uint64_t next_sweep;
 	uint64_t rng;
+	struct dump dump;
 	struct stun_msg msg; /* scratch for the parser (large for a stack) */
 };
 
@@ -484,6 +505,13 @@ static int open_relay(turn_relay *tr, struct talloc *a, int k, const struct sp_a
 		tr->ops->port_close(tr->be, port);
 		return -ENOSPC;
 	}
+	/* RFC 8656 7.2: DONT-FRAGMENT asks for DF on what the relay sends; a
+	 * backend that cannot do it must not pretend (the install fails). */
+	if (a->dont_fragment &&
+	    (rc = tr->ops->port_set_df ? tr->ops->port_set_df(tr->be, port, true) : -EOPNOTSUPP) < 0) {
+		tr->ops->port_close(tr->be, port);
+		return rc;
+	}
 	a->relay_port[k] = port;
 	a->relay[k] = *addr;
 	tr->owner[port] = OWN_RELAY | (uint32_t)(a - tr->allocs);
@@ -529,6 +557,9 @@ static void do_alloc_install(turn_relay *tr, const struct msg_turn_effect *m, ui
 	a->listener = (uint32_t)li;
 	a->client = m->client;
 	a->dont_fragment = m->dont_fragment;
+	a->owner_len = m->owner_len <= MSG_TURN_OWNER_MAX ? m->owner_len : 0;
+	memcpy(a->owner, m->owner, a->owner_len);
+	a->bandwidth_bps = m->bandwidth_bps;
 	a->relay_port[0] = a->relay_port[1] = NO_IDX;
 	a->perms = a->chans = NO_IDX;
 	a->conn = NO_IDX;
@@ -1374,4 +1405,143 @@ void turn_relay_timers(turn_relay *tr, uint64_t now)
 			k = next;
 		}
 	}
+}
+
+/* ------------------------------------------------------------ dump */
+
+void turn_relay_dump(turn_relay *tr, const struct msg_turn_dump *m)
+{
+	tr->dump = (struct dump){ .active = true, .seq = m->seq, .phase = DUMP_ALLOC };
+}
+
+static int dump_send(turn_relay *tr, uint16_t type, const void *msg, uint32_t len)
+{
+	if (!tr->hooks.dump)
+		return 0; /* nobody listens: nothing to wait for */
+	int rc = tr->hooks.dump(tr->hooks.ctx, type, msg, len);
+	if (rc == 0 && type == MSG_TURN_STATE)
+		cnt(tr, STAT_TURN_DUMP_RECORDS);
+	return rc;
+}
+
+static int dump_alloc(turn_relay *tr, const struct talloc *a)
+{
+	struct msg_turn_effect m = { .seq = tr->dump.seq, .type = MSG_TURN_ALLOC_INSTALL,
+				     .dont_fragment = a->dont_fragment, .alloc_id = a->id,
+				     .expiry_ns = a->expiry, .bandwidth_bps = a->bandwidth_bps,
+				     .client = a->client, .server = tr->listeners[a->listener].addr,
+				     .transport = MSG_TURN_TP_UDP, .relay = a->relay[0],
+				     .owner_len = a->owner_len };
+	if (a->relay_port[1] != NO_IDX)
+		m.relay6 = a->relay[1];
+	memcpy(m.owner, a->owner, a->owner_len);
+	return dump_send(tr, MSG_TURN_STATE, &m, MSG_TURN_EFFECT_LEN(a->owner_len));
+}
+
+static int dump_perm(turn_relay *tr, const struct talloc *a, const struct tperm *p)
+{
+	struct msg_turn_effect m = { .seq = tr->dump.seq, .type = MSG_TURN_PERM_INSTALL,
+				     .alloc_id = a->id, .expiry_ns = p->expiry, .peer = p->ip };
+	return dump_send(tr, MSG_TURN_STATE, &m, MSG_TURN_EFFECT_LEN(0));
+}
+
+static int dump_chan(turn_relay *tr, const struct talloc *a, const struct tchan *c)
+{
+	struct msg_turn_effect m = { .seq = tr->dump.seq, .type = MSG_TURN_CHANNEL_INSTALL,
+				     .channel = c->num, .alloc_id = a->id, .expiry_ns = c->expiry,
+				     .peer = c->peer };
+	return dump_send(tr, MSG_TURN_STATE, &m, MSG_TURN_EFFECT_LEN(0));
+}
+
+/* Where to go on in a list after a pause: the remembered entry if it is
+ * still in the allocation's list, else the head again (it went: sending
+ * some entries a second time is harmless, skipping one is not). */
+static uint32_t resume_perm(const turn_relay *tr, const struct talloc *a, uint32_t sub)
+{
+	for (uint32_t i = a->perms; sub != NO_IDX && i != NO_IDX; i = tr->perms[i].next)
+		if (i == sub)
+			return sub;
+	return a->perms;
+}
+
+static uint32_t resume_chan(const turn_relay *tr, const struct talloc *a, uint32_t sub)
+{
+	for (uint32_t i = a->chans; sub != NO_IDX && i != NO_IDX; i = tr->chans[i].next)
+		if (i == sub)
+			return sub;
+	return a->chans;
+}
+
+unsigned turn_relay_dump_continue(turn_relay *tr)
+{
+	struct dump *d = &tr->dump;
+	unsigned sent = 0, slots = 0;
+
+	while (d->active && sent < DUMP_RECORDS && slots < DUMP_SLOTS) {
+		if (d->slot >= tr->cfg.max_allocs) {
+			struct msg_turn_event ev = { .seq = d->seq, .kind = TURN_EV_DUMP_DONE,
+						     .worker = tr->cfg.worker, .allocs = d->allocs,
+						     .perms = d->perms, .channels = d->chans };
+			if (dump_send(tr, MSG_TURN_EVENT, &ev, sizeof(ev)) < 0)
+				goto wait;
+			d->active = false;
+			return sent + 1;
+		}
+		struct talloc *a = &tr->allocs[d->slot];
+		if (!a->used || (d->phase != DUMP_ALLOC && a->id != d->id)) {
+			/* empty, or the allocation went while the dump waited */
+			d->slot++;
+			d->phase = DUMP_ALLOC;
+			slots++;
+			continue;
+		}
+		switch (d->phase) {
+		case DUMP_ALLOC:
+			if (dump_alloc(tr, a) < 0)
+				goto wait;
+			sent++;
+			d->allocs++;
+			d->id = a->id;
+			d->phase = DUMP_PERMS;
+			d->sub = NO_IDX;
+			break;
+		case DUMP_PERMS: {
+			uint32_t i = resume_perm(tr, a, d->sub);
+			for (; i != NO_IDX && sent < DUMP_RECORDS; i = tr->perms[i].next) {
+				if (dump_perm(tr, a, &tr->perms[i]) < 0) {
+					d->sub = i;
+					goto wait;
+				}
+				sent++;
+				d->perms++;
+			}
+			d->sub = i;
+			if (i == NO_IDX)
+				d->phase = DUMP_CHANS;
+			break;
+		}
+		case DUMP_CHANS: {
+			uint32_t i = resume_chan(tr, a, d->sub);
+			for (; i != NO_IDX && sent < DUMP_RECORDS; i = tr->chans[i].next) {
+				if (dump_chan(tr, a, &tr->chans[i]) < 0) {
+					d->sub = i;
+					goto wait;
+				}
+				sent++;
+				d->chans++;
+			}
+			d->sub = i;
+			if (i == NO_IDX) {
+				d->slot++;
+				d->phase = DUMP_ALLOC;
+				slots++;
+			}
+			break;
+		}
+		}
+	}
+	return sent;
+wait:
+	cnt(tr, STAT_TURN_DUMP_WAITS);
+	return sent;
 }

@@ -44,7 +44,17 @@
  * Every allocation has a token bucket per direction (bandwidth_bps from
  * spcp). Entries past their expiry are treated as absent at once; a sweep
  * frees them a grace period later (spcp normally removes them first) and
- * reports an allocation it removed itself as TURN_EV_EXPIRED.
+ * reports an allocation it removed itself as TURN_EV_EXPIRED. An
+ * allocation whose client sent DONT-FRAGMENT gets its relay ports set not
+ * to fragment (backend port_set_df).
+ *
+ * Dump (spcp re-attached and rebuilds its view): every allocation goes back
+ * to spcp as the effects that would rebuild it (MSG_TURN_STATE: the
+ * allocation with its owner, then its permissions and channels), then
+ * TURN_EV_DUMP_DONE with the counts. A bounded number of records per loop
+ * turn, so a big table never stalls the worker; when the event ring is full
+ * the dump waits and resumes where it stopped (nothing is skipped; an entry
+ * changed meanwhile may be reported twice, which spcp takes as a no-op).
  *
  * All memory is allocated at create (allocations, permissions, channels,
  * hash tables, the port -> owner map); nothing per packet. Time comes in as
@@ -86,6 +96,10 @@ struct turn_relay_hooks {
 	 * 0, or a negative errno when the exception ring is full (counted by
 	 * the worker). */
 	int (*exc_up)(void *ctx, const struct msg_exc_packet *hdr, const uint8_t *payload);
+	/* A dump record (MSG_TURN_STATE) or its end (MSG_TURN_EVENT) to spcp's
+	 * event ring: 0, or -ENOBUFS when the ring is full (not a drop: the
+	 * dump sends it again later). */
+	int (*dump)(void *ctx, uint16_t type, const void *msg, uint32_t len);
 	void *ctx;
 };
 
@@ -126,6 +140,13 @@ void turn_relay_input(turn_relay *tr, struct dp_pkt *pkts, unsigned n, uint64_t 
 
 /* Sweep expired entries (cheap when nothing is due). Call every few ms. */
 void turn_relay_timers(turn_relay *tr, uint64_t now_ns);
+
+/* MSG_TURN_DUMP from spcp: start reporting everything (a dump in progress
+ * starts over with the new seq). */
+void turn_relay_dump(turn_relay *tr, const struct msg_turn_dump *m);
+/* Continue a dump: at most a few dozen records per call. Returns the
+ * records sent (0: no dump, or it waits for room). Call every loop turn. */
+unsigned turn_relay_dump_continue(turn_relay *tr);
 
 struct turn_relay_counts {
 	uint32_t allocs, perms, channels, listeners, conns;

@@ -31,7 +31,7 @@ _Static_assert(3 * DP_TURN_MAX_LISTENERS == TURN_RELAY_MAX_LISTENERS, "listener 
 
 static void worker_emit(struct dp_worker *w, ring *r, uint16_t type, const void *p, uint32_t len)
 {
-	if (ring_enqueue(r, type, 1, p, len) < 0) {
+	if (ring_enqueue(r, type, msg_lookup(type)->version, p, len) < 0) {
 		stats_drop(w->stats, DROP_RING_FULL);
 		log_rl(LOG_LVL_WARNING, 0, "worker %u: ring to spcp full, %s dropped", w->id,
 		       msg_type_name(type));
@@ -50,6 +50,21 @@ static void emit_turn_event(void *ctx, const struct msg_turn_event *ev)
 {
 	struct dp_worker *w = ctx;
 	worker_emit(w, w->evt, MSG_TURN_EVENT, ev, sizeof(*ev));
+}
+
+/* A TURN dump record: a full ring is not a drop, the dump waits for room. */
+static int turn_dump_out(void *ctx, uint16_t type, const void *msg, uint32_t len)
+{
+	struct dp_worker *w = ctx;
+	void *dst = ring_prepare(w->evt, len);
+
+	if (!dst)
+		return -ENOBUFS;
+	memcpy(dst, msg, len);
+	ring_stage(w->evt, type, msg_lookup(type)->version, 0, len);
+	ring_publish(w->evt);
+	stats_add(w->stats, STAT_EVENTS, 1);
+	return 0;
 }
 
 /* A STUN request for spcp: header and datagram written straight into the
@@ -100,6 +115,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 		struct msg_flow_dump dump;
 		struct msg_srtp_rekey rk;
 		struct msg_turn_effect te;
+		struct msg_turn_dump td;
 	} u;
 
 	switch (m->type) {
@@ -143,6 +159,16 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 			struct msg_turn_event ev = { .seq = u.te.seq, .kind = TURN_EV_FAILED,
 						     .alloc_id = u.te.alloc_id, .worker = w->id,
 						     .error = -EOPNOTSUPP, .effect_type = u.te.type };
+			worker_emit(w, w->evt, MSG_TURN_EVENT, &ev, sizeof(ev));
+		}
+		break;
+	case MSG_TURN_DUMP:
+		msg_read(m, &u.td, sizeof(u.td));
+		if (w->turn) {
+			turn_relay_dump(w->turn, &u.td);
+		} else {
+			struct msg_turn_event ev = { .seq = u.td.seq, .kind = TURN_EV_DUMP_DONE,
+						     .worker = w->id };
 			worker_emit(w, w->evt, MSG_TURN_EVENT, &ev, sizeof(ev));
 		}
 		break;
@@ -210,7 +236,8 @@ static int turn_init(struct dp_worker *w, uint32_t max_ports)
 				     .conn_idle_ns = (uint64_t)c->turn_conn_idle_ms * 1000000,
 				     .tls_handshake_ns = (uint64_t)c->turn_tls_handshake_ms * 1000000,
 				     .tls = w->dp->turn_tls };
-	struct turn_relay_hooks hooks = { .event = emit_turn_event, .exc_up = turn_exc_up, .ctx = w };
+	struct turn_relay_hooks hooks = { .event = emit_turn_event, .exc_up = turn_exc_up,
+					  .dump = turn_dump_out, .ctx = w };
 	int rc;
 
 	w->turn = turn_relay_create(&tc, &dp_backend_uring, w->be, w->stats, &hooks);
@@ -377,8 +404,10 @@ static void *worker_main(void *arg)
 		unsigned work = drain(w, w->cmd, RING_KIND_CMD, now);
 		work += drain(w, w->exc_down, RING_KIND_EXC_DOWN, now);
 		flow_timers(w->flows, now);
-		if (w->turn)
+		if (w->turn) {
 			turn_relay_timers(w->turn, now);
+			work += turn_relay_dump_continue(w->turn);
+		}
 		ops->flush(w->be);
 		idle = n <= 0 && work == 0;
 	}

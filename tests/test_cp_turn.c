@@ -7,12 +7,17 @@
  * that keep spcp's view consistent with spdp without a live spdp: an
  * install that cannot be queued (spdp not attached) leaves no allocation
  * and no response, and FAILED / EXPIRED events from spdp make spcp forget
- * the allocation. (The attached paths run in tests/integration/test_turn.py.)
+ * the allocation; the restore after an attach (records imported, refused,
+ * stale; requests held back until every worker answered; reconciling only
+ * after a complete dump; the timeout); [turn] nonce_secret_file. (The
+ * attached paths run in tests/integration/test_turn.py.)
  */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* White-box: the module's statics (map, handlers) are what is tested. */
 #include "../controlplane/turn.c"
@@ -238,4 +243,251 @@ Test(cp_turn, detached_install_leaves_nothing_and_events_forget)
 	cJSON_Delete(r);
 	cp_turn_destroy(t);
 	dp_link_destroy(l);
+}
+
+/* ------------------------------------------------------------ restore */
+
+static struct msg_turn_effect st_alloc(uint32_t id, uint16_t client_port, uint16_t relay_port,
+				       const char *owner, uint64_t expiry)
+{
+	struct msg_turn_effect m = { .seq = 77, .type = MSG_TURN_ALLOC_INSTALL, .alloc_id = id,
+				     .expiry_ns = expiry, .transport = MSG_TURN_TP_UDP };
+	sp_addr_parse(&m.client, "198.51.100.10:1");
+	m.client.port = htons(client_port);
+	sp_addr_parse(&m.server, "192.0.2.1:3478");
+	sp_addr_parse(&m.relay, "192.0.2.1:1");
+	m.relay.port = htons(relay_port);
+	m.owner_len = (uint16_t)strlen(owner);
+	memcpy(m.owner, owner, m.owner_len);
+	return m;
+}
+
+static struct msg_turn_effect st_perm(uint32_t id, const char *ip, uint64_t expiry)
+{
+	struct msg_turn_effect m = { .seq = 77, .type = MSG_TURN_PERM_INSTALL, .alloc_id = id,
+				     .expiry_ns = expiry };
+	sp_addr_parse(&m.peer, ip);
+	return m;
+}
+
+/* A restore as on_attach() starts it, for two workers (the link is not
+ * attached in these tests, so the dump commands themselves cannot go). */
+static void begin_restore(cp_turn *t, uint64_t attach)
+{
+	memset(&t->rs, 0, sizeof(t->rs));
+	t->rs.state = RS_RUNNING;
+	t->rs.complete = true;
+	t->rs.seq = 77;
+	t->rs.attach = attach;
+	t->rs.pending = 2;
+	t->rs.started_ns = clock_mono_ns();
+	for (uint32_t i = 0; i <= t->map_mask; i++)
+		t->map[i].seen = false;
+}
+
+static struct msg_turn_event done_ev(uint32_t a, uint32_t p, uint32_t c)
+{
+	return (struct msg_turn_event){ .seq = 77, .kind = TURN_EV_DUMP_DONE, .allocs = a,
+					.perms = p, .channels = c };
+}
+
+Test(cp_turn, restore_imports_refuses_and_reconciles)
+{
+	static struct cp_config c;
+	c = base();
+	dp_link *l = dp_link_create(&c, -1);
+	cp_turn *t = cp_turn_create(&c, l);
+	uint64_t now = clock_mono_ns(), later = now + 600 * 1000000000ull;
+	struct turn_server_stats st;
+	struct turn_effect e;
+	cr_assert_not_null(t);
+
+	/* What this spcp held before the attach: 3 on worker 1, 4 on worker 0. */
+	struct msg_turn_effect a3 = st_alloc(3, 40003, 50003, "alice", later);
+	struct msg_turn_effect a4 = st_alloc(4, 40004, 50004, "bob", later);
+	from_msg(&a3, &e);
+	cr_assert_eq(turn_server_restore_alloc(t->ts, &e, now), 0);
+	map_put(t, 3, 1);
+	from_msg(&a4, &e);
+	cr_assert_eq(turn_server_restore_alloc(t->ts, &e, now), 0);
+	map_put(t, 4, 0);
+
+	begin_restore(t, 0); /* the link's attach count (it never attached here) */
+	t->synced_attach = UINT64_MAX; /* restored for an earlier attach */
+	struct msg_turn_effect r;
+	on_state(t, 1, &a3);                           /* known: seen */
+	r = st_alloc(9, 40009, 50009, "alice", later); /* new: imported on worker 0 */
+	on_state(t, 0, &r);
+	r = st_perm(9, "198.51.100.77:0", later);
+	on_state(t, 0, &r);
+	r = st_perm(9, "198.51.100.78:0", later);      /* worker 1 does not hold 9 */
+	on_state(t, 1, &r);
+	r = st_perm(9, "127.0.0.1:0", later);          /* denied today: removed in spdp */
+	on_state(t, 0, &r);
+	r = st_alloc(3, 40013, 50013, "carol", later); /* id 3 on another worker */
+	on_state(t, 0, &r);
+	r = st_alloc(10, 40010, 50010, "alice", now - 1); /* expired */
+	on_state(t, 0, &r);
+	r = st_alloc(11, 40011, 50011, "alice", later);
+	r.seq = 76;                                    /* another dump's */
+	on_state(t, 0, &r);
+	cr_expect_eq(worker_of(t, 9), 0);
+	cr_expect_eq(worker_of(t, 3), 1);
+	cr_expect_eq(t->rs.allocs, 1);
+	cr_expect_eq(t->rs.perms, 1);
+	cr_expect_eq(t->rs.known, 1);
+	cr_expect_eq(t->rs.refused, 4);
+	cr_expect_eq(t->rs.stale, 1);
+	cr_expect_eq(t->n.effect_drops, 3, "three removals for spdp (not attached here)");
+
+	/* requests wait until every worker answered */
+	uint8_t buf[512];
+	exc_from(t, 0, buf, allocate_req(buf, sizeof(buf), NULL));
+	cr_expect_eq(t->n.dropped_restoring, 1);
+	cr_expect_eq(t->n.requests, 0);
+
+	struct msg_turn_event d0 = done_ev(3, 2, 0), d1 = done_ev(1, 1, 0);
+	on_event(t, 0, &d0);
+	cr_expect_eq(t->rs.state, RS_RUNNING);
+	on_event(t, 0, &d0); /* twice: ignored */
+	cr_expect_eq(t->rs.stale, 2);
+	on_event(t, 1, &d1);
+	cr_expect_eq(t->rs.state, RS_DONE);
+	cr_expect_eq(t->synced_attach, 0);
+	exc_from(t, 0, buf, allocate_req(buf, sizeof(buf), NULL));
+	cr_expect_eq(t->n.requests, 1, "answered again");
+	/* 4 was in spcp, no worker reported it: spdp lost it */
+	cr_expect_eq(t->rs.forgotten, 1);
+	cr_expect_eq(worker_of(t, 4), NO_WORKER);
+	turn_server_get_stats(t->ts, &st);
+	cr_expect_eq(st.allocs, 2);
+	cr_expect_eq(st.perms, 1);
+
+	cJSON *j = NULL;
+	cr_assert_eq(cmd_turn(t, "/turn", NULL, &j), 0);
+	cJSON *rj = cJSON_GetObjectItem(j, "restore");
+	cr_expect_str_eq(cJSON_GetObjectItem(rj, "state")->valuestring, "done");
+	cr_expect_eq(cJSON_GetObjectItem(rj, "allocations")->valueint, 1);
+	cJSON_Delete(j);
+	cr_assert_eq(cmd_allocs(t, "/turn/allocs", NULL, &j), 0);
+	cr_expect_eq(cJSON_GetObjectItem(j, "count")->valueint, 2);
+	cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "allocations"), 0);
+	cr_expect_str_eq(cJSON_GetObjectItem(first, "user")->valuestring, "alice");
+	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(first, "restored")));
+	cJSON_Delete(j);
+
+	/* a dump that lost a record reconciles nothing; records after it still count */
+	begin_restore(t, 0);
+	on_state(t, 0, &r); /* seq 76: stale */
+	struct msg_turn_event short0 = done_ev(1, 0, 0), ok1 = done_ev(0, 0, 0);
+	on_event(t, 0, &short0);
+	on_event(t, 1, &ok1);
+	cr_expect_eq(t->rs.state, RS_DONE);
+	cr_expect(!t->rs.complete);
+	cr_expect_eq(t->rs.forgotten, 0, "3 and 9 were not reported, but the dump was incomplete");
+	turn_server_get_stats(t->ts, &st);
+	cr_expect_eq(st.allocs, 2);
+
+	/* a worker that never answers: given up on after 10 s, nothing forgotten */
+	begin_restore(t, 0);
+	t->synced_attach = UINT64_MAX;
+	on_event(t, 0, &ok1);
+	cp_turn_tick(t, t->rs.started_ns + RESTORE_TIMEOUT_NS - 1);
+	cr_expect_eq(t->rs.state, RS_RUNNING);
+	cp_turn_tick(t, t->rs.started_ns + RESTORE_TIMEOUT_NS + 1);
+	cr_expect_eq(t->rs.state, RS_TIMED_OUT);
+	cr_expect_eq(t->synced_attach, 0, "answering requests again");
+	turn_server_get_stats(t->ts, &st);
+	cr_expect_eq(st.allocs, 2);
+	cp_turn_destroy(t);
+	dp_link_destroy(l);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* The nonce a cp_turn made from `secret_file` gives for one client and time
+ * (empty string: refused at create). */
+static void nonce_with(const char *secret_file, char out[TURN_NONCE_LEN + 1])
+{
+	static struct cp_config c;
+	c = base();
+	strcpy(c.turn_nonce_secret_file, secret_file);
+	dp_link *l = dp_link_create(&c, -1);
+	errno = 0;
+	cp_turn *t = cp_turn_create(&c, l);
+	memset(out, 0, TURN_NONCE_LEN + 1);
+	if (t) {
+		struct sp_addr a;
+		sp_addr_parse(&a, "198.51.100.10:40000");
+		turn_server_make_nonce(t->ts, &a, 1000000000ull, out);
+	} else {
+		cr_expect_eq(errno, EINVAL);
+	}
+	cp_turn_destroy(t);
+	dp_link_destroy(l);
+}
+
+Test(cp_turn, nonce_secret_file)
+{
+	char dir[64], p[128], n1[TURN_NONCE_LEN + 1], n2[TURN_NONCE_LEN + 1];
+	uint8_t big[1100];
+	snprintf(dir, sizeof(dir), "/tmp/sp-test-cp-turn-%d", (int)getpid());
+	cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+
+	/* the same file: the same nonces (a restart, or two spcps) */
+	snprintf(p, sizeof(p), "%s/a", dir);
+	write_file(p, "0123456789abcdef0123456789abcdef\n", 33);
+	nonce_with(p, n1);
+	nonce_with(p, n2);
+	cr_expect_eq(strlen(n1), TURN_NONCE_LEN);
+	cr_expect_str_eq(n1, n2);
+	/* its final newline is not part of the secret */
+	snprintf(p, sizeof(p), "%s/b", dir);
+	write_file(p, "0123456789abcdef0123456789abcdef", 32);
+	nonce_with(p, n2);
+	cr_expect_str_eq(n1, n2);
+	/* another secret, other nonces */
+	write_file(p, "0123456789abcdef0123456789abcdeX", 32);
+	nonce_with(p, n2);
+	cr_expect_str_neq(n1, n2);
+	/* long secrets are hashed, still the same for every reader */
+	memset(big, 0xa5, sizeof(big));
+	write_file(p, big, 1024);
+	nonce_with(p, n1);
+	nonce_with(p, n2);
+	cr_expect_eq(strlen(n1), TURN_NONCE_LEN);
+	cr_expect_str_eq(n1, n2);
+	/* no file at all: a random secret per process */
+	nonce_with("", n1);
+	nonce_with("", n2);
+	cr_expect_eq(strlen(n1), TURN_NONCE_LEN);
+	cr_expect_str_neq(n1, n2);
+
+	/* refused with a clear error: too short, too long, missing, a directory */
+	write_file(p, "0123456789abcde\n", 16);
+	nonce_with(p, n1);
+	cr_expect_str_empty(n1, "15 bytes");
+	write_file(p, big, 1025);
+	nonce_with(p, n1);
+	cr_expect_str_empty(n1, "1025 bytes");
+	write_file(p, "", 0);
+	nonce_with(p, n1);
+	cr_expect_str_empty(n1, "empty");
+	snprintf(p, sizeof(p), "%s/missing", dir);
+	nonce_with(p, n1);
+	cr_expect_str_empty(n1, "missing");
+	nonce_with(dir, n1);
+	cr_expect_str_empty(n1, "a directory");
+
+	snprintf(p, sizeof(p), "%s/a", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/b", dir);
+	unlink(p);
+	rmdir(dir);
 }

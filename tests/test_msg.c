@@ -100,8 +100,14 @@ static void valid_payload(uint16_t type, uint8_t *p, uint32_t len)
 		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
 		break;
 	}
-	case MSG_TURN_EFFECT: {
-		/* a dual allocation: every address field set */
+	case MSG_TURN_DUMP: {
+		struct msg_turn_dump v = { .seq = 1 };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
+	case MSG_TURN_EFFECT:
+	case MSG_TURN_STATE: {
+		/* a dual allocation: every address field set, no owner */
 		struct msg_turn_effect v = { .seq = 1, .type = MSG_TURN_ALLOC_INSTALL, .alloc_id = 9,
 					     .expiry_ns = 1000, .bandwidth_bps = 8000 };
 		set_addr(&v.client, AF_INET, 40000);
@@ -277,6 +283,26 @@ TE(tv_expired, SET(msg_turn_event, kind, TURN_EV_EXPIRED))
 TE(tv_kind_0, SET(msg_turn_event, kind, 0))
 TE(tv_kind_past, SET(msg_turn_event, kind, TURN_EV__MAX + 1))
 TE(tv_id_0, SET(msg_turn_event, alloc_id, 0))
+/* owner (turn_effect version 2): its bytes must be in the message. These
+ * rows are shorter than the struct: write the one field, if it was sent. */
+static void owner_len(uint8_t *p, uint32_t l, uint16_t v)
+{
+	if (l >= offsetof(struct msg_turn_effect, owner_len) + sizeof(v))
+		memcpy(p + offsetof(struct msg_turn_effect, owner_len), &v, sizeof(v));
+}
+TE(te_owner_10, owner_len(p, l, 10))
+TE(te_owner_max, owner_len(p, l, MSG_TURN_OWNER_MAX))
+TE(te_owner_past_max, owner_len(p, l, MSG_TURN_OWNER_MAX + 1))
+TE(te_owner_huge, owner_len(p, l, 0xffff))
+/* turn_state: what a worker holds, installs only, an owner only on an allocation */
+TE(ts_refresh, SET(msg_turn_effect, type, MSG_TURN_ALLOC_REFRESH))
+TE(ts_remove, SET(msg_turn_effect, type, MSG_TURN_ALLOC_REMOVE))
+TE(ts_perm_owner, SET(msg_turn_effect, type, MSG_TURN_PERM_INSTALL); owner_len(p, l, 1))
+TE(ts_chan_id_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_turn_effect, alloc_id, 0))
+/* turn_event: the end of a dump names no allocation, every other event does */
+TE(tv_dump_done, SET(msg_turn_event, kind, TURN_EV_DUMP_DONE); SET(msg_turn_event, alloc_id, 0);
+   SET(msg_turn_event, allocs, 3))
+TE(tv_dump_done_id, SET(msg_turn_event, kind, TURN_EV_DUMP_DONE))
 /* exc_packet down with a dependency on an allocation */
 TE(exc_alloc_id, SET(msg_exc_packet, alloc_id, 77))
 
@@ -304,7 +330,21 @@ static void fe_kind_huge(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, 
 #define SA1 offsetof(struct msg_sub_add, srtp_tx)
 #define RK sizeof(struct msg_srtp_rekey)
 #define TEF sizeof(struct msg_turn_effect)
+#define TEF1 MSG_TURN_EFFECT_V1_LEN
 #define TEV sizeof(struct msg_turn_event)
+#define TEV1 MSG_TURN_EVENT_V1_LEN
+
+/* Types at version 2 that appended fields: version 1's length still passes. */
+#define VERSIONED(t, ver, mn, mx, okring, badring)                                             \
+	ROW(#t " ok", t, ver, mx, okring, OK),                                                     \
+	ROW(#t " ok version 1 length", t, 1, mn, okring, OK),                                      \
+	ROW(#t " ok version 1 length as v2", t, ver, mn, okring, OK),                              \
+	ROW(#t " len min-1", t, ver, mn - 1, okring, DROP_MSG_BAD_LEN),                            \
+	ROW(#t " len max+1", t, ver, mx + 1, okring, DROP_MSG_BAD_LEN),                            \
+	ROW(#t " len 0", t, ver, 0, okring, DROP_MSG_BAD_LEN),                                     \
+	ROW(#t " version 0", t, 0, mx, okring, DROP_MSG_BAD_VERSION),                              \
+	ROW(#t " version +1", t, ver + 1, mx, okring, DROP_MSG_BAD_VERSION),                       \
+	ROW(#t " wrong ring", t, ver, mx, badring, DROP_MSG_WRONG_RING)
 
 /* Rows for the two commands whose SRTP keys may be left off the end. */
 #define VARIABLE(t, mn, mx, okring, badring)                                                   \
@@ -427,8 +467,14 @@ static const struct msg_case cases[] = {
 	{ "flow_event kind UINT32_MAX", MSG_FLOW_EVENT, V, FE, RING_KIND_EVT, fe_kind_huge, DROP_MSG_BAD_FIELD },
 
 	/* ---- turn_effect: known type, id, per-type fields */
-	FIXED(MSG_TURN_EFFECT, msg_turn_effect, RING_KIND_CMD, RING_KIND_EXC_DOWN),
+	VERSIONED(MSG_TURN_EFFECT, 2, TEF1, TEF, RING_KIND_CMD, RING_KIND_EXC_DOWN),
 	ROW("turn_effect on evt", MSG_TURN_EFFECT, V, TEF, RING_KIND_EVT, DROP_MSG_WRONG_RING),
+	{ "turn_effect owner 10", MSG_TURN_EFFECT, 2, MSG_TURN_EFFECT_LEN(10), RING_KIND_CMD, te_owner_10, OK },
+	{ "turn_effect owner 10, 9 sent", MSG_TURN_EFFECT, 2, MSG_TURN_EFFECT_LEN(9), RING_KIND_CMD, te_owner_10, DROP_MSG_BAD_LEN },
+	{ "turn_effect owner 10, v1 length", MSG_TURN_EFFECT, 2, TEF1, RING_KIND_CMD, te_owner_10, OK },
+	{ "turn_effect owner max", MSG_TURN_EFFECT, 2, MSG_TURN_EFFECT_LEN(MSG_TURN_OWNER_MAX), RING_KIND_CMD, te_owner_max, OK },
+	{ "turn_effect owner max+1", MSG_TURN_EFFECT, 2, TEF, RING_KIND_CMD, te_owner_past_max, DROP_MSG_BAD_LEN },
+	{ "turn_effect owner 0xffff", MSG_TURN_EFFECT, 2, TEF, RING_KIND_CMD, te_owner_huge, DROP_MSG_BAD_LEN },
 	{ "turn_effect type 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_type_0, DROP_MSG_BAD_FIELD },
 	{ "turn_effect type past last", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_type_8, DROP_MSG_BAD_FIELD },
 	{ "turn_effect type 255", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_type_255, DROP_MSG_BAD_FIELD },
@@ -463,8 +509,23 @@ static const struct msg_case cases[] = {
 	{ "turn_effect channel 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_0, DROP_MSG_BAD_FIELD },
 	{ "turn_effect channel peer port 0", MSG_TURN_EFFECT, V, TEF, RING_KIND_CMD, te_chan_peer_port_0, DROP_MSG_BAD_FIELD },
 
+	/* ---- turn_dump, turn_state: a worker's TURN state after an attach */
+	FIXED(MSG_TURN_DUMP, msg_turn_dump, RING_KIND_CMD, RING_KIND_EVT),
+	VERSIONED(MSG_TURN_STATE, 1, TEF1, TEF, RING_KIND_EVT, RING_KIND_CMD),
+	{ "turn_state perm", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, te_perm, OK },
+	{ "turn_state channel", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, te_chan, OK },
+	{ "turn_state allocation with owner", MSG_TURN_STATE, V, MSG_TURN_EFFECT_LEN(10), RING_KIND_EVT, te_owner_10, OK },
+	{ "turn_state owner cut short", MSG_TURN_STATE, V, MSG_TURN_EFFECT_LEN(9), RING_KIND_EVT, te_owner_10, DROP_MSG_BAD_LEN },
+	{ "turn_state refresh", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, ts_refresh, DROP_MSG_BAD_FIELD },
+	{ "turn_state remove", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, ts_remove, DROP_MSG_BAD_FIELD },
+	{ "turn_state perm with owner", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, ts_perm_owner, DROP_MSG_BAD_FIELD },
+	{ "turn_state channel id 0", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, ts_chan_id_0, DROP_MSG_BAD_FIELD },
+	{ "turn_state no client", MSG_TURN_STATE, V, TEF, RING_KIND_EVT, te_client_unset, DROP_MSG_BAD_FIELD },
+
 	/* ---- turn_event: kind in range, an allocation */
-	FIXED(MSG_TURN_EVENT, msg_turn_event, RING_KIND_EVT, RING_KIND_CMD),
+	VERSIONED(MSG_TURN_EVENT, 2, TEV1, TEV, RING_KIND_EVT, RING_KIND_CMD),
+	{ "turn_event dump done", MSG_TURN_EVENT, 2, TEV, RING_KIND_EVT, tv_dump_done, OK },
+	{ "turn_event dump done with an id", MSG_TURN_EVENT, 2, TEV, RING_KIND_EVT, tv_dump_done_id, DROP_MSG_BAD_FIELD },
 	ROW("turn_event on exc up", MSG_TURN_EVENT, V, TEV, RING_KIND_EXC_UP, DROP_MSG_WRONG_RING),
 	{ "turn_event failed", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_failed, OK },
 	{ "turn_event expired", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_expired, OK },
@@ -548,8 +609,10 @@ static bool allowed(uint16_t type, enum ring_kind k)
 	case MSG_SET_LOG_LEVEL: return k == RING_KIND_MAIN_CMD;
 	case MSG_CMD_ERROR: return k == RING_KIND_MAIN_EVT || k == RING_KIND_EVT;
 	case MSG_EXC_PACKET: return k == RING_KIND_EXC_UP || k == RING_KIND_EXC_DOWN || k == RING_KIND_CMD;
-	case MSG_TURN_EFFECT: return k == RING_KIND_CMD;
-	case MSG_TURN_EVENT: return k == RING_KIND_EVT;
+	case MSG_TURN_EFFECT:
+	case MSG_TURN_DUMP: return k == RING_KIND_CMD;
+	case MSG_TURN_EVENT:
+	case MSG_TURN_STATE: return k == RING_KIND_EVT;
 	case MSG_FLOW_ADD:
 	case MSG_FLOW_DEL:
 	case MSG_SUB_ADD:
@@ -566,7 +629,7 @@ Test(msg, every_type_on_every_ring)
 	for (uint16_t t = MSG_HELLO; t < MSG__COUNT; t++) {
 		const struct msg_info *mi = msg_lookup(t);
 		cr_assert_not_null(mi, "type %u missing from the catalogue", t);
-		cr_assert_eq(mi->version, MSG_PROTO_VERSION, "%s", mi->name);
+		cr_assert(mi->version >= 1 && mi->version <= 2, "%s", mi->name);
 		for (int k = RING_KIND_MAIN_CMD; k <= RING_KIND_EXC_DOWN; k++) {
 			struct msg_case c = { mi->name, t, 1, mi->min_len, (enum ring_kind)k, NULL, 0 };
 			uint8_t *buf = build(&c);
@@ -609,8 +672,10 @@ Test(msg, catalogue_lookup_and_names)
 		{ MSG_FLOW_DUMP, "flow_dump", sizeof(struct msg_flow_dump), sizeof(struct msg_flow_dump) },
 		{ MSG_FLOW_EVENT, "flow_event", FE, FE },
 		{ MSG_SRTP_REKEY, "srtp_rekey", RK, RK },
-		{ MSG_TURN_EFFECT, "turn_effect", TEF, TEF },
-		{ MSG_TURN_EVENT, "turn_event", TEV, TEV },
+		{ MSG_TURN_EFFECT, "turn_effect", TEF1, TEF },
+		{ MSG_TURN_EVENT, "turn_event", TEV1, TEV },
+		{ MSG_TURN_DUMP, "turn_dump", sizeof(struct msg_turn_dump), sizeof(struct msg_turn_dump) },
+		{ MSG_TURN_STATE, "turn_state", TEF1, TEF },
 	};
 	cr_assert_eq(sizeof(want) / sizeof(want[0]), MSG__COUNT - 1, "table covers every type");
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -633,8 +698,10 @@ Test(msg, catalogue_lookup_and_names)
 	/* Payload layouts the other process relies on. */
 	cr_expect_eq(sizeof(struct msg_exc_packet), 56);
 	cr_expect_eq(sizeof(struct msg_pong), 32);
-	cr_expect_eq(sizeof(struct msg_turn_effect), 160);
-	cr_expect_eq(sizeof(struct msg_turn_event), 104);
+	cr_expect_eq(offsetof(struct msg_turn_effect, owner_len), 160); /* version 1's end */
+	cr_expect_eq(offsetof(struct msg_turn_effect, owner), 168);
+	cr_expect_eq(offsetof(struct msg_turn_event, allocs), 104);
+	cr_expect_eq(sizeof(struct msg_turn_event), 120);
 	cr_expect_eq(offsetof(struct msg_exc_packet, alloc_id), 52);
 }
 

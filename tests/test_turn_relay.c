@@ -12,7 +12,11 @@
  * unbound, expired, malformed or over the bandwidth cap is dropped and
  * counted by reason; Binding is answered here and other requests go up
  * with the right header; responses from spcp leave from the listener only
- * while their allocation exists. Time is simulated (now_ns).
+ * while their allocation exists. DONT-FRAGMENT sets DF on the relay ports.
+ * A dump (spcp re-attached) reports every allocation, permission and
+ * channel with the dump's seq, at most 64 records per loop turn, and when
+ * the event ring is full it waits and resumes without losing a record,
+ * also when the tables change meanwhile. Time is simulated (now_ns).
  */
 #include <criterion/criterion.h>
 
@@ -45,6 +49,42 @@ static struct {
 	uint8_t payload[2048];
 } ups[8];
 static unsigned nups;
+
+/* What dumps sent: records and ends, and how much room the "ring" has. */
+#define MAX_RECS 1024
+static struct msg_turn_effect recs[MAX_RECS];
+static uint32_t rec_len[MAX_RECS];
+static unsigned nrecs;
+static struct msg_turn_event dones[4];
+static unsigned ndones;
+static int room = -1; /* records the ring takes before it is full; -1: no limit */
+
+static int on_dump(void *ctx, uint16_t type, const void *msg, uint32_t len)
+{
+	(void)ctx;
+	if (room == 0)
+		return -ENOBUFS;
+	if (room > 0)
+		room--;
+	if (type == MSG_TURN_STATE) {
+		cr_assert_lt(nrecs, MAX_RECS);
+		cr_assert_leq(len, sizeof(recs[0]));
+		memset(&recs[nrecs], 0, sizeof(recs[0]));
+		memcpy(&recs[nrecs], msg, len);
+		rec_len[nrecs++] = len;
+		/* what the ring's gate will check */
+		struct ring_msg m = { .type = type, .version = 1, .len = len, .payload = msg };
+		cr_expect_eq(msg_check(&m, RING_KIND_EVT), 0);
+	} else {
+		cr_assert_eq(type, MSG_TURN_EVENT);
+		cr_assert_eq(len, sizeof(dones[0]));
+		cr_assert_lt(ndones, 4);
+		memcpy(&dones[ndones++], msg, len);
+		struct ring_msg m = { .type = type, .version = 2, .len = len, .payload = msg };
+		cr_expect_eq(msg_check(&m, RING_KIND_EVT), 0);
+	}
+	return 0;
+}
 
 static void on_event(void *ctx, const struct msg_turn_event *ev)
 {
@@ -125,10 +165,12 @@ static void setup_common(uint32_t max_allocs, uint64_t bps, bool dual)
 {
 	memset(&be, 0, sizeof(be));
 	memset(&st, 0, sizeof(st));
-	nevents = nups = 0;
-	struct turn_relay_cfg cfg = { .worker = 3, .max_allocs = max_allocs, .max_perms = 8,
-				      .max_channels = 8, .max_ports = FB_PORTS };
-	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up };
+	nevents = nups = nrecs = ndones = 0;
+	room = -1;
+	uint32_t pool = max_allocs > 4 ? 256 : 8;
+	struct turn_relay_cfg cfg = { .worker = 3, .max_allocs = max_allocs, .max_perms = pool,
+				      .max_channels = pool, .max_ports = FB_PORTS };
+	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up, .dump = on_dump };
 	tr = turn_relay_create(&cfg, &fb_ops, &be, &st, &hooks);
 	cr_assert_not_null(tr);
 	struct sp_addr la = A("192.0.2.1:3478");
@@ -1089,4 +1131,303 @@ Test(turn_relay, tcp_close_and_idle, .init = setup_tcp, .fini = teardown_tcp)
 		turn_relay_input(tr, &o, 1, T0 + 33 * SEC);
 	}
 	cr_expect_eq(dropped(DROP_CONN_REFUSED), 1);
+}
+
+/* ------------------------------------------------------------------ DONT-FRAGMENT */
+
+Test(turn_relay, dont_fragment_sets_df_on_relay_ports, .init = setup, .fini = teardown)
+{
+	cr_expect(!be.df[port_of("192.0.2.1:50007")], "no DONT-FRAGMENT: the kernel's default");
+	struct msg_turn_effect m = alloc_install(8, "198.51.100.10:40008", T0 + 600 * SEC, 0, true);
+	m.dont_fragment = 1;
+	effect(m, T0);
+	cr_assert_eq(events[0].kind, TURN_EV_INSTALLED);
+	cr_expect(be.df[port_of("192.0.2.1:50008")]);
+	cr_expect(be.df[port_of("[2001:db8::1]:50008")], "both relays of a dual allocation");
+	/* a backend that refuses: no allocation, nothing left open, the errno to spcp */
+	unsigned opens = be.opens, closes = be.closes;
+	be.fail_df = -EPERM;
+	m = alloc_install(9, "198.51.100.10:40009", T0 + 600 * SEC, 0, false);
+	m.dont_fragment = 1;
+	effect(m, T0);
+	cr_assert_eq(nevents, 2);
+	cr_expect_eq(events[1].kind, TURN_EV_FAILED);
+	cr_expect_eq(events[1].error, -EPERM);
+	cr_expect_eq(be.opens - opens, be.closes - closes);
+	struct turn_relay_counts c;
+	turn_relay_get_counts(tr, &c);
+	cr_expect_eq(c.allocs, 2);
+}
+
+Test(turn_relay, dont_fragment_without_backend_support)
+{
+	static struct dp_backend_ops no_df;
+	memset(&be, 0, sizeof(be));
+	memset(&st, 0, sizeof(st));
+	nevents = 0;
+	no_df = fb_ops;
+	no_df.port_set_df = NULL;
+	struct turn_relay_cfg cfg = { .worker = 1, .max_allocs = 2, .max_perms = 2,
+				      .max_channels = 2, .max_ports = FB_PORTS };
+	struct turn_relay_hooks hooks = { .event = on_event };
+	tr = turn_relay_create(&cfg, &no_df, &be, &st, &hooks);
+	struct sp_addr la = A("192.0.2.1:3478");
+	lport = fb_listener(&be, &la);
+	cr_assert_eq(turn_relay_add_listener(tr, lport), 0);
+	struct msg_turn_effect m = alloc_install(1, "198.51.100.10:1", T0 + SEC, 0, false);
+	m.dont_fragment = 1;
+	effect(m, T0);
+	cr_assert_eq(nevents, 1);
+	cr_expect_eq(events[0].error, -EOPNOTSUPP);
+	effect(alloc_install(2, "198.51.100.10:2", T0 + SEC, 0, false), T0);
+	cr_expect_eq(events[1].kind, TURN_EV_INSTALLED, "without DF it works");
+	turn_relay_destroy(tr);
+	tr = NULL;
+}
+
+/* ------------------------------------------------------------------ dump */
+
+static unsigned run_dump(uint64_t seq)
+{
+	turn_relay_dump(tr, &(struct msg_turn_dump){ .seq = seq });
+	unsigned turns = 0, n;
+	while (!ndones) {
+		n = turn_relay_dump_continue(tr);
+		cr_assert_leq(n, 64 + 1, "bounded per loop turn");
+		cr_assert_lt(++turns, 10000);
+	}
+	return turns;
+}
+
+static const struct msg_turn_effect *find_rec(uint8_t type, uint32_t id, const char *peer,
+					      uint16_t ch)
+{
+	struct sp_addr p = peer ? A(peer) : (struct sp_addr){ 0 };
+	for (unsigned i = 0; i < nrecs; i++)
+		if (recs[i].type == type && recs[i].alloc_id == id &&
+		    (!peer || sp_addr_equal(&recs[i].peer, &p)) && (!ch || recs[i].channel == ch))
+			return &recs[i];
+	return NULL;
+}
+
+Test(turn_relay, dump_reports_everything, .init = setup_dual, .fini = teardown)
+{
+	/* a second allocation: owner, DF, bandwidth */
+	struct msg_turn_effect m = alloc_install(8, "198.51.100.11:40001", T0 + 300 * SEC, 64000, false);
+	m.dont_fragment = 1;
+	m.owner_len = 5;
+	memcpy(m.owner, "alice", 5);
+	effect(m, T0);
+	chan(8, 0x4002, "203.0.113.6:9001", T0 + 100 * SEC);
+	perm(8, "203.0.113.6", T0 + 90 * SEC);
+
+	run_dump(42);
+	cr_assert_eq(ndones, 1);
+	cr_expect_eq(dones[0].seq, 42);
+	cr_expect_eq(dones[0].kind, TURN_EV_DUMP_DONE);
+	cr_expect_eq(dones[0].alloc_id, 0);
+	cr_expect_eq(dones[0].worker, 3);
+	cr_expect_eq(dones[0].allocs, 2);
+	cr_expect_eq(dones[0].perms, 3);
+	cr_expect_eq(dones[0].channels, 2);
+	cr_assert_eq(nrecs, 7);
+	for (unsigned i = 0; i < nrecs; i++)
+		cr_expect_eq(recs[i].seq, 42);
+
+	const struct msg_turn_effect *a = find_rec(MSG_TURN_ALLOC_INSTALL, ALLOC, NULL, 0);
+	cr_assert_not_null(a);
+	struct msg_turn_effect want = alloc_install(ALLOC, "198.51.100.10:40000", T0 + 600 * SEC, 0, true);
+	cr_expect(sp_addr_equal(&a->client, &want.client));
+	cr_expect(sp_addr_equal(&a->server, &want.server));
+	cr_expect(sp_addr_equal(&a->relay, &want.relay));
+	cr_expect(sp_addr_equal(&a->relay6, &want.relay6));
+	cr_expect_eq(a->expiry_ns, T0 + 600 * SEC);
+	cr_expect_eq(a->transport, MSG_TURN_TP_UDP);
+	cr_expect_eq(a->owner_len, 0);
+	cr_expect_eq(a->dont_fragment, 0);
+	cr_expect(find_rec(MSG_TURN_PERM_INSTALL, ALLOC, "203.0.113.5:0", 0));
+	cr_expect(find_rec(MSG_TURN_PERM_INSTALL, ALLOC, "[2001:db8::99]:0", 0));
+	const struct msg_turn_effect *c = find_rec(MSG_TURN_CHANNEL_INSTALL, ALLOC, "203.0.113.5:9000", CH);
+	cr_assert_not_null(c);
+	cr_expect_eq(c->expiry_ns, T0 + 600 * SEC);
+
+	const struct msg_turn_effect *b = find_rec(MSG_TURN_ALLOC_INSTALL, 8, NULL, 0);
+	cr_assert_not_null(b);
+	cr_expect_eq(b->owner_len, 5);
+	cr_expect_arr_eq(b->owner, "alice", 5);
+	cr_expect_eq(b->dont_fragment, 1);
+	cr_expect_eq(b->bandwidth_bps, 64000);
+	cr_expect_eq(b->relay6.family, 0);
+	unsigned bi = (unsigned)(b - recs);
+	cr_expect_eq(rec_len[bi], MSG_TURN_EFFECT_LEN(5), "the message ends after the owner");
+	const struct msg_turn_effect *bp = find_rec(MSG_TURN_PERM_INSTALL, 8, "203.0.113.6:0", 0);
+	cr_assert_not_null(bp);
+	cr_expect_eq(bp->expiry_ns, T0 + 90 * SEC);
+	cr_expect_gt(bp, b, "an allocation's permissions and channels come after it");
+	cr_expect(find_rec(MSG_TURN_CHANNEL_INSTALL, 8, "203.0.113.6:9001", 0x4002));
+	cr_expect_eq(counted(STAT_TURN_DUMP_RECORDS), 7);
+
+	/* nothing more once done, and a dump of an empty table is just its end */
+	cr_expect_eq(turn_relay_dump_continue(tr), 0);
+	effect((struct msg_turn_effect){ .type = MSG_TURN_ALLOC_REMOVE, .alloc_id = ALLOC }, T0);
+	effect((struct msg_turn_effect){ .type = MSG_TURN_ALLOC_REMOVE, .alloc_id = 8 }, T0);
+	nrecs = ndones = 0;
+	run_dump(43);
+	cr_expect_eq(nrecs, 0);
+	cr_expect_eq(dones[0].seq, 43);
+	cr_expect_eq(dones[0].allocs, 0);
+}
+
+static void setup_big(void) { setup_common(48, 0, false); }
+
+/* 48 allocations with 3 permissions and 2 channels each: 288 records. */
+static void fill_big(void)
+{
+	char client[40], ip[40], peer[48];
+	for (uint32_t id = 100; id < 147; id++) {
+		snprintf(client, sizeof(client), "198.51.100.%u:41000", id);
+		struct msg_turn_effect m = alloc_install(id, client, T0 + 600 * SEC, 0, false);
+		m.relay.port = htons((uint16_t)(52000 + id));
+		effect(m, T0);
+		for (int k = 0; k < 3; k++) {
+			snprintf(ip, sizeof(ip), "203.0.%u.%d", id - 90, k + 1);
+			perm(id, ip, T0 + 300 * SEC);
+		}
+		for (int k = 0; k < 2; k++) {
+			snprintf(peer, sizeof(peer), "203.0.%u.%d:%d", id - 90, k + 1, 7000 + k);
+			chan(id, (uint16_t)(0x4000 + k), peer, T0 + 600 * SEC);
+		}
+	}
+	struct turn_relay_counts c;
+	turn_relay_get_counts(tr, &c);
+	cr_assert_eq(c.allocs, 48);
+	cr_assert_eq(c.perms, 1 + 47 * 3);
+	cr_assert_eq(c.channels, 1 + 47 * 2);
+	nevents = 0;
+}
+
+/* Every entry of the tables has a record (duplicates allowed: `exact` says
+ * whether there may be any). */
+static void expect_complete(bool exact)
+{
+	char ip[40], peer[48];
+	cr_expect(find_rec(MSG_TURN_ALLOC_INSTALL, ALLOC, NULL, 0));
+	for (uint32_t id = 100; id < 147; id++) {
+		cr_expect(find_rec(MSG_TURN_ALLOC_INSTALL, id, NULL, 0), "allocation %u", id);
+		for (int k = 0; k < 3; k++) {
+			snprintf(ip, sizeof(ip), "203.0.%u.%d:0", id - 90, k + 1);
+			cr_expect(find_rec(MSG_TURN_PERM_INSTALL, id, ip, 0), "%u %s", id, ip);
+		}
+		for (int k = 0; k < 2; k++) {
+			snprintf(peer, sizeof(peer), "203.0.%u.%d:%d", id - 90, k + 1, 7000 + k);
+			cr_expect(find_rec(MSG_TURN_CHANNEL_INSTALL, id, peer, (uint16_t)(0x4000 + k)),
+				  "%u %s", id, peer);
+		}
+	}
+	if (exact)
+		cr_expect_eq(nrecs, 48 + 1 + 47 * 3 + 1 + 47 * 2);
+}
+
+Test(turn_relay, dump_is_bounded_per_turn, .init = setup_big, .fini = teardown)
+{
+	fill_big();
+	unsigned turns = run_dump(7);
+	cr_expect_geq(turns, 288 / 64, "spread over several loop turns");
+	cr_expect_eq(dones[0].allocs, 48);
+	cr_expect_eq(dones[0].perms, 142);
+	cr_expect_eq(dones[0].channels, 95);
+	expect_complete(true);
+	cr_expect_eq(counted(STAT_TURN_DUMP_WAITS), 0);
+}
+
+Test(turn_relay, dump_resumes_when_the_ring_is_full, .init = setup_big, .fini = teardown)
+{
+	fill_big();
+	turn_relay_dump(tr, &(struct msg_turn_dump){ .seq = 9 });
+	/* The ring takes 0..4 records per turn, so the dump stops everywhere:
+	 * on an allocation, inside its permissions, inside its channels, at
+	 * its end. */
+	for (unsigned turn = 0; !ndones; turn++) {
+		cr_assert_lt(turn, 100000);
+		room = (int)(turn % 5);
+		unsigned before = nrecs;
+		unsigned n = turn_relay_dump_continue(tr);
+		cr_expect_eq(n, nrecs - before + (ndones ? 1u : 0u));
+	}
+	expect_complete(true);
+	cr_expect_eq(dones[0].seq, 9);
+	cr_expect_eq(dones[0].perms + dones[0].channels + dones[0].allocs, nrecs);
+	cr_expect_gt(counted(STAT_TURN_DUMP_WAITS), 0);
+	cr_expect_eq(counted(STAT_TURN_DUMP_RECORDS), nrecs);
+	cr_expect_eq(dropped(DROP_RING_FULL), 0, "waiting is not dropping");
+}
+
+Test(turn_relay, dump_survives_changes_while_waiting, .init = setup_big, .fini = teardown)
+{
+	fill_big();
+	turn_relay_dump(tr, &(struct msg_turn_dump){ .seq = 11 });
+	/* Stop inside allocation 100's permissions: its record and one permission. */
+	unsigned guard = 0;
+	while (!find_rec(MSG_TURN_ALLOC_INSTALL, 100, NULL, 0)) {
+		room = 1;
+		turn_relay_dump_continue(tr);
+		cr_assert_lt(++guard, 1000);
+	}
+	room = 1;
+	turn_relay_dump_continue(tr);
+	room = 0;
+	cr_expect_eq(turn_relay_dump_continue(tr), 0, "the ring is full: it waits");
+	/* Meanwhile: the permission it would send next goes (lists run newest
+	 * first, so that is the newest not yet reported), one is added, an
+	 * allocation not yet reported goes, a new one arrives. */
+	const struct msg_turn_effect *last_perm = &recs[nrecs - 1];
+	cr_assert_eq(last_perm->type, MSG_TURN_PERM_INSTALL);
+	cr_assert_eq(last_perm->alloc_id, 100);
+	char next[48];
+	int k = 3;
+	for (; k >= 1; k--) {
+		snprintf(next, sizeof(next), "203.0.10.%d:0", k);
+		if (!find_rec(MSG_TURN_PERM_INSTALL, 100, next, 0))
+			break;
+	}
+	cr_assert_geq(k, 1);
+	struct msg_turn_effect rm = { .type = MSG_TURN_PERM_REMOVE, .alloc_id = 100, .peer = A(next) };
+	effect(rm, T0);
+	perm(100, "203.0.10.9", T0 + 300 * SEC);
+	effect((struct msg_turn_effect){ .type = MSG_TURN_ALLOC_REMOVE, .alloc_id = 146 }, T0);
+	effect(alloc_install(200, "198.51.100.250:1", T0 + 600 * SEC, 0, false), T0);
+	room = -1;
+	while (!ndones)
+		turn_relay_dump_continue(tr);
+	/* Everything that lived through the dump was reported (the list was
+	 * sent again from its head: the new permission too); the removed
+	 * allocation only if it was reached before it went (it was not). */
+	for (int j = 1; j <= 3; j++) {
+		char ip[48];
+		snprintf(ip, sizeof(ip), "203.0.10.%d:0", j);
+		cr_expect(j == k || find_rec(MSG_TURN_PERM_INSTALL, 100, ip, 0), "%s", ip);
+	}
+	cr_expect(find_rec(MSG_TURN_PERM_INSTALL, 100, "203.0.10.9:0", 0));
+	cr_expect(!find_rec(MSG_TURN_ALLOC_INSTALL, 146, NULL, 0));
+	for (uint32_t id = 101; id < 146; id++)
+		cr_expect(find_rec(MSG_TURN_ALLOC_INSTALL, id, NULL, 0), "allocation %u", id);
+	cr_expect(find_rec(MSG_TURN_CHANNEL_INSTALL, 100, "203.0.10.1:7000", 0x4000));
+	cr_expect(find_rec(MSG_TURN_CHANNEL_INSTALL, 100, "203.0.10.2:7001", 0x4001));
+}
+
+Test(turn_relay, dump_starts_over_on_a_new_request, .init = setup_big, .fini = teardown)
+{
+	fill_big();
+	turn_relay_dump(tr, &(struct msg_turn_dump){ .seq = 1 });
+	turn_relay_dump_continue(tr);
+	cr_assert_gt(nrecs, 0);
+	cr_assert_eq(ndones, 0);
+	nrecs = 0;
+	run_dump(2);
+	cr_assert_eq(ndones, 1);
+	cr_expect_eq(dones[0].seq, 2);
+	for (unsigned i = 0; i < nrecs; i++)
+		cr_expect_eq(recs[i].seq, 2);
+	expect_complete(true);
+	cr_expect_eq(dones[0].allocs, 48, "counts are the new dump's alone");
 }

@@ -1189,3 +1189,347 @@ Test(turn_server, integrity_sha256_and_auth_before_420)
 	cr_expect_eq(xchg(s, &d, buf, (size_t)stun_build_finish(&b), T0), 401);
 	turn_server_destroy(s);
 }
+
+/* ------------------------------------------------------------------ restore */
+
+/* A record of a data plane's dump: what ALLOC_INSTALL said. */
+static struct turn_effect rec_alloc(uint32_t id, const char *client, uint16_t port,
+				    const char *owner, uint64_t expiry)
+{
+	struct turn_effect e = { .type = TURN_EFF_ALLOC_INSTALL, .alloc_id = id, .expiry_ns = expiry };
+	e.ft.client = A(client);
+	e.ft.server = A("203.0.113.1:3478");
+	e.ft.transport = TURN_TP_UDP;
+	e.relay = A("203.0.113.1:0");
+	e.relay.port = htons(port);
+	e.owner_len = (uint16_t)strlen(owner);
+	memcpy(e.owner, owner, e.owner_len);
+	return e;
+}
+
+static struct turn_effect rec_perm(uint32_t id, const char *ip, uint64_t expiry)
+{
+	struct turn_effect e = { .type = TURN_EFF_PERM_INSTALL, .alloc_id = id, .expiry_ns = expiry };
+	e.peer = A(ip);
+	return e;
+}
+
+static struct turn_effect rec_chan(uint32_t id, uint16_t ch, const char *peer, uint64_t expiry)
+{
+	struct turn_effect e = { .type = TURN_EFF_CHANNEL_INSTALL, .alloc_id = id, .channel = ch,
+				 .expiry_ns = expiry };
+	e.peer = A(peer);
+	return e;
+}
+
+/* What spdp would dump: the effects a server queued, as installs. */
+static size_t installs(struct turn_server *s, struct turn_effect *out, size_t cap)
+{
+	struct turn_effect e[16];
+	size_t n = drain(s, e, 16), k = 0;
+	for (size_t i = 0; i < n && k < cap; i++)
+		if (e[i].type == TURN_EFF_ALLOC_INSTALL || e[i].type == TURN_EFF_PERM_INSTALL ||
+		    e[i].type == TURN_EFF_CHANNEL_INSTALL)
+			out[k++] = e[i];
+	return k;
+}
+
+Test(turn_server, restore_round_trip)
+{
+	/* spcp #1: alice allocates, permits a peer, binds a channel */
+	struct turn_server *s = mk_default();
+	struct client c = cl("198.51.100.10:40000", "alice", "alicepw");
+	struct turn_effect rec[8];
+	size_t n = 0;
+	get_nonce(s, &c, T0);
+	cr_assert_eq(allocate(s, &c, T0), 0);
+	n += installs(s, rec + n, 8 - n);
+	cr_assert_eq(rec[0].owner_len, 5, "the install carries the owner");
+	cr_assert(memcmp(rec[0].owner, "alice", 5) == 0);
+	const char *peer[] = { "198.51.100.77" };
+	cr_assert_eq(permit(s, &c, peer, 1, T0 + SEC), 0);
+	cr_assert_eq(chbind(s, &c, 0x4001, "198.51.100.78:5000", T0 + SEC), 0);
+	n += installs(s, rec + n, 8 - n);
+	cr_assert_eq(n, 4); /* allocation, permission, channel + its permission */
+	uint32_t id = rec[0].alloc_id;
+	turn_server_destroy(s);
+
+	/* spcp #2 (same nonce secret) imports what spdp reports */
+	s = mk_default();
+	cr_expect_eq(turn_server_restore_alloc(s, &rec[0], T0 + 2 * SEC), 0);
+	cr_expect_eq(turn_server_restore_perm(s, &rec[1], T0 + 2 * SEC), 0);
+	cr_expect_eq(turn_server_restore_perm(s, &rec[2], T0 + 2 * SEC), 0);
+	cr_expect_eq(turn_server_restore_channel(s, &rec[3], T0 + 2 * SEC), 0);
+	struct turn_effect e[8];
+	cr_expect_eq(drain(s, e, 8), 0, "restoring tells the data plane nothing");
+	struct turn_server_stats st;
+	turn_server_get_stats(s, &st);
+	cr_expect_eq(st.allocs, 1);
+	cr_expect_eq(st.perms, 2);
+	cr_expect_eq(st.channels, 1);
+	struct turn_alloc_info ai;
+	uint32_t cur = 0;
+	cr_assert(turn_server_next_alloc(s, &cur, &ai));
+	cr_expect_eq(ai.id, id);
+	cr_expect(ai.key_pending);
+	cr_expect_eq(ai.perms, 2);
+	cr_expect_eq(ai.channels, 1);
+	cr_expect_eq(ai.owner_len, 5);
+	cr_expect(ft_eq(&ai.ft, &c.ft));
+	cr_expect(!turn_server_next_alloc(s, &cur, &ai));
+
+	/* the same client with the same credentials (and nonce) carries on */
+	cr_assert_eq(refresh(s, &c, 600, T0 + 3 * SEC), 0);
+	expect_signed(&c);
+	cr_assert_eq(drain(s, e, 8), 1);
+	cr_expect_eq(e[0].type, TURN_EFF_ALLOC_REFRESH);
+	cr_expect_eq(e[0].alloc_id, id);
+	cr_expect_eq(ntohs(e[0].relay.port), ntohs(rec[0].relay.port));
+	cr_expect_eq(chbind(s, &c, 0x4001, "198.51.100.78:5000", T0 + 4 * SEC), 0, "same pair refreshes");
+	cr_expect_eq(chbind(s, &c, 0x4002, "198.51.100.78:5000", T0 + 4 * SEC), 400, "the peer is bound");
+	cr_expect_eq(permit(s, &c, peer, 1, T0 + 4 * SEC), 0);
+	cur = 0;
+	turn_server_next_alloc(s, &cur, &ai);
+	cr_expect(!ai.key_pending);
+	turn_server_destroy(s);
+}
+
+Test(turn_server, restore_ownership)
+{
+	struct turn_server *s = mk_default();
+	struct turn_effect a = rec_alloc(5, "198.51.100.10:40000", 50003, "alice", T0 + 600 * SEC);
+	cr_assert_eq(turn_server_restore_alloc(s, &a, T0), 0);
+	/* bob on alice's 5-tuple: 441 before and after alice came back */
+	struct client b = cl("198.51.100.10:40000", "bob", "bobpw");
+	get_nonce(s, &b, T0);
+	cr_expect_eq(refresh(s, &b, 600, T0), 441);
+	const char *peer[] = { "198.51.100.77" };
+	cr_expect_eq(permit(s, &b, peer, 1, T0), 441);
+	struct client c = cl("198.51.100.10:40000", "alice", "alicepw");
+	get_nonce(s, &c, T0);
+	/* a wrong password for the right user binds nothing: 401 */
+	c.pass = "wrong";
+	cr_expect_eq(refresh(s, &c, 600, T0), 401);
+	c.pass = "alicepw";
+	cr_expect_eq(permit(s, &c, peer, 1, T0 + SEC), 0);
+	expect_signed(&c);
+	cr_expect_eq(refresh(s, &b, 600, T0 + SEC), 441);
+	/* an Allocate on it is a mismatch, not a retransmission */
+	cr_expect_eq(allocate(s, &c, T0 + SEC), 437);
+	turn_server_destroy(s);
+}
+
+Test(turn_server, restore_rest_owner_and_quota)
+{
+	struct turn_server *s = mk_default(); /* 2 allocations per user */
+	char u1[64], u2[64], u3[64], pw[64];
+	cr_assert_eq(turn_server_add_rest_secret(s, "s3cret"), 0);
+	snprintf(u1, sizeof(u1), "%llu:viewer42", 1700000000ull + 3600);
+	snprintf(u2, sizeof(u2), "%llu:viewer42", 1700000000ull + 7200);
+	snprintf(u3, sizeof(u3), "%llu:viewer42", 1700000000ull + 9000);
+	struct turn_effect a = rec_alloc(7, "198.51.100.10:40000", 50001, u1, T0 + 600 * SEC);
+	struct turn_effect b = rec_alloc(40, "198.51.100.10:40001", 50002, u2, T0 + 600 * SEC);
+	cr_assert_eq(turn_server_restore_alloc(s, &a, T0), 0);
+	cr_assert_eq(turn_server_restore_alloc(s, &b, T0), 0);
+	/* the same REST user with a third username: over its quota */
+	rest_password("s3cret", u3, pw);
+	struct client c = cl("198.51.100.10:40002", u3, pw);
+	get_nonce(s, &c, T0);
+	cr_expect_eq(allocate(s, &c, T0), 486);
+	/* another user gets an id above every restored one, and a port none holds */
+	struct client d = cl("198.51.100.11:40000", "bob", "bobpw");
+	get_nonce(s, &d, T0);
+	cr_assert_eq(allocate(s, &d, T0), 0);
+	struct turn_effect e[4];
+	cr_assert_eq(drain(s, e, 4), 1);
+	cr_expect_gt(e[0].alloc_id, 40);
+	uint16_t port = ntohs(e[0].relay.port);
+	cr_expect(port != 50001 && port != 50002);
+	/* the REST owner carries on with its own username and password */
+	char pw1[64];
+	rest_password("s3cret", u1, pw1);
+	struct client o = cl("198.51.100.10:40000", u1, pw1);
+	get_nonce(s, &o, T0);
+	cr_expect_eq(refresh(s, &o, 600, T0), 0);
+	/* a newly minted username of the same user is other credentials */
+	struct client o2 = cl("198.51.100.10:40001", u3, pw);
+	get_nonce(s, &o2, T0);
+	cr_expect_eq(refresh(s, &o2, 600, T0), 441);
+	turn_server_destroy(s);
+}
+
+Test(turn_server, restore_refusals)
+{
+	struct turn_server *s = mk_default(); /* 4 allocations, ports 50000-50009, 4 perms/channels */
+	struct turn_effect a = rec_alloc(5, "198.51.100.10:40000", 50003, "alice", T0 + 600 * SEC), x;
+	uint64_t now = T0;
+
+	cr_assert_eq(turn_server_restore_alloc(s, &a, now), 0);
+	cr_expect_eq(turn_server_restore_alloc(s, &a, now), -EEXIST);
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -ETIME);
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "", now + SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL, "no owner");
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
+	x.ft.transport = TURN_TP_TCP;
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL, "no TCP allocations here");
+	x = rec_alloc(0, "198.51.100.10:40001", 50004, "alice", now + SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL);
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
+	x.type = TURN_EFF_ALLOC_REFRESH;
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL);
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
+	x.relay = A("203.0.113.2:50004");
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EADDRNOTAVAIL, "not our relay address");
+	x = rec_alloc(6, "198.51.100.10:40001", 50010, "alice", now + SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EADDRNOTAVAIL, "outside the port range");
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
+	x.relay6 = A("[2001:db8::1]:50005");
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EADDRNOTAVAIL, "dual on two ports");
+	x = rec_alloc(6, "198.51.100.10:40000", 50004, "alice", now + SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EADDRINUSE, "the 5-tuple is taken");
+	x = rec_alloc(6, "198.51.100.10:40001", 50003, "alice", now + SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EADDRINUSE, "the port is taken");
+	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
+	x.relay6 = A("[2001:db8::1]:50004");
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), 0, "dual");
+	for (uint32_t id = 7; id < 9; id++) {
+		char cli[40];
+		snprintf(cli, sizeof(cli), "198.51.100.%u:1", id);
+		x = rec_alloc(id, cli, (uint16_t)(50000 + id - 7), "bob", now + SEC);
+		cr_expect_eq(turn_server_restore_alloc(s, &x, now), 0);
+	}
+	x = rec_alloc(9, "198.51.100.9:1", 50009, "carol", now + SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -ENOSPC, "max_allocs 4");
+
+	/* permissions */
+	struct turn_effect p = rec_perm(5, "198.51.100.77:0", now + 300 * SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), 0);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -EEXIST);
+	p = rec_perm(99, "198.51.100.77:0", now + 300 * SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -ENOENT);
+	p = rec_perm(5, "198.51.100.78:0", now);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -ETIME);
+	p = rec_perm(5, "127.0.0.1:0", now + SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -EACCES, "denied by today's policy");
+	p = rec_perm(5, "[::ffff:10.0.0.1]:0", now + SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -EACCES, "normalised first");
+	p = rec_perm(5, "[2001:4860::1]:0", now + SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -EAFNOSUPPORT);
+	p = rec_perm(6, "[2001:4860::1]:0", now + SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), 0, "the dual one holds IPv6");
+	p = rec_chan(5, 0x4000, "198.51.100.77:1", now + SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -EINVAL);
+	for (int i = 0; i < 3; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.51.100.%d:0", 80 + i);
+		p = rec_perm(5, ip, now + SEC);
+		cr_expect_eq(turn_server_restore_perm(s, &p, now), 0);
+	}
+	p = rec_perm(5, "198.51.100.90:0", now + SEC);
+	cr_expect_eq(turn_server_restore_perm(s, &p, now), -ENOSPC, "4 per allocation");
+
+	/* channels */
+	struct turn_effect c = rec_chan(5, 0x4001, "198.51.100.77:5000", now + 600 * SEC);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), 0);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -EEXIST);
+	c = rec_chan(5, 0x4001, "198.51.100.77:5001", now + SEC);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -EADDRINUSE, "number bound to another peer");
+	c = rec_chan(5, 0x4002, "198.51.100.77:5000", now + SEC);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -EADDRINUSE, "peer bound to another number");
+	c = rec_chan(5, 0x5000, "198.51.100.77:6000", now + SEC);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -ERANGE, "RFC 5766 numbers not admitted");
+	c = rec_chan(5, 0x4003, "10.0.0.1:6000", now + SEC);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -EACCES);
+	c = rec_chan(5, 0x4003, "198.51.100.77:6000", now);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -ETIME);
+	for (int i = 0; i < 3; i++) {
+		char pe[32];
+		snprintf(pe, sizeof(pe), "198.51.100.77:%d", 7000 + i);
+		c = rec_chan(5, (uint16_t)(0x4010 + i), pe, now + SEC);
+		cr_expect_eq(turn_server_restore_channel(s, &c, now), 0);
+	}
+	c = rec_chan(5, 0x4020, "198.51.100.77:8000", now + SEC);
+	cr_expect_eq(turn_server_restore_channel(s, &c, now), -ENOSPC);
+
+	struct turn_server_stats st;
+	turn_server_get_stats(s, &st);
+	cr_expect_eq(st.allocs, 4);
+	cr_expect_eq(st.perms, 5);
+	cr_expect_eq(st.channels, 4);
+	cr_expect_eq(st.peer_denied[TURN_PEER_DENY_LOOPBACK], 1);
+	struct turn_effect e[4];
+	cr_expect_eq(drain(s, e, 4), 0);
+	turn_server_destroy(s);
+}
+
+Test(turn_server, restored_entries_expire)
+{
+	struct turn_server *s = mk_default();
+	struct turn_effect a = rec_alloc(5, "198.51.100.10:40000", 50003, "alice", T0 + 10 * SEC);
+	struct turn_effect p = rec_perm(5, "198.51.100.77:0", T0 + 5 * SEC);
+	struct turn_effect c = rec_chan(5, 0x4001, "198.51.100.78:5000", T0 + 7 * SEC);
+	struct turn_effect e[8];
+	struct turn_server_stats st;
+
+	cr_assert_eq(turn_server_restore_alloc(s, &a, T0), 0);
+	cr_assert_eq(turn_server_restore_perm(s, &p, T0), 0);
+	cr_assert_eq(turn_server_restore_channel(s, &c, T0), 0);
+	cr_expect_eq(turn_server_expire(s, T0 + 4 * SEC), 0);
+	cr_expect_eq(turn_server_expire(s, T0 + 5 * SEC), 1);
+	cr_assert_eq(drain(s, e, 8), 1);
+	cr_expect_eq(e[0].type, TURN_EFF_PERM_REMOVE);
+	cr_expect_eq(e[0].alloc_id, 5);
+	cr_expect(ip_eq(&e[0].peer, &p.peer));
+	cr_expect_eq(turn_server_expire(s, T0 + 7 * SEC), 1);
+	cr_assert_eq(drain(s, e, 8), 1);
+	cr_expect_eq(e[0].type, TURN_EFF_CHANNEL_REMOVE);
+	cr_expect_eq(e[0].channel, 0x4001);
+	cr_expect_eq(turn_server_expire(s, T0 + 10 * SEC), 1);
+	cr_assert_eq(drain(s, e, 8), 1);
+	cr_expect_eq(e[0].type, TURN_EFF_ALLOC_REMOVE);
+	cr_expect_eq(e[0].alloc_id, 5);
+	cr_expect_eq(ntohs(e[0].relay.port), 50003);
+	cr_expect(ft_eq(&e[0].ft, &a.ft));
+	turn_server_get_stats(s, &st);
+	cr_expect_eq(st.allocs, 0);
+	cr_expect_eq(st.perms, 0);
+	cr_expect_eq(st.channels, 0);
+	/* its quota slot and port are free again */
+	struct turn_effect a2 = rec_alloc(6, "198.51.100.10:40001", 50003, "alice", T0 + 600 * SEC);
+	cr_expect_eq(turn_server_restore_alloc(s, &a2, T0 + 11 * SEC), 0);
+	/* and a Refresh on the expired one's 5-tuple finds nothing */
+	struct client cli = cl("198.51.100.10:40000", "alice", "alicepw");
+	get_nonce(s, &cli, T0 + 11 * SEC);
+	cr_expect_eq(refresh(s, &cli, 600, T0 + 11 * SEC), 437);
+	turn_server_destroy(s);
+}
+
+Test(turn_server, owner_bound_255_bytes)
+{
+	struct turn_server *s = mk_default();
+	char user[400], pw[64];
+	struct turn_effect e[4];
+	cr_assert_eq(turn_server_add_rest_secret(s, "s3cret"), 0);
+	/* "expiry:" + name, 255 bytes in all: fine, and carried whole */
+	int n = snprintf(user, sizeof(user), "%llu:", 1700000000ull + 3600);
+	memset(user + n, 'v', (size_t)(255 - n));
+	user[255] = '\0';
+	rest_password("s3cret", user, pw);
+	struct client c = cl("198.51.100.10:40000", user, pw);
+	get_nonce(s, &c, T0);
+	cr_expect_eq(allocate(s, &c, T0), 0);
+	cr_assert_eq(drain(s, e, 4), 1);
+	cr_expect_eq(e[0].owner_len, 255);
+	cr_expect(memcmp(e[0].owner, user, 255) == 0);
+	/* one byte more: 400, nothing installed */
+	memset(user + n, 'w', (size_t)(256 - n));
+	user[256] = '\0';
+	rest_password("s3cret", user, pw);
+	struct client d = cl("198.51.100.10:40001", user, pw);
+	get_nonce(s, &d, T0);
+	cr_expect_eq(allocate(s, &d, T0), 400);
+	expect_signed(&d);
+	cr_expect_eq(drain(s, e, 4), 0);
+	turn_server_destroy(s);
+}

@@ -42,6 +42,8 @@ struct fb_send {
 
 struct dp_backend {
 	bool open[FB_PORTS];
+	bool df[FB_PORTS];             /* port_set_df state */
+	int fail_df;                   /* next port_set_df returns this (then 0 again) */
 	struct sp_addr bound[FB_PORTS];
 	int fail_open;                 /* next port_open returns this (then 0 again) */
 	uint16_t fail_port;            /* port_open of this port number fails with EADDRINUSE */
@@ -81,6 +83,7 @@ static void fb_port_close(struct dp_backend *be, uint32_t p)
 {
 	if (p < FB_PORTS && be->open[p]) {
 		be->open[p] = false;
+		be->df[p] = false;
 		be->closes++;
 	}
 }
@@ -90,6 +93,19 @@ static int fb_port_addr(struct dp_backend *be, uint32_t p, struct sp_addr *out)
 	if (p >= FB_PORTS || !be->open[p])
 		return -ENOENT;
 	*out = be->bound[p];
+	return 0;
+}
+
+static int fb_port_set_df(struct dp_backend *be, uint32_t p, bool df)
+{
+	if (be->fail_df) {
+		int rc = be->fail_df;
+		be->fail_df = 0;
+		return rc;
+	}
+	if (p >= FB_PORTS || !be->open[p])
+		return -ENOENT;
+	be->df[p] = df;
 	return 0;
 }
 
@@ -256,6 +272,7 @@ static const struct dp_backend_ops fb_ops = {
 	.stream_send = fb_stream_send,
 	.stream_send_copy = fb_stream_send_copy,
 	.stream_room = fb_stream_room,
+	.port_set_df = fb_port_set_df,
 };
 
 /* A connection accepted on listening port `lport`: DP_PKT_OPEN for a new

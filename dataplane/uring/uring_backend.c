@@ -507,6 +507,24 @@ static int uring_port_addr(struct dp_backend *be, uint32_t p, struct sp_addr *ou
 	return 0;
 }
 
+static int uring_port_set_df(struct dp_backend *be, uint32_t p, bool df)
+{
+	int v;
+
+	if (p >= be->cfg.max_ports || be->ports[p].fd < 0)
+		return -ENOENT;
+	if (be->ports[p].bound.family == AF_INET6) {
+		v = df;
+		if (setsockopt(be->ports[p].fd, IPPROTO_IPV6, IPV6_DONTFRAG, &v, sizeof(v)) < 0)
+			return -errno;
+		return 0;
+	}
+	v = df ? IP_PMTUDISC_DO : IP_PMTUDISC_WANT;
+	if (setsockopt(be->ports[p].fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v)) < 0)
+		return -errno;
+	return 0;
+}
+
 static void push_err(struct dp_backend *be, uint64_t cookie, int error)
 {
 	if (be->errq_head - be->errq_tail >= ERRQ)
@@ -542,7 +560,8 @@ static void on_send(struct dp_backend *be, uint32_t s, const struct io_uring_cqe
 		return;
 	}
 	if (cqe->res < 0) {
-		drop(be, DROP_TX_ERROR);
+		/* EMSGSIZE: a DF port over the path MTU (port_set_df) */
+		drop(be, cqe->res == -EMSGSIZE ? DROP_TX_MSGSIZE : DROP_TX_ERROR);
 		push_err(be, sl->cookie, cqe->res);
 	} else {
 		cnt(be, STAT_TX_PACKETS, 1);
@@ -1203,4 +1222,5 @@ const struct dp_backend_ops dp_backend_uring = {
 	.stream_send = uring_stream_send,
 	.stream_send_copy = uring_stream_send_copy,
 	.stream_room = uring_stream_room,
+	.port_set_df = uring_port_set_df,
 };

@@ -33,6 +33,14 @@ static void check_accepted(const struct ring_msg *m, int kind)
 		if (sizeof(p) + (uint64_t)p.payload_len != m->len)
 			abort();
 	}
+	if (m->type == MSG_TURN_EFFECT || m->type == MSG_TURN_STATE) {
+		/* an owner's bytes are all in the message */
+		struct msg_turn_effect p;
+		msg_read(m, &p, sizeof(p));
+		if (p.owner_len > MSG_TURN_OWNER_MAX ||
+		    (p.owner_len && MSG_TURN_EFFECT_LEN(p.owner_len) > m->len))
+			abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size)

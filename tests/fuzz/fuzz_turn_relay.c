@@ -19,17 +19,23 @@
  *   TIME   <k>                        advance the clock k * 3 s; timers
  *   SEND   <len:1> <bytes>            a response from spcp (exc down) with
  *                                     fuzzed socket hint and dependency
+ *   DUMP                              (arg bit 0: start a new one) continue a
+ *                                     dump; the event ring takes arg >> 1
+ *                                     records (15: no limit)
  *   STREAM <conn:1> [<len:2> <bytes>] on the TCP listener: accept a
  *                                     connection from one of the clients,
  *                                     bytes on a connection (any split of
  *                                     any frames), its close, or a client
- *                                     that stops reading (arg picks)
+ *                                     that stops reading, or no transmit
+ *                                     buffers for a while (arg picks)
  *
  * Invariants (abort on violation): the fake backend aborts on any contract
  * breach (a send referencing a buffer without a reference, a skip past the
  * packet, an unknown port); every buffer reference comes back; nothing
  * leaves a relay port for an IP that never held a permission; the tables
- * never exceed their pools. ASan/LSan catch overreads and leaks.
+ * never exceed their pools; every dump record passes the ring gate and a
+ * loop turn sends at most 64 of them (+ the end). ASan/LSan catch overreads
+ * and leaks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -102,6 +108,23 @@ static struct sp_addr A(const char *s)
 	return a;
 }
 
+static int room;
+static uint64_t dump_seq;
+
+static int on_dump(void *ctx, uint16_t type, const void *msg, uint32_t len)
+{
+	(void)ctx;
+	if (room == 0)
+		return -ENOBUFS;
+	if (room > 0)
+		room--;
+	const struct msg_info *mi = msg_lookup(type);
+	CHECK(mi);
+	struct ring_msg rm = { .type = type, .version = mi->version, .len = len, .payload = msg };
+	CHECK(msg_check(&rm, RING_KIND_EVT) == 0);
+	return 0;
+}
+
 static void on_event(void *ctx, const struct msg_turn_event *ev)
 {
 	(void)ctx;
@@ -170,7 +193,7 @@ static void setup(void)
 	struct turn_relay_cfg cfg = { .worker = 0, .max_allocs = MAX_ALLOCS, .max_perms = MAX_PERMS,
 				      .max_channels = MAX_CHANS, .max_ports = FB_PORTS, .max_conns = 3,
 				      .conn_idle_ns = 30 * SEC, .tls_handshake_ns = 10 * SEC };
-	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up };
+	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up, .dump = on_dump };
 	tr = turn_relay_create(&cfg, &fb_ops, &be, &st, &hooks);
 	CHECK(tr);
 	struct sp_addr la = A("192.0.2.1:3478");
@@ -298,10 +321,16 @@ static void run(struct cur *c)
 		turn_relay_send(tr, &h, d, now);
 		break;
 	}
-	case 6: { /* STREAM */
+	case 6: /* DUMP */
+		if (op & 8)
+			turn_relay_dump(tr, &(struct msg_turn_dump){ .seq = ++dump_seq });
+		room = (op >> 4) == 15 ? -1 : (int)(op >> 4);
+		CHECK(turn_relay_dump_continue(tr) <= 65);
+		break;
+	case 7: { /* STREAM */
 		struct sp_addr la = A("192.0.2.1:3478"), src = A(clients[(op >> 5) & 3]);
 		uint32_t conn = relay_port(take(c));
-		switch ((op >> 3) & 3) {
+		switch ((op >> 3) & 7) {
 		case 0: {
 			struct dp_pkt o = fb_accept(&be, tport, &la, &src);
 			if (o.port == UINT32_MAX)
@@ -322,8 +351,11 @@ static void run(struct cur *c)
 			turn_relay_input(tr, &p, 1, now);
 			break;
 		}
-		default:
+		case 3:
 			be.full_stream = !be.full_stream;
+			break;
+		default: /* out of transmit buffers for a while */
+			be.no_tx_buffers = !be.no_tx_buffers;
 			break;
 		}
 		break;

@@ -10,6 +10,9 @@
  *           allocation state machine instead of stopping at 401
  *   TIME    <k>                  advance the clock k * 7 s
  *   EXPIRE / DRAIN
+ *   RESTORE <kind> <id> <sel> <port> <k> <peer> <ch>   (op >= 240) one record
+ *           of a data plane's dump: an allocation, permission or channel
+ *           with fuzzed id, owner, relay, expiry, peer and number
  *
  * Invariants (abort on violation): every response parses as STUN, live
  * counts never exceed the configured bounds, every effect is well formed.
@@ -158,6 +161,43 @@ static void signed_req(struct turn_server *s, const struct turn_5tuple *ft, stru
 		deliver(s, ft, buf, (size_t)n, now);
 }
 
+/* A record as a restarted spcp gets it from spdp's dump. */
+static void restore(struct turn_server *s, const struct turn_5tuple *ft, struct cur *c,
+		    uint64_t now)
+{
+	static const char *const owners[] = { "alice", "bob", "", "mallory" };
+	static const char *const peers[] = { "198.51.100.9:7", "10.1.2.3:8", "127.0.0.1:9",
+					     "[2001:db8::77]:10", "[::ffff:10.0.0.1]:11",
+					     "203.0.113.1:12" };
+	uint8_t kind = take(c) % 3, id = take(c) % 6, sel = take(c), port = take(c), k = take(c);
+	uint8_t pe = take(c), ch = take(c);
+	struct turn_effect e = { .alloc_id = id, .expiry_ns = now + (uint64_t)k * 7 * NS };
+
+	e.type = kind == 0 ? TURN_EFF_ALLOC_INSTALL :
+		 kind == 1 ? TURN_EFF_PERM_INSTALL : TURN_EFF_CHANNEL_INSTALL;
+	e.ft = *ft;
+	e.dont_fragment = sel & 1;
+	e.owner_len = (uint16_t)strlen(owners[(sel >> 1) & 3]);
+	memcpy(e.owner, owners[(sel >> 1) & 3], e.owner_len);
+	sp_addr_parse(&e.relay, (sel & 8) ? "[2001:db8::1]:0" : "203.0.113.1:0");
+	e.relay.port = htons((uint16_t)(49998 + port % 8));
+	if (sel & 16) {
+		sp_addr_parse(&e.relay6, "[2001:db8::1]:0");
+		e.relay6.port = (sel & 32) ? e.relay.port : htons(50001);
+	}
+	sp_addr_parse(&e.peer, peers[pe % 6]);
+	e.channel = (uint16_t)(0x3FFE + ch * 97 % 0x1010);
+	int rc = kind == 0 ? turn_server_restore_alloc(s, &e, now) :
+		 kind == 1 ? turn_server_restore_perm(s, &e, now) : turn_server_restore_channel(s, &e, now);
+	if (rc > 0)
+		abort();
+	struct turn_server_stats st;
+	turn_server_get_stats(s, &st);
+	if (st.allocs > MAX_ALLOCS || st.perms > MAX_ALLOCS * MAX_PERMS ||
+	    st.channels > MAX_ALLOCS * MAX_CHANS || st.effects_pending)
+		abort(); /* restoring queues nothing */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -203,6 +243,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (c.n > 0) {
 		uint8_t op = take(&c);
 		const struct turn_5tuple *t = &ft[op & 3];
+		if (op >= 240) {
+			check_effects(s);
+			restore(s, t, &c, now);
+			continue;
+		}
 		switch ((op >> 2) % 5) {
 		case 0: {
 			size_t len = take(&c);

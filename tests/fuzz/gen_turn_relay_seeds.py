@@ -54,6 +54,11 @@ def time(k):
     return bytes([4 | (k << 3)])
 
 
+def dump(start, room):
+    """Continue a dump (start: a new one); the ring takes `room` records (15: any)."""
+    return bytes([6 | (8 if start else 0) | (room << 4)])
+
+
 def send(sock, port_lo, rport, alloc, payload, v6=False, tcp=False):
     return bytes([5 | (8 if v6 else 0) | (16 if tcp else 0), sock, port_lo, rport, alloc,
                   len(payload)]) + payload
@@ -85,7 +90,11 @@ SEEDS = {
     "expire": time(31) * 7 + client(0, chdata(0x4001, b"late")) + time(1),
     "responses": send(0, 0, 80, 1, RESPONSE) + send(60, 1, 80, 0, RESPONSE)
     + send(0, 0, 80, 3, RESPONSE, tcp=True),
-    "no_tx_buffers": bytes([6]) + peer(1, 0, b"no buffer") + bytes([6]),
+    "no_tx_buffers": bytes([7]) + peer(1, 0, b"no buffer") + bytes([7]),
+    "dump": dump(True, 15),
+    "dump_ring_full": dump(True, 1) + dump(False, 0) + effect(5, 1, 0x4000, 0)
+    + effect(1, 4, 0x4000, 0x30, relay_pick=12) + dump(False, 2) + dump(False, 15),
+    "dump_restarted": dump(True, 3) + dump(True, 15),
 }
 
 

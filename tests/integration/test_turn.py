@@ -8,7 +8,13 @@ credentials (-W) and, in a private network namespace, IPv6 (client over
 packets. A small STUN client here checks the security defaults with a
 second spcp that has no allow-list: CreatePermission to every deny-list
 address of the issue (IPv4-mapped and -compatible spellings included)
-gets 403, and allocations past the per-user quota get 486.
+gets 403, and allocations past the per-user quota get 486. The same client
+shows that a SIGKILLed spcp loses nothing: spdp keeps relaying, the new
+spcp rebuilds its view from spdp's dump and the client's next Refresh (same
+credentials, same nonce thanks to [turn] nonce_secret_file) succeeds. In a
+namespace whose loopback MTU is 1280, DONT-FRAGMENT keeps spdp from
+fragmenting what it relays: a datagram over the MTU is refused by the kernel
+(tx_msgsize) instead of reaching the peer in fragments.
 
 Notes on the coturn tools: uclient without -c asks for an RTP/RTCP pair
 (EVEN-PORT with R=1), which streampoint answers 508 by design, so every
@@ -19,6 +25,7 @@ address is 127.0.0.2 so that peers on 127.0.0.1 are not the relay itself
 """
 import hashlib
 import hmac
+import json
 import os
 import re
 import shutil
@@ -42,6 +49,10 @@ LISTEN = 23478 + OFF
 STRICT = 23479 + OFF  # the second streampoint's listener
 PEER = 23480 + OFF
 TLS = 23481 + OFF  # TURN over TLS (TCP shares LISTEN's number)
+RESTORE = 23482 + OFF  # the spcp-restart streampoint's listener
+RPEER = 23484 + OFF
+DFL = 23483 + OFF      # DONT-FRAGMENT (in its own namespace)
+DFPEER = 23485 + OFF
 RELAY = "127.0.0.2"
 USERS = ["-o", "turn.user=test:secret", "-o", "turn.user=quota:quotapw"]
 REST = "rest-secret-1"
@@ -422,27 +433,50 @@ class StunClient:
             code = (e[2] & 7) * 100 + e[3]
         return code, attrs, d
 
-    def allocate(self, user, password, dual=False):
+    def allocate(self, user, password, dual=False, dont_fragment=False, ipv6=False):
         """Returns the relayed (host, port) of a fresh allocation."""
         self.user = user
         self.key = hashlib.md5(f"{user}:{REALM}:{password}".encode()).digest()
         attrs = [(0x0019, struct.pack("!I", 17 << 24))]
         if dual:
             attrs.append((0x8000, struct.pack("!I", 2 << 24)))
+        if ipv6:
+            attrs.append((0x0017, struct.pack("!I", 2 << 24)))
+        if dont_fragment:
+            attrs.append((0x001A, b""))
         code, a, _ = self.request(0x0003, attrs, sign=False)
         assert code == 401, code
         self.nonce = a[0x0015]
         code, a, raw = self.request(0x0003, attrs)
         if code:
             return code
-        x = a[0x0016]
+        x, tid = a[0x0016], raw[8:20]
         port = struct.unpack("!H", x[2:4])[0] ^ (MAGIC >> 16)
-        ip = socket.inet_ntop(socket.AF_INET, bytes(b ^ c for b, c in zip(x[4:8], struct.pack("!I", MAGIC))))
+        key = struct.pack("!I", MAGIC) + tid
+        fam = socket.AF_INET6 if x[1] == 2 else socket.AF_INET
+        ip = socket.inet_ntop(fam, bytes(b ^ c for b, c in zip(x[4:], key)))
         return (ip, port)
 
     def permit(self, peer_ip):
         code, _, _ = self.request(0x0008, [(0x0012, lambda tid: _xor_addr(peer_ip, 9, tid))])
         return code
+
+    def channel_bind(self, channel, peer_ip, peer_port):
+        code, _, _ = self.request(0x0009, [(0x000C, struct.pack("!HH", channel, 0)),
+                                           (0x0012, lambda tid: _xor_addr(peer_ip, peer_port, tid))])
+        return code
+
+    def refresh(self, lifetime):
+        code, _, _ = self.request(0x0004, [(0x000D, struct.pack("!I", lifetime))])
+        return code
+
+    def send_chdata(self, channel, data):
+        self.sock.sendto(struct.pack("!HH", channel, len(data)) + data, self.server)
+
+    def recv_chdata(self):
+        d = self.sock.recv(65535)
+        channel, n = struct.unpack("!HH", d[:4])
+        return channel, d[4:4 + n]
 
 
 def _ipv6_loopback():
@@ -525,3 +559,178 @@ def test_quota_per_user_gets_486(strict):
         for c in cs:
             c.close()
     assert strict.call("/turn")["counts"]["err_486"] == 1
+
+
+# ---------------------------------------------------------------- spcp restart
+
+def _relay_roundtrip(c, peer, relay, tag):
+    """ChannelData 0x4001 from the client reaches the peer from the relayed
+    address, and the peer's answer comes back as ChannelData."""
+    c.send_chdata(0x4001, tag)
+    data, src = peer.recvfrom(2048)
+    assert (data, src) == (tag, relay)
+    peer.sendto(b"back-" + tag, relay)
+    assert c.recv_chdata() == (0x4001, b"back-" + tag)
+
+
+def test_spcp_restart_keeps_allocations(tmp_path):
+    """Steps: a client allocates, permits 127.0.0.1, binds channel 0x4001
+    to a peer and relays both ways; spcp is SIGKILLed; the client relays
+    again; spcp starts again (same [turn] nonce_secret_file); the client
+    sends a Refresh with its credentials and the nonce it had; a second
+    client allocates.
+    Verify: spdp relays while spcp is gone; the new spcp re-attaches and
+    /turn/allocs lists the allocation again (same id, user, client, relay,
+    one permission, one channel) from spdp's dump; the Refresh succeeds
+    (no 437, no 438) and traffic keeps flowing; the new allocation gets
+    another id and port and the restored one keeps relaying."""
+    secret = tmp_path / "nonce.secret"
+    secret.write_bytes(os.urandom(32))
+    secret.chmod(0o600)
+    spcp = spcp_turn(["-o", "turn.peer_allow=127.0.0.0/8",
+                      "-o", f"turn.nonce_secret_file={secret}"],
+                     ports=(25000 + OFF, 25499 + OFF))
+    with Streampoint(workers=2, port_base=36000 + OFF, spdp_opts=spdp_turn(f"127.0.0.1:{RESTORE}"),
+                     spcp_opts=spcp) as s:
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", RPEER))
+        peer.settimeout(5)
+        c = StunClient("127.0.0.1", RESTORE)
+        c2 = None
+        try:
+            relay = c.allocate("test", "secret")
+            assert isinstance(relay, tuple), relay
+            assert c.permit("127.0.0.1") == 0
+            assert c.channel_bind(0x4001, "127.0.0.1", RPEER) == 0
+            _relay_roundtrip(c, peer, relay, b"before")
+            before = s.call("/turn/allocs")["allocations"]
+            assert len(before) == 1 and before[0]["restored"] is False
+
+            s.procs["spcp"].kill()
+            s.procs["spcp"].wait(10)
+            s._ctl.close()
+            s._ctl = None
+            _relay_roundtrip(c, peer, relay, b"alone")
+
+            s.start("spcp")
+            Streampoint.wait(lambda: s.status_rc() == 0, 20, "the new spcp attached")
+            Streampoint.wait(lambda: s.call("/turn")["restore"]["state"] == "done", 20,
+                             "the restore from spdp")
+            r = s.call("/turn")["restore"]
+            assert (r["allocations"], r["permissions"], r["channels"]) == (1, 1, 1), r
+            assert r["refused"] == 0 and r["forgotten"] == 0, r
+            after = s.call("/turn/allocs")["allocations"]
+            assert len(after) == 1, after
+            a = after[0]
+            for k in ("id", "user", "client", "server", "relay", "worker"):
+                assert a[k] == before[0][k], (k, a, before[0])
+            assert a["client"] == "127.0.0.1:%d" % c.sock.getsockname()[1]
+            assert (a["permissions"], a["channels"], a["restored"]) == (1, 1, True)
+
+            assert c.refresh(600) == 0
+            assert s.call("/turn/allocs")["allocations"][0]["restored"] is False
+            _relay_roundtrip(c, peer, relay, b"after")
+
+            c2 = StunClient("127.0.0.1", RESTORE)
+            relay2 = c2.allocate("test", "secret")
+            assert isinstance(relay2, tuple) and relay2 != relay, relay2
+            ids = sorted(x["id"] for x in s.call("/turn/allocs")["allocations"])
+            assert len(ids) == 2 and ids[1] > ids[0], ids
+            _relay_roundtrip(c, peer, relay, b"still")
+            t = s.call("/turn")
+            assert t["counts"]["err_437"] == 0 and t["counts"]["err_438"] == 0
+            assert t["link"]["failed"] == 0
+            assert spdp_drops(s)["turn_no_alloc"] == 0
+        finally:
+            c.close()
+            if c2:
+                c2.close()
+            peer.close()
+
+
+# ---------------------------------------------------------------- DONT-FRAGMENT
+
+@pytest.fixture(scope="module")
+def df_netns():
+    """A namespace whose loopback has the IPv6 minimum MTU, 1280 bytes, and
+    a second IPv6 address for the peer (::1 is the relay)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 for a network namespace")
+    name = f"spdf{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", name]).returncode != 0:
+        pytest.skip("cannot create a network namespace")
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "mtu", "1280", "up"], check=True)
+        subprocess.run(["ip", "-n", name, "addr", "add", "fd00:7::2/128", "dev", "lo", "nodad"],
+                       check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+# Runs inside the namespace (the test process is not in it): for each of
+# an IPv4 and an IPv6 relay, one allocation with DONT-FRAGMENT and one
+# without, each with a channel to the peer, send 1400 bytes then a marker
+# through each, and report what the peer got from which relayed address.
+_DF_CLIENT = r"""
+import json, socket, sys
+sys.path.insert(0, sys.argv[1])
+from test_turn import StunClient
+port, peer_port = int(sys.argv[2]), int(sys.argv[3])
+out = {}
+for fam, server, peer_ip in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"),
+                             (socket.AF_INET6, "::1", "fd00:7::2")):
+    peer = socket.socket(fam, socket.SOCK_DGRAM)
+    peer.bind((peer_ip, peer_port))
+    peer.settimeout(5)
+    relays = {}
+    for df in (True, False):
+        c = StunClient(server, port)
+        relay = c.allocate("test", "secret", dont_fragment=df, ipv6=fam == socket.AF_INET6)
+        assert isinstance(relay, tuple), relay
+        assert c.channel_bind(0x4001, peer_ip, peer_port) == 0
+        relays[relay[:2]] = (c, "df" if df else "plain")
+    for c, name in relays.values():
+        c.send_chdata(0x4001, b"B" * 1400)
+        c.send_chdata(0x4001, b"marker-" + name.encode())
+    got, markers = {}, 0
+    while markers < 2:
+        data, src = peer.recvfrom(65535)
+        name = relays[src[:2]][1]
+        got.setdefault(name, []).append(len(data))
+        markers += data.startswith(b"marker-")
+    out["v4" if fam == socket.AF_INET else "v6"] = got
+    for c, _ in relays.values():
+        c.close()
+    peer.close()
+print(json.dumps(out))
+"""
+
+
+def test_dont_fragment_relay(df_netns):
+    """Steps: in a namespace with a 1280-byte loopback MTU, IPv4 and IPv6
+    relays (127.0.0.1/::1 listeners, relays 127.0.0.2 and ::1); per
+    family, one allocation asks for DONT-FRAGMENT and one does not; each
+    sends 1400 bytes of ChannelData to the peer, then a short marker.
+    Verify: without DONT-FRAGMENT the peer gets the 1400 bytes (fragmented
+    on the way) before the marker; with it the peer gets only the marker,
+    and spdp counts the refused sends as tx_msgsize (IP_MTU_DISCOVER DO /
+    IPV6_DONTFRAG on the relay sockets); /turn/allocs shows which
+    allocations asked for it."""
+    ns = df_netns
+    spcp = spcp_turn(["-o", "turn.relay_address6=::1", "-o", "turn.peer_allow=127.0.0.0/8",
+                      "-o", "turn.peer_allow=fd00::/8"], ports=(25500 + OFF, 25999 + OFF))
+    with Streampoint(workers=2, port_base=36000 + OFF, netns=ns,
+                     spdp_opts=spdp_turn(f"127.0.0.1:{DFL},[::1]:{DFL}"), spcp_opts=spcp) as s:
+        before = spdp_drops(s)["tx_msgsize"]
+        out = run(["/usr/bin/python3", "-c", _DF_CLIENT, os.path.dirname(__file__), str(DFL),
+                   str(DFPEER)], timeout=60, netns=ns)
+        assert out.returncode == 0, out.stdout + out.stderr
+        got = json.loads(out.stdout)
+        for fam in ("v4", "v6"):
+            assert got[fam]["plain"] == [1400, len("marker-plain")], got
+            assert got[fam]["df"] == [len("marker-df")], got
+        Streampoint.wait(lambda: spdp_drops(s)["tx_msgsize"] >= before + 2, 10,
+                         "the refused sends counted")
+        df = sorted(a["dont_fragment"] for a in s.call("/turn/allocs")["allocations"])
+        assert df == [False, False, True, True], df
