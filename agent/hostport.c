@@ -17,6 +17,8 @@ int hostport_parse(const char *s, size_t len, struct hostport *hp)
 	if (h[0] == '[') { /* tun_target_valid checked the brackets */
 		h++;
 		hl -= 2;
+		if (!memchr(h, ':', hl))
+			return -EINVAL; /* brackets hold an IPv6 literal, nothing else */
 	}
 	if (hl == 0 || hl > HOSTPORT_HOST_MAX)
 		return -EINVAL;
