@@ -20,8 +20,7 @@ const struct cfg_key agent_cfg_keys[] = {
 	{ "agent", "key_file", CFG_STRING, STR(key_file), 1, 0, "/etc/spagent/device.key",
 	  "file holding the 32-byte device key as 64 hex digits (never logged)", 0 },
 	{ "agent", "endpoint", CFG_STRING, STR(endpoints), 0, 0, "",
-	  "endpoint host:port, main first then backups (repeat the key or separate by commas); "
-	  "tried in order with backoff", CFG_APPEND },
+	  "endpoint host:port, main first then backups (repeat or comma-separate)", CFG_APPEND },
 	{ "agent", "server_id", CFG_STRING, STR(server_id), 0, 0, "",
 	  "the endpoints' server_id (handshake); empty: accept any the key proves", 0 },
 	{ "agent", "ca_file", CFG_STRING, STR(ca_file), 1, 0, "/etc/spagent/ca.pem",
@@ -33,8 +32,8 @@ const struct cfg_key agent_cfg_keys[] = {
 	{ "agent", "proxy_auth", CFG_STRING, STR(proxy_auth), 0, 0, "",
 	  "user:password for the proxy (Basic); empty: none", 0 },
 	{ "agent", "allow", CFG_STRING, STR(allow), 0, 0, "",
-	  "camera-local host:port the streampoint may open streams to (repeat or comma-separate), "
-	  "e.g. 127.0.0.1:554 and 127.0.0.1:80; anything else is refused", CFG_APPEND },
+	  "camera-local host:port streams may go to, e.g. 127.0.0.1:554 (repeat or comma-separate)",
+	  CFG_APPEND },
 	{ "agent", "heartbeat_s", CFG_UINT, OFF(heartbeat_s), 0, 1, 3600, "15",
 	  "PING after this long without a frame; a connection silent for 3 intervals is dead", 0 },
 	{ "agent", "connect_timeout_ms", CFG_UINT, OFF(connect_timeout_ms), 0, 100, 600000, "10000",
