@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <stdlib.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 
 int log_current_level = LOG_LVL_INFO;
 static char log_ident[32] = "streampoint";
+static bool log_syslog_on;
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERR] = "err",       [LOG_LVL_WARNING] = "warning",
@@ -28,6 +30,15 @@ void log_init(const char *ident, int level)
 {
 	snprintf(log_ident, sizeof(log_ident), "%s", ident);
 	log_set_level(level);
+}
+
+void log_syslog(bool on)
+{
+	if (on && !log_syslog_on)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && log_syslog_on)
+		closelog();
+	log_syslog_on = on;
 }
 
 void log_set_level(int level)
@@ -96,6 +107,10 @@ void log_msg(int level, int err, const char *fmt, ...)
 			n += k;
 		if ((size_t)n >= sizeof(line) - 2)
 			n = (int)sizeof(line) - 2;
+	}
+	if (log_syslog_on) {
+		line[n] = '\0';
+		syslog(level, "%s", strchr(line, ':') + 2); /* syslog adds ident and pid */
 	}
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);

@@ -35,6 +35,8 @@ struct log_ratelimit {
 };
 
 void log_init(const char *ident, int level);
+/* Also send every line to syslog(3) (LOG_DAEMON), for cameras without journald. */
+void log_syslog(bool on);
 void log_set_level(int level);
 int log_get_level(void);
 /* "err", "warning", "notice", "info", "debug" (or 3..7); -EINVAL otherwise. */

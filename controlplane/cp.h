@@ -47,6 +47,23 @@ struct cp_config {
 	char turn_peer_allow[1024];   /* "CIDR,..." */
 	bool turn_rfc5766_channels;
 	char turn_nonce_secret_file[256]; /* "": a random secret per process */
+	/* [endpoint] (controlplane/endpoint.c) */
+	bool ep_enable;
+	char ep_listen[64];
+	char ep_tls_cert[256], ep_tls_key[256];
+	char ep_tls_min_version[8];
+	char ep_server_id[65];
+	char ep_master_key_file[256];
+	char ep_key_file[256];
+	char ep_revoked[4096];        /* "device,..." */
+	char ep_token_key_file[256];
+	char ep_token_kid[17];
+	uint32_t ep_token_lifetime_s;
+	char ep_streampoints[4096];   /* "id@host:port,..." */
+	uint32_t ep_heartbeat_s;
+	uint32_t ep_handshake_timeout_ms;
+	uint32_t ep_max_agents;
+	uint32_t ep_fail_burst, ep_fail_window_s, ep_rl_entries;
 };
 
 extern const struct cfg_key cp_config_keys[];

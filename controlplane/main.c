@@ -2,8 +2,8 @@
  * spcp: the streampoint control plane.
  *
  * One epoll loop: the link to spdp (attach, heartbeats, events, TURN
- * requests passed up by spdp), the control socket for spctl and
- * dpdk-telemetry.py, signals and a 100 ms tick. spcp can
+ * requests passed up by spdp), the agent endpoint (when enabled), the
+ * control socket for spctl and dpdk-telemetry.py, signals and a 100 ms tick. spcp can
  * be restarted at any time; spdp keeps forwarding meanwhile and the new spcp
  * attaches again.
  */
@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "ctlsock.h"
 #include "daemon.h"
+#include "endpoint.h"
 #include "log.h"
 #include "turn.h"
 
@@ -47,7 +48,7 @@ static int dpdk_link_path(const struct cp_config *cfg, char *dir, size_t dlen, c
 int main(int argc, char **argv)
 {
 	static struct cp_config cfg;
-	char tag_signal, tag_timer, tag_ctl;
+	char tag_signal, tag_timer, tag_ctl, tag_ep;
 	char sock_path[108], ldir[160], lpath[200];
 	gid_t gid = (gid_t)-1;
 	int rc, epfd, sfd, tfd, exit_code = EXIT_FAILURE;
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
 	dp_link *link;
 	cp_flows *flows = NULL;
 	cp_turn *turn = NULL;
+	cp_endpoint *ep = NULL;
 
 	rc = cfg_from_args(cp_config_keys, cp_config_nkeys, &cfg, argc, argv, "spcp",
 			   "spcp: streampoint control plane");
@@ -114,6 +116,18 @@ int main(int argc, char **argv)
 		log_error(errno, "startup");
 		goto out_ctl;
 	}
+	if (cfg.ep_enable) {
+		char err[512];
+		ep = cp_endpoint_create(&cfg, err, sizeof(err));
+		if (!ep) {
+			log_error(0, "%s", err);
+			goto out_ctl;
+		}
+		if (cp_endpoint_register_ctl(ep, cs) < 0 || add_fd(epfd, cp_endpoint_fd(ep), &tag_ep) < 0) {
+			log_error(errno, "endpoint startup");
+			goto out_ctl;
+		}
+	}
 	if (cfg.dpdk_link) {
 		if (dpdk_link_path(&cfg, ldir, sizeof(ldir), lpath, sizeof(lpath)) < 0 ||
 		    (mkdir(cfg.dpdk_runtime_dir, 0755) < 0 && errno != EEXIST) ||
@@ -145,6 +159,8 @@ int main(int argc, char **argv)
 				(void)r;
 			} else if (tag == &tag_ctl) {
 				ctlsock_dispatch(cs);
+			} else if (tag == &tag_ep) {
+				cp_endpoint_dispatch(ep, clock_mono_ns());
 			} else if (dp_link_owns(link, tag)) {
 				dp_link_event(link, tag, evs[i].events);
 			}
@@ -152,6 +168,8 @@ int main(int argc, char **argv)
 		dp_link_poll(link);
 		dp_link_tick(link);
 		cp_turn_tick(turn, clock_mono_ns());
+		if (ep)
+			cp_endpoint_tick(ep, clock_mono_ns());
 	}
 	exit_code = EXIT_SUCCESS;
 	if (linked) {
@@ -159,6 +177,7 @@ int main(int argc, char **argv)
 		rmdir(ldir);
 	}
 out_ctl:
+	cp_endpoint_destroy(ep);
 	cp_turn_destroy(turn);
 	cp_flows_destroy(flows);
 	dp_link_destroy(link);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -43,6 +44,11 @@ static void usage(FILE *f)
 		"  sub add|del K=V...  add/remove a subscriber, e.g. sub add flow=1 id=1 rtp=10.0.0.9:6000\n"
 		"  turn                TURN server: allocations, answers by code, peers denied (spcp)\n"
 		"  turn allocs         TURN allocations: user, client, relay, expiry (spcp)\n"
+		"  agents              agent endpoint: agents, refusals by reason, streampoints (spcp)\n"
+		"  agent switch DEVICE STREAMPOINT   move an agent's tunnel (SWITCH)\n"
+		"  agent goaway DEVICE send an agent to its next endpoint (GOAWAY shutdown)\n"
+		"  agent revoke DEVICE refuse a device from now on (GOAWAY auth if connected)\n"
+		"  streampoint down|up ID  stop/resume assigning a streampoint (down moves its agents)\n"
 		"  call PATH[,PARAMS]  raw control-socket request (e.g. call /)\n"
 		"environment: SP_INSTANCE, SP_RUNTIME_DIR\n"
 		"exit: 0 ok, 2 spcp unreachable, 3 spdp unreachable, 4 neither, 5 not attached, 1 error\n");
@@ -262,6 +268,31 @@ static void print_flows_table(const cJSON *r, bool one)
 	printf("(%0.f flows)\n", num(r, "count"));
 }
 
+static void print_agents_table(const cJSON *r)
+{
+	const cJSON *e;
+
+	printf("%-24s %-24s %-20s %-12s %8s\n", "DEVICE", "SOURCE", "SINCE", "STREAMPOINT", "HEARD_S");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "agents")) {
+		char since[32];
+		time_t t = (time_t)num(e, "since");
+		struct tm tm;
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+		printf("%-24s %-24s %-20s %-12s %8.1f\n", str(e, "device"), str(e, "source"), since,
+		       str(e, "streampoint"), num(e, "last_heard_s"));
+	}
+	printf("(%.0f agents, %.0f connections)\nrefused:", num(r, "count"), num(r, "connections"));
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "refused"))
+		if (cJSON_IsNumber(e) && e->valuedouble > 0)
+			printf(" %s=%.0f", e->string, e->valuedouble);
+	printf("\nstreampoints:");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "streampoints"))
+		printf(" %s@%s%s(%.0f)", str(e, "id"), str(e, "addr"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "down")) ? "[down]" : "",
+		       num(e, "agents"));
+	printf("\n");
+}
+
 static int print_call(const char *request)
 {
 	char err[512];
@@ -277,6 +308,8 @@ static int print_call(const char *request)
 	} else if (!opt.json && !is_err && cJSON_IsObject(reply) &&
 		   (!strcmp(request, "/flows") || !strncmp(request, "/flow,", 6))) {
 		print_flows_table(reply, request[5] == ',');
+	} else if (!opt.json && !is_err && cJSON_IsObject(reply) && !strcmp(request, "/agents")) {
+		print_agents_table(reply);
 	} else {
 		char *s = opt.json ? cJSON_Print(reply) : cJSON_Print(reply);
 		puts(s ? s : "null");
@@ -349,6 +382,23 @@ int main(int argc, char **argv)
 			fprintf(stderr, "spctl: request too long\n");
 			return EXIT_USAGE;
 		}
+		return print_call(req);
+	}
+	if (!strcmp(cmd, "agents") && optind == argc)
+		return print_call("/agents");
+	if (!strcmp(cmd, "agent") && argc - optind >= 2) {
+		const char *sub = argv[optind];
+		int want = !strcmp(sub, "switch") ? 3 : 2;
+		if ((!strcmp(sub, "switch") || !strcmp(sub, "goaway") || !strcmp(sub, "revoke")) &&
+		    argc - optind == want) {
+			snprintf(req, sizeof(req), "/agent/%s,%s%s%s", sub, argv[optind + 1],
+				 want == 3 ? " " : "", want == 3 ? argv[optind + 2] : "");
+			return print_call(req);
+		}
+	}
+	if (!strcmp(cmd, "streampoint") && argc - optind == 2 &&
+	    (!strcmp(argv[optind], "down") || !strcmp(argv[optind], "up"))) {
+		snprintf(req, sizeof(req), "/streampoint/%s,%s", argv[optind], argv[optind + 1]);
 		return print_call(req);
 	}
 	if (!strcmp(cmd, "call") && argc - optind == 1)

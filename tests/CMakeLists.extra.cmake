@@ -9,3 +9,9 @@ add_test(NAME ctlsock_dpdk_telemetry_compat
                  $<TARGET_FILE:ctlsock_demo_server>)
 set_tests_properties(ctlsock_dpdk_telemetry_compat PROPERTIES
                      TIMEOUT 120 LABELS "unit;compat" SKIP_RETURN_CODE 77)
+
+# The streampoint side of an agent tunnel, for tests/integration/test_agent.py
+# until spdp terminates tunnels itself.
+add_executable(agent_tunnel_peer ${CMAKE_CURRENT_SOURCE_DIR}/agent_tunnel_peer.c)
+target_link_libraries(agent_tunnel_peer PRIVATE sp_agent sp_common)
+target_compile_options(agent_tunnel_peer PRIVATE -Wno-missing-prototypes)
