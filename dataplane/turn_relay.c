@@ -103,6 +103,7 @@ struct tconn {
 	struct sp_addr client;
 	uint64_t deadline;     /* closed then unless it holds an allocation; 0: set at the next sweep */
 	tls_stream *tls;       /* TLS listeners only */
+	bool established;      /* TLS: handshake done (the deadline became the idle one) */
 	struct dp_pkt part;    /* a message split across reads, in a transmit buffer */
 	uint32_t part_len, part_cap;
 	uint32_t next_free;
@@ -1309,9 +1310,12 @@ static void on_stream(turn_relay *tr, struct tconn *c, const struct dp_pkt *p, u
 		}
 		break;
 	}
-	if (c->alloc == NO_IDX && tls_stream_established(c->tls) &&
-	    c->deadline > now + tr->cfg.conn_idle_ns)
-		c->deadline = now + tr->cfg.conn_idle_ns;
+	if (!c->established && tls_stream_established(c->tls)) {
+		/* From the handshake deadline to the idle one. */
+		c->established = true;
+		if (c->alloc == NO_IDX)
+			c->deadline = now + tr->cfg.conn_idle_ns;
+	}
 	tls_flush(tr, c);
 }
 

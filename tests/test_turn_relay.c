@@ -1431,3 +1431,153 @@ Test(turn_relay, dump_starts_over_on_a_new_request, .init = setup_big, .fini = t
 	expect_complete(true);
 	cr_expect_eq(dones[0].allocs, 48, "counts are the new dump's alone");
 }
+
+/* ------------------------------------------------------------ TLS clients */
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <unistd.h>
+
+static tls_server *tls_srv;
+static SSL_CTX *cli_ctx;
+static SSL *cli;
+static BIO *cli_in, *cli_out; /* what the client reads / what it wrote */
+
+/* A throwaway self-signed P-256 certificate in the test's temp files. */
+static void make_cert(char *certf, char *keyf)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	cr_assert(k && x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"turn.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	cr_assert(X509_sign(x, k, EVP_sha256()) > 0);
+	int cfd = mkstemp(certf), kfd = mkstemp(keyf);
+	cr_assert(cfd >= 0 && kfd >= 0);
+	FILE *cf = fdopen(cfd, "w"), *kf = fdopen(kfd, "w");
+	cr_assert(PEM_write_X509(cf, x) && PEM_write_PrivateKey(kf, k, NULL, NULL, 0, NULL, NULL));
+	fclose(cf);
+	fclose(kf);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static void setup_tls(void)
+{
+	char certf[] = "/tmp/sp-turn-crt-XXXXXX", keyf[] = "/tmp/sp-turn-key-XXXXXX", why[256];
+	make_cert(certf, keyf);
+	tls_srv = tls_server_create(certf, keyf, "1.2", why, sizeof(why));
+	unlink(certf);
+	unlink(keyf);
+	cr_assert_not_null(tls_srv, "%s", why);
+	memset(&be, 0, sizeof(be));
+	memset(&st, 0, sizeof(st));
+	nevents = nups = 0;
+	struct turn_relay_cfg cfg = { .worker = 3, .max_allocs = 4, .max_perms = 8,
+				      .max_channels = 8, .max_ports = FB_PORTS, .max_conns = 4,
+				      .conn_idle_ns = 30 * SEC, .tls_handshake_ns = 10 * SEC,
+				      .tls = tls_srv };
+	struct turn_relay_hooks hooks = { .event = on_event, .exc_up = on_exc_up };
+	tr = turn_relay_create(&cfg, &fb_ops, &be, &st, &hooks);
+	cr_assert_not_null(tr);
+	struct sp_addr la = A("192.0.2.1:5349"), peer = A(TCP_CLIENT);
+	lport = fb_listener(&be, &la);
+	cr_assert_eq(turn_relay_add_listener(tr, lport), 0);
+	cr_assert_eq(fb_ops.listen_adopt(&be, -1, &tport), 0);
+	be.bound[tport] = la;
+	cr_assert_eq(turn_relay_add_stream_listener(tr, tport, true), 0);
+	struct dp_pkt o = fb_accept(&be, tport, &la, &peer);
+	conn = o.port;
+	turn_relay_input(tr, &o, 1, T0);
+	/* The client: OpenSSL on memory BIOs, certificate not checked here
+	 * (the integration test verifies one). */
+	cli_ctx = SSL_CTX_new(TLS_client_method());
+	cli = SSL_new(cli_ctx);
+	cli_in = BIO_new(BIO_s_mem());
+	cli_out = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(cli_in, -1);
+	SSL_set_bio(cli, cli_in, cli_out);
+	SSL_set_connect_state(cli);
+}
+
+static void teardown_tls(void)
+{
+	SSL_free(cli);
+	SSL_CTX_free(cli_ctx);
+	teardown_tcp();
+	tls_server_destroy(tls_srv);
+}
+
+/* Move bytes both ways until neither side has anything to say; what spdp
+ * sent on the connection since `from` goes into the client. */
+static void pump(uint64_t now)
+{
+	for (int round = 0; round < 16; round++) {
+		bool moved = false;
+		uint8_t buf[1800];
+		int n;
+		while ((n = BIO_read(cli_out, buf, sizeof(buf))) > 0) {
+			be.nsends = 0;
+			if (be.open[conn])
+				stream_in(0, buf, (uint32_t)n, now);
+			for (unsigned i = 0; i < be.nsends; i++)
+				if (be.sends[i].stream && be.sends[i].port == conn)
+					BIO_write(cli_in, be.sends[i].bytes, (int)be.sends[i].wire_len);
+			moved = true;
+		}
+		if (!SSL_is_init_finished(cli) && SSL_do_handshake(cli) <= 0 &&
+		    SSL_get_error(cli, -1) != SSL_ERROR_WANT_READ)
+			cr_assert_fail("client handshake failed");
+		if (!moved && BIO_ctrl_pending(cli_out) == 0)
+			return;
+	}
+}
+
+/* The handshake, then a Binding answered inside TLS; the connection moves
+ * from the handshake deadline to the idle one once the handshake is done. */
+Test(turn_relay, tls_binding_and_deadlines, .init = setup_tls, .fini = teardown_tls)
+{
+	SSL_do_handshake(cli);
+	pump(T0 + SEC);
+	cr_assert(SSL_is_init_finished(cli), "handshake done");
+	uint8_t req[128], resp[256];
+	size_t n = binding(req, sizeof(req), true, false, 0);
+	cr_assert_eq(SSL_write(cli, req, (int)n), (int)n);
+	pump(T0 + 2 * SEC);
+	int r = SSL_read(cli, resp, sizeof(resp));
+	cr_assert_gt(r, 20, "a Binding answer came back through TLS");
+	cr_expect_eq(resp[0] << 8 | resp[1], 0x0101);
+	cr_expect_arr_eq(resp + 8, req + 8, 12, "same transaction");
+	cr_expect_eq(counted(STAT_TURN_BINDING), 1);
+	/* past the handshake deadline (10 s), inside the idle one (30 s) */
+	turn_relay_timers(tr, T0 + 15 * SEC);
+	cr_expect(be.open[conn], "an established client waits for the idle deadline");
+	turn_relay_timers(tr, T0 + 40 * SEC);
+	cr_expect(!be.open[conn]);
+	cr_expect_eq(dropped(DROP_CONN_IDLE), 1);
+}
+
+Test(turn_relay, tls_garbage_and_silence_close, .init = setup_tls, .fini = teardown_tls)
+{
+	/* not a TLS record at all */
+	stream_in(0, "GET / HTTP/1.1\r\n\r\n", 18, T0 + SEC);
+	cr_expect(!be.open[conn]);
+	cr_expect_eq(dropped(DROP_CONN_TLS), 1);
+	/* a client that never says hello: closed at the handshake deadline */
+	struct sp_addr la = A("192.0.2.1:5349"), peer = A("198.51.100.22:1");
+	struct dp_pkt o = fb_accept(&be, tport, &la, &peer);
+	turn_relay_input(tr, &o, 1, T0);
+	turn_relay_timers(tr, T0 + 9 * SEC);
+	cr_expect(be.open[o.port]);
+	turn_relay_timers(tr, T0 + 11 * SEC);
+	cr_expect(!be.open[o.port]);
+	cr_expect_eq(dropped(DROP_CONN_IDLE), 1);
+}
