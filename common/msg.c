@@ -43,6 +43,10 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 			      sizeof(struct msg_turn_effect), K(CMD) },
 	[MSG_TURN_EVENT] = { "turn_event", 1, sizeof(struct msg_turn_event),
 			     sizeof(struct msg_turn_event), K(EVT) },
+	[MSG_TUNNEL_CMD] = { "tunnel_cmd", 1, sizeof(struct msg_tunnel_cmd),
+			     sizeof(struct msg_tunnel_cmd), K(CMD) },
+	[MSG_TUNNEL_EVENT] = { "tunnel_event", 1, sizeof(struct msg_tunnel_event),
+			       sizeof(struct msg_tunnel_event), K(EVT) },
 };
 
 static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
@@ -106,6 +110,27 @@ static bool turn_effect_ok(const struct msg_turn_effect *p)
 	}
 }
 
+/* NUL-terminated within its field, and not empty. */
+static bool cstr_ok(const char *s, size_t cap)
+{
+	return s[0] && memchr(s, 0, cap) != NULL;
+}
+
+static bool tunnel_cmd_ok(const struct msg_tunnel_cmd *p)
+{
+	switch (p->op) {
+	case MSG_TUNNEL_LISTEN:
+		return p->fwd_id && cstr_ok(p->device, sizeof(p->device)) &&
+		       cstr_ok(p->target, sizeof(p->target));
+	case MSG_TUNNEL_UNLISTEN:
+		return p->fwd_id != 0;
+	case MSG_TUNNEL_KICK:
+		return p->tunnel_id != 0;
+	default:
+		return false;
+	}
+}
+
 static int check_fields(const struct ring_msg *m)
 {
 	switch (m->type) {
@@ -166,6 +191,17 @@ static int check_fields(const struct ring_msg *m)
 		struct msg_turn_event p;
 		msg_read(m, &p, sizeof(p));
 		return p.kind >= 1 && p.kind <= TURN_EV__MAX && p.alloc_id != 0 ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_TUNNEL_CMD: {
+		struct msg_tunnel_cmd p;
+		msg_read(m, &p, sizeof(p));
+		return tunnel_cmd_ok(&p) ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_TUNNEL_EVENT: {
+		struct msg_tunnel_event p;
+		msg_read(m, &p, sizeof(p));
+		return p.kind >= 1 && p.kind <= TUNNEL_EV__MAX &&
+		       memchr(p.device, 0, sizeof(p.device)) ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	default:
 		return 0;
