@@ -87,6 +87,8 @@ void dp_link_on_exc_packet(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						    const uint8_t *payload), void *ctx);
 void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						   const struct msg_turn_event *ev), void *ctx);
+void dp_link_on_tunnel_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						     const struct msg_tunnel_event *ev), void *ctx);
 
 /* ---- flows: spcp's registry of flows and subscribers (flows.c) ---- */
 typedef struct cp_flows cp_flows;

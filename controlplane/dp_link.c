@@ -70,6 +70,8 @@ struct dp_link {
 	void *exc_ctx;
 	void (*turn_fn)(void *ctx, uint32_t worker, const struct msg_turn_event *ev);
 	void *turn_ctx;
+	void (*tunnel_fn)(void *ctx, uint32_t worker, const struct msg_tunnel_event *ev);
+	void *tunnel_ctx;
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -358,6 +360,13 @@ static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m
 			l->turn_fn(l->turn_ctx, d->worker, &ev);
 		break;
 	}
+	case MSG_TUNNEL_EVENT: {
+		struct msg_tunnel_event ev;
+		msg_read(m, &ev, sizeof(ev));
+		if (l->tunnel_fn && d->worker < l->n_workers)
+			l->tunnel_fn(l->tunnel_ctx, d->worker, &ev);
+		break;
+	}
 	}
 }
 
@@ -518,6 +527,13 @@ void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 {
 	l->turn_fn = fn;
 	l->turn_ctx = ctx;
+}
+
+void dp_link_on_tunnel_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						     const struct msg_tunnel_event *ev), void *ctx)
+{
+	l->tunnel_fn = fn;
+	l->tunnel_ctx = ctx;
 }
 
 const struct shm_seg *dp_link_segment(const dp_link *l)
