@@ -38,6 +38,9 @@ def frame(t, stream, payload=b"", flags=0):
 def connect_tls(port, cafile=None):
     ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # Frames are small and credit-paced: Nagle + delayed ACK would stall
+    # every window for 40 ms.
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
