@@ -25,6 +25,7 @@ from test_turn import make_cert  # noqa: E402
 OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
 TUN = 43001 + OFF
 HTTP = 43002 + OFF
+SINK = 43003 + OFF  # reads <u64 length><bytes>, answers their sha256
 SP_ID = "sp-test"
 KID = "k1"
 KEY = bytes(range(32))
@@ -50,6 +51,8 @@ def env(tmp_path_factory):
         f.write(data)
     httpd = ThreadingHTTPServer(("127.0.0.1", HTTP), partial(Quiet, directory=www))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    sink = socket.create_server(("127.0.0.1", SINK))
+    threading.Thread(target=_hash_service, args=(sink,), daemon=True).start()
     opts = ["-o", f"tunnel.listen=127.0.0.1:{TUN}", "-o", f"tunnel.tls_cert={cert}",
             "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyfile}",
             "-o", f"tunnel.streampoint_id={SP_ID}", "-o", "tunnel.handshake_ms=1500",
@@ -57,6 +60,35 @@ def env(tmp_path_factory):
     with Streampoint(workers=2, port_base=43100 + OFF, spdp_opts=opts) as sp:
         yield sp, cert, hashlib.sha256(data).hexdigest()
     httpd.shutdown()
+    sink.close()
+
+
+def _recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        d = s.recv(min(1 << 16, n - len(buf)))
+        if not d:
+            raise EOFError
+        buf += d
+    return bytes(buf)
+
+
+def _hash_service(srv):
+    while True:
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        with c:
+            n = int.from_bytes(_recv_exact(c, 8), "big")
+            h = hashlib.sha256()
+            while n:
+                d = c.recv(min(1 << 16, n))
+                if not d:
+                    break
+                h.update(d)
+                n -= len(d)
+            c.sendall(h.hexdigest().encode())
 
 
 def counters(sp):
@@ -71,8 +103,8 @@ def counters(sp):
 @pytest.fixture
 def agent(env):
     sp, cert, _ = env
-    a = tun_agent.Agent(TUN, tun_agent.token(KEY, KID, "cam-1", SP_ID), [f"127.0.0.1:{HTTP}"],
-                        cafile=cert)
+    a = tun_agent.Agent(TUN, tun_agent.token(KEY, KID, "cam-1", SP_ID),
+                        [f"127.0.0.1:{HTTP}", f"127.0.0.1:{SINK}"], cafile=cert)
     a.start()
     sp.wait(lambda: any(t["device"] == "cam-1" for t in sp.spctl("tunnels")["tunnels"]), 20,
             "tunnel up at spcp")
@@ -102,6 +134,25 @@ def test_20mib_integrity(env, agent):
     c, _ = counters(sp)
     assert c["tun_up"] >= 1 and c["tun_streams"] >= 1
     assert c["tun_bytes_from_agent"] >= BIG
+
+
+def test_upload_integrity_with_pauses(env, agent):
+    """Steps: 20 MiB from the local client to a hashing service behind the
+    agent (length-prefixed: no half-close needed); the service's sha256
+    equals ours; spdp paused the local connection on the way (agent
+    connection room and window), and every byte arrived."""
+    sp, _, _ = env
+    port = open_forward(sp, port=SINK)
+    before, _ = counters(sp)
+    data = os.urandom(BIG)
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(len(data).to_bytes(8, "big") + data)
+    got = _recv_exact(s, 64).decode()
+    s.close()
+    assert got == hashlib.sha256(data).hexdigest()
+    after, _ = counters(sp)
+    assert after["tun_bytes_to_agent"] - before["tun_bytes_to_agent"] >= BIG
+    assert after["tun_paused"] > before["tun_paused"]
 
 
 def _request(port, path="/big.bin"):
