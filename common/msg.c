@@ -49,6 +49,10 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 	/* a turn_effect (version 2 layout) describing what the worker holds */
 	[MSG_TURN_STATE] = { "turn_state", 1, MSG_TURN_EFFECT_V1_LEN,
 			     sizeof(struct msg_turn_effect), K(EVT) },
+	[MSG_TUNNEL_CMD] = { "tunnel_cmd", 1, sizeof(struct msg_tunnel_cmd),
+			     sizeof(struct msg_tunnel_cmd), K(CMD) },
+	[MSG_TUNNEL_EVENT] = { "tunnel_event", 1, sizeof(struct msg_tunnel_event),
+			       sizeof(struct msg_tunnel_event), K(EVT) },
 };
 
 static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
@@ -109,6 +113,27 @@ static bool turn_effect_ok(const struct msg_turn_effect *p)
 		return p->channel >= 0x4000 && p->channel <= 0x7FFF && addr_ok(&p->peer, false);
 	default:
 		return true;
+	}
+}
+
+/* NUL-terminated within its field, and not empty. */
+static bool cstr_ok(const char *s, size_t cap)
+{
+	return s[0] && memchr(s, 0, cap) != NULL;
+}
+
+static bool tunnel_cmd_ok(const struct msg_tunnel_cmd *p)
+{
+	switch (p->op) {
+	case MSG_TUNNEL_LISTEN:
+		return p->fwd_id && cstr_ok(p->device, sizeof(p->device)) &&
+		       cstr_ok(p->target, sizeof(p->target));
+	case MSG_TUNNEL_UNLISTEN:
+		return p->fwd_id != 0;
+	case MSG_TUNNEL_KICK:
+		return p->tunnel_id != 0;
+	default:
+		return false;
 	}
 }
 
@@ -188,6 +213,17 @@ static int check_fields(const struct ring_msg *m)
 			return DROP_MSG_BAD_FIELD;
 		/* every event names an allocation but the end of a dump */
 		return (p.alloc_id != 0) == (p.kind != TURN_EV_DUMP_DONE) ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_TUNNEL_CMD: {
+		struct msg_tunnel_cmd p;
+		msg_read(m, &p, sizeof(p));
+		return tunnel_cmd_ok(&p) ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_TUNNEL_EVENT: {
+		struct msg_tunnel_event p;
+		msg_read(m, &p, sizeof(p));
+		return p.kind >= 1 && p.kind <= TUNNEL_EV__MAX &&
+		       memchr(p.device, 0, sizeof(p.device)) ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	default:
 		return 0;

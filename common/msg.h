@@ -41,6 +41,8 @@ enum msg_type {
 	MSG_TURN_EVENT = 16,   /* worker -> spcp: result of a TURN effect, spontaneous removals */
 	MSG_TURN_DUMP = 17,    /* spcp -> worker: report every TURN allocation, permission, channel */
 	MSG_TURN_STATE = 18,   /* worker -> spcp: one record of a TURN dump */
+	MSG_TUNNEL_CMD = 19,   /* spcp -> worker: agent tunnel forward listener, replace a tunnel */
+	MSG_TUNNEL_EVENT = 20, /* worker -> spcp: tunnel up/down, forward listening/failed/closed */
 	MSG__COUNT
 };
 
@@ -321,6 +323,71 @@ struct msg_turn_event {
 	uint32_t reserved3;
 };
 #define MSG_TURN_EVENT_V1_LEN 104u
+
+/* ---- agent tunnels (docs/tunnel.md) ---- */
+
+#define MSG_TUNNEL_DEVICE_LEN 72   /* device id (1..64 bytes), NUL-terminated */
+#define MSG_TUNNEL_TARGET_LEN 256  /* "host:port" (3..255 bytes), NUL-terminated */
+
+enum msg_tunnel_op {
+	MSG_TUNNEL_LISTEN = 1,   /* open a local listener forwarding to device's target */
+	MSG_TUNNEL_UNLISTEN = 2, /* close forward fwd_id's listener (its connections go on) */
+	MSG_TUNNEL_KICK = 3,     /* tunnel tunnel_id was replaced elsewhere: GOAWAY, drain */
+	MSG_TUNNEL__MAX = 3,
+};
+
+struct msg_tunnel_cmd {
+	uint64_t seq;          /* echoed in the event that answers it */
+	uint8_t op;            /* enum msg_tunnel_op */
+	uint8_t reserved[3];
+	uint32_t fwd_id;       /* LISTEN, UNLISTEN: chosen by spcp, never 0 */
+	uint64_t tunnel_id;    /* KICK */
+	uint32_t idle_ms;      /* LISTEN: close the listener after this long without connections */
+	uint32_t reserved2;
+	char device[MSG_TUNNEL_DEVICE_LEN]; /* LISTEN */
+	char target[MSG_TUNNEL_TARGET_LEN]; /* LISTEN: the agent-side "host:port" */
+};
+
+enum msg_tunnel_event_kind {
+	TUNNEL_EV_UP = 1,        /* an agent's tunnel passed its token check: device, source */
+	TUNNEL_EV_DOWN = 2,      /* the tunnel ended: reason (enum msg_tunnel_down) */
+	TUNNEL_EV_LISTENING = 3, /* LISTEN done: port on 127.0.0.1 */
+	TUNNEL_EV_FAILED = 4,    /* a command could not be applied: error */
+	TUNNEL_EV_FWD_CLOSED = 5, /* a forward listener closed: reason (enum msg_tunnel_fwd_closed) */
+	TUNNEL_EV__MAX = 5,
+};
+
+enum msg_tunnel_down {
+	TUNNEL_DOWN_CLOSED = 0,    /* the agent closed the connection (or TLS close_notify) */
+	TUNNEL_DOWN_PROTOCOL = 1,  /* a frame-level violation (GOAWAY protocol / frame_size sent) */
+	TUNNEL_DOWN_HEARTBEAT = 2, /* nothing received for 3 heartbeat intervals */
+	TUNNEL_DOWN_REPLACED = 3,  /* a newer tunnel of the same device (GOAWAY shutdown sent) */
+	TUNNEL_DOWN_GOAWAY = 4,    /* the agent sent GOAWAY and its streams finished */
+	TUNNEL_DOWN_TLS = 5,       /* TLS record failure */
+	TUNNEL_DOWN_BACKLOG = 6,   /* the agent did not read: output backlog over its bound */
+	TUNNEL_DOWN_SHUTDOWN = 7,  /* spdp stopping */
+	TUNNEL_DOWN__MAX = 7,
+};
+
+enum msg_tunnel_fwd_closed {
+	TUNNEL_FWD_IDLE = 0,       /* idle_ms without connections */
+	TUNNEL_FWD_UNLISTEN = 1,   /* by command */
+	TUNNEL_FWD_TUNNEL_DOWN = 2, /* its tunnel ended or was replaced */
+};
+
+struct msg_tunnel_event {
+	uint64_t seq;          /* the command's; 0 for spontaneous events */
+	uint32_t kind;         /* enum msg_tunnel_event_kind */
+	uint32_t worker;
+	uint64_t tunnel_id;    /* unique per spdp run (worker in the top 16 bits) */
+	uint32_t fwd_id;       /* LISTENING, FAILED, FWD_CLOSED */
+	int32_t error;         /* -errno with FAILED */
+	uint16_t port;         /* LISTENING: host order */
+	uint16_t reason;       /* DOWN, FWD_CLOSED */
+	uint32_t streams;      /* DOWN: streams still open when it ended; FWD_CLOSED: connections served */
+	char device[MSG_TUNNEL_DEVICE_LEN];
+	struct sp_addr source; /* UP: the agent's address */
+};
 
 struct msg_info {
 	const char *name;

@@ -40,6 +40,13 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_CONN_CLOSED] = "conn_closed",
 	[STAT_TURN_DUMP_RECORDS] = "turn_dump_records",
 	[STAT_TURN_DUMP_WAITS] = "turn_dump_waits",
+	[STAT_TUN_UP] = "tun_up",
+	[STAT_TUN_DOWN] = "tun_down",
+	[STAT_TUN_STREAMS] = "tun_streams",
+	[STAT_TUN_TO_AGENT] = "tun_bytes_to_agent",
+	[STAT_TUN_FROM_AGENT] = "tun_bytes_from_agent",
+	[STAT_TUN_PAUSED] = "tun_paused",
+	[STAT_TUN_HELD] = "tun_held",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -81,4 +88,18 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_CONN_IDLE] = "conn_idle",
 	[DROP_CONN_GONE] = "conn_gone",
 	[DROP_TX_MSGSIZE] = "tx_msgsize",
+	[DROP_TUN_BAD_REQUEST] = "tun_bad_request",
+	[DROP_TUN_BAD_PROTOCOL] = "tun_bad_protocol",
+	[DROP_TUN_NO_TOKEN] = "tun_no_token",
+	[DROP_TUN_TOKEN_BAD] = "tun_token_bad",
+	[DROP_TUN_TOKEN_EXPIRED] = "tun_token_expired",
+	[DROP_TUN_TOKEN_WRONG_SP] = "tun_token_wrong_sp",
+	[DROP_TUN_HANDSHAKE_TIMEOUT] = "tun_handshake_timeout",
+	[DROP_TUN_FULL] = "tun_full",
+	[DROP_TUN_PROTOCOL] = "tun_protocol",
+	[DROP_TUN_STREAM_ERROR] = "tun_stream_error",
+	[DROP_TUN_HEARTBEAT] = "tun_heartbeat",
+	[DROP_TUN_OPEN_FAILED] = "tun_open_failed",
+	[DROP_TUN_LOCAL_REFUSED] = "tun_local_refused",
+	[DROP_TUN_BACKLOG] = "tun_backlog",
 };

@@ -62,6 +62,13 @@ enum stat_counter {
 	STAT_CONN_CLOSED,      /* TCP/TLS connections closed, by either side */
 	STAT_TURN_DUMP_RECORDS, /* TURN: records sent answering spcp's dumps (after an attach) */
 	STAT_TURN_DUMP_WAITS,  /* TURN: loop turns a dump waited for room in the event ring */
+	STAT_TUN_UP,           /* agent tunnels that passed the token check (101 sent) */
+	STAT_TUN_DOWN,         /* agent tunnels ended, any reason */
+	STAT_TUN_STREAMS,      /* streams opened to agents (forwarded local connections) */
+	STAT_TUN_TO_AGENT,     /* tunnel: DATA payload bytes sent to agents */
+	STAT_TUN_FROM_AGENT,   /* tunnel: DATA payload bytes handed to local connections */
+	STAT_TUN_PAUSED,       /* tunnel: a local connection paused (agent window or TLS room short) */
+	STAT_TUN_HELD,         /* tunnel: agent data held because a local connection's queue was full */
 	STAT__COUNT
 };
 
@@ -104,6 +111,20 @@ enum stat_drop {
 	DROP_CONN_IDLE,        /* connection closed: no allocation, or no TLS handshake, in time */
 	DROP_CONN_GONE,        /* a response for a TCP/TLS client whose connection had closed */
 	DROP_TX_MSGSIZE,       /* the kernel refused a send as too big (EMSGSIZE: DF set, over the path MTU) */
+	DROP_TUN_BAD_REQUEST,  /* tunnel: Upgrade request malformed or too large (400) */
+	DROP_TUN_BAD_PROTOCOL, /* tunnel: Upgrade without streampoint-agent/1 (426) */
+	DROP_TUN_NO_TOKEN,     /* tunnel: no Authorization bearer token (401) */
+	DROP_TUN_TOKEN_BAD,    /* tunnel: token malformed, unknown key id or bad signature (401) */
+	DROP_TUN_TOKEN_EXPIRED, /* tunnel: token expired or not yet valid (401) */
+	DROP_TUN_TOKEN_WRONG_SP, /* tunnel: token for another streampoint (401) */
+	DROP_TUN_HANDSHAKE_TIMEOUT, /* tunnel: TLS + Upgrade not done within handshake_ms (slowloris) */
+	DROP_TUN_FULL,         /* tunnel: max_agents connections on the worker: closed at accept */
+	DROP_TUN_PROTOCOL,     /* tunnel: frame-level violation by an agent (GOAWAY, closed) */
+	DROP_TUN_STREAM_ERROR, /* tunnel: stream-level violation by an agent (CLOSE) */
+	DROP_TUN_HEARTBEAT,    /* tunnel: agent silent for 3 heartbeat intervals: closed */
+	DROP_TUN_OPEN_FAILED,  /* tunnel: the agent refused an OPEN (local connection closed) */
+	DROP_TUN_LOCAL_REFUSED, /* tunnel: local connection refused (no stream slot, tunnel gone) */
+	DROP_TUN_BACKLOG,      /* tunnel: agent connection closed, its output backlog over the bound */
 	DROP__COUNT
 };
 

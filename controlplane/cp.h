@@ -111,6 +111,8 @@ void dp_link_on_turn_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 /* Records of a worker's TURN dump (MSG_TURN_STATE). */
 void dp_link_on_turn_state(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						   const struct msg_turn_effect *rec), void *ctx);
+void dp_link_on_tunnel_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						     const struct msg_tunnel_event *ev), void *ctx);
 
 /* ---- flows: spcp's registry of flows and subscribers (flows.c) ---- */
 typedef struct cp_flows cp_flows;

@@ -76,6 +76,8 @@ struct dp_link {
 	void *turn_ctx;
 	void (*state_fn)(void *ctx, uint32_t worker, const struct msg_turn_effect *rec);
 	void *state_ctx;
+	void (*tunnel_fn)(void *ctx, uint32_t worker, const struct msg_tunnel_event *ev);
+	void *tunnel_ctx;
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -378,6 +380,13 @@ static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m
 			l->state_fn(l->state_ctx, d->worker, &rec);
 		break;
 	}
+	case MSG_TUNNEL_EVENT: {
+		struct msg_tunnel_event ev;
+		msg_read(m, &ev, sizeof(ev));
+		if (l->tunnel_fn && d->worker < l->n_workers)
+			l->tunnel_fn(l->tunnel_ctx, d->worker, &ev);
+		break;
+	}
 	}
 }
 
@@ -551,6 +560,13 @@ void dp_link_on_turn_state(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 {
 	l->state_fn = fn;
 	l->state_ctx = ctx;
+}
+
+void dp_link_on_tunnel_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						     const struct msg_tunnel_event *ev), void *ctx)
+{
+	l->tunnel_fn = fn;
+	l->tunnel_ctx = ctx;
 }
 
 const struct shm_seg *dp_link_segment(const dp_link *l)

@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "endpoint.h"
 #include "log.h"
+#include "tunnels.h"
 #include "turn.h"
 
 #define TICK_MS 100
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 	cp_flows *flows = NULL;
 	cp_turn *turn = NULL;
 	cp_endpoint *ep = NULL;
+	cp_tunnels *tunnels = NULL;
 
 	rc = cfg_from_args(cp_config_keys, cp_config_nkeys, &cfg, argc, argv, "spcp",
 			   "spcp: streampoint control plane");
@@ -111,8 +113,10 @@ int main(int argc, char **argv)
 	link = dp_link_create(&cfg, epfd);
 	flows = link ? cp_flows_create(link, cfg.max_flows) : NULL;
 	turn = flows ? cp_turn_create(&cfg, link) : NULL;
-	if (!link || !flows || !turn || ctl_register(cs, &cfg, link) < 0 ||
-	    cp_flows_register_ctl(flows, cs) < 0 || cp_turn_register_ctl(turn, cs) < 0) {
+	tunnels = turn ? cp_tunnels_create(link) : NULL;
+	if (!link || !flows || !turn || !tunnels || ctl_register(cs, &cfg, link) < 0 ||
+	    cp_flows_register_ctl(flows, cs) < 0 || cp_turn_register_ctl(turn, cs) < 0 ||
+	    cp_tunnels_register_ctl(tunnels, cs) < 0) {
 		log_error(errno, "startup");
 		goto out_ctl;
 	}
@@ -178,6 +182,7 @@ int main(int argc, char **argv)
 	}
 out_ctl:
 	cp_endpoint_destroy(ep);
+	cp_tunnels_destroy(tunnels);
 	cp_turn_destroy(turn);
 	cp_flows_destroy(flows);
 	dp_link_destroy(link);

@@ -49,6 +49,11 @@ static void usage(FILE *f)
 		"  agent goaway DEVICE send an agent to its next endpoint (GOAWAY shutdown)\n"
 		"  agent revoke DEVICE refuse a device from now on (GOAWAY auth if connected)\n"
 		"  streampoint down|up ID  stop/resume assigning a streampoint (down moves its agents)\n"
+		"  tunnels             agent tunnels (device, worker) and forwards\n"
+		"  tunnel open DEVICE PORT [--host H] [--idle-ms N]\n"
+		"                      a local port forwarded through DEVICE's tunnel to H:PORT\n"
+		"                      (default 127.0.0.1 on the agent side); prints 127.0.0.1:LOCALPORT\n"
+		"  tunnel close ID     close forward ID's listener\n"
 		"  call PATH[,PARAMS]  raw control-socket request (e.g. call /)\n"
 		"environment: SP_INSTANCE, SP_RUNTIME_DIR\n"
 		"exit: 0 ok, 2 spcp unreachable, 3 spdp unreachable, 4 neither, 5 not attached, 1 error\n");
@@ -320,6 +325,61 @@ static int print_call(const char *request)
 	return failed ? EXIT_USAGE : 0;
 }
 
+/* tunnel open: ask spcp, then poll the forward until spdp answered. */
+static int cmd_tunnel_open(int argc, char **argv)
+{
+	const char *host = NULL, *idle = NULL;
+	char req[1024], err[512];
+	cJSON *reply = NULL;
+
+	if (argc < 2)
+		goto usage;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--host") && i + 1 < argc)
+			host = argv[++i];
+		else if (!strcmp(argv[i], "--idle-ms") && i + 1 < argc)
+			idle = argv[++i];
+		else
+			goto usage;
+	}
+	int n = snprintf(req, sizeof(req), "/tunnel/open,device=%s&port=%s%s%s%s%s", argv[0], argv[1],
+			 host ? "&host=" : "", host ? host : "", idle ? "&idle_ms=" : "", idle ? idle : "");
+	if (n <= 0 || (size_t)n >= sizeof(req) || strpbrk(argv[0], "& ,") ||
+	    (host && strpbrk(host, "& ,")))
+		goto usage;
+	if (cp_call(req, &reply, err, sizeof(err)) < 0) {
+		fprintf(stderr, "spctl: %s\n", err);
+		return EXIT_NO_CP;
+	}
+	for (int waited = 0;; waited += 20) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(reply, "error");
+		const char *state = str(reply, "state");
+		if (e || strcmp(state, "pending") || waited >= opt.timeout_ms) {
+			bool ok = !e && !strcmp(state, "listening");
+			if (opt.json || !ok) {
+				char *s = cJSON_Print(reply);
+				fprintf(ok ? stdout : stderr, "%s%s\n", ok ? "" : "spctl: ", s ? s : "null");
+				free(s);
+			} else {
+				printf("127.0.0.1:%.0f\n", num(reply, "port"));
+			}
+			cJSON_Delete(reply);
+			return ok ? 0 : EXIT_USAGE;
+		}
+		snprintf(req, sizeof(req), "/tunnel/forward,id=%.0f", num(reply, "id"));
+		cJSON_Delete(reply);
+		reply = NULL;
+		usleep(20000);
+		if (cp_call(req, &reply, err, sizeof(err)) < 0) {
+			fprintf(stderr, "spctl: %s\n", err);
+			return EXIT_NO_CP;
+		}
+	}
+usage:
+	fprintf(stderr, "spctl: tunnel open DEVICE PORT [--host H] [--idle-ms N]\n");
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -399,6 +459,14 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "streampoint") && argc - optind == 2 &&
 	    (!strcmp(argv[optind], "down") || !strcmp(argv[optind], "up"))) {
 		snprintf(req, sizeof(req), "/streampoint/%s,%s", argv[optind], argv[optind + 1]);
+		return print_call(req);
+	}
+	if (!strcmp(cmd, "tunnels") && optind == argc)
+		return print_call("/tunnels");
+	if (!strcmp(cmd, "tunnel") && argc - optind >= 1 && !strcmp(argv[optind], "open"))
+		return cmd_tunnel_open(argc - optind - 1, argv + optind + 1);
+	if (!strcmp(cmd, "tunnel") && argc - optind == 2 && !strcmp(argv[optind], "close")) {
+		snprintf(req, sizeof(req), "/tunnel/close,id=%s", argv[optind + 1]);
 		return print_call(req);
 	}
 	if (!strcmp(cmd, "call") && argc - optind == 1)

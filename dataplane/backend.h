@@ -147,6 +147,20 @@ struct dp_backend_ops {
 	 * (EMSGSIZE, counted as tx_msgsize). false: the kernel's default.
 	 * 0 or -errno. */
 	int (*port_set_df)(struct dp_backend *be, uint32_t port, bool df);
+
+	/*
+	 * Backpressure on a connection: pause stops receiving (the bytes wait
+	 * in the kernel socket, whose window then closes on the peer); what was
+	 * already received and not yet handed out is kept back and delivered,
+	 * in order and before anything newer, after resume. A CLOSED seen
+	 * while paused is delivered after those bytes too. Sends go on.
+	 * 0, -EINVAL (not a connection).
+	 */
+	int (*stream_pause)(struct dp_backend *be, uint32_t conn, bool pause);
+	/* A listening TCP socket bound to `bind` (port 0: the kernel picks;
+	 * port_addr says which), opened by this worker alone. Its connections
+	 * arrive as with listen_adopt. Index in *port, or -errno. */
+	int (*listen_open)(struct dp_backend *be, const struct sp_addr *bind, uint32_t *port);
 };
 
 #define DP_STREAM_QUEUE 64

@@ -52,6 +52,14 @@ struct dp_config {
 	char turn_tls_cert[256], turn_tls_key[256], turn_tls_min_version[8];
 	uint32_t turn_max_allocs, turn_max_perms, turn_max_channels;
 	uint32_t turn_max_conns, turn_conn_idle_ms, turn_tls_handshake_ms;
+	/* [tunnel] */
+	char tunnel_listen[160];
+	char tunnel_tls_cert[256], tunnel_tls_key[256], tunnel_tls_min_version[8];
+	char tunnel_streampoint_id[72];
+	char tunnel_token_key_file[256];
+	uint32_t tunnel_max_agents, tunnel_max_streams, tunnel_max_forwards;
+	uint64_t tunnel_stream_window;
+	uint32_t tunnel_handshake_ms, tunnel_heartbeat_ms;
 };
 
 #define DP_TURN_MAX_LISTENERS 4 /* per transport: UDP, TCP, TLS */
@@ -77,11 +85,16 @@ struct dp_worker {
 	int turn_fds[3 * DP_TURN_MAX_LISTENERS]; /* this worker's TURN listener sockets */
 	uint8_t turn_fd_tp[3 * DP_TURN_MAX_LISTENERS]; /* their enum msg_turn_transport */
 	uint32_t n_turn_fds;
+	struct tunnel *tunnel;     /* owned by the worker thread; NULL: tunnels off */
+	int tun_fds[DP_TURN_MAX_LISTENERS]; /* this worker's agent listener sockets */
+	uint32_t n_tun_fds;
 };
 
 struct dp {
 	struct dp_config cfg;
 	struct tls_server *turn_tls; /* [turn] listen_tls: shared by the workers */
+	struct tls_server *tunnel_tls; /* [tunnel] listen: shared by the workers */
+	struct agent_auth_keyring *tunnel_keys; /* [tunnel] token_key_file (read-only once started) */
 	gid_t ctl_gid;
 	shm_seg *seg;
 	int doorbells[2 + SHM_MAX_WORKERS];

@@ -28,6 +28,7 @@
 #include "msg.h"
 #include "steer.h"
 #include "tls_stream.h"
+#include "tunnel.h"
 
 #define MAIN_BURST 32
 #define TICK_MS 100
@@ -251,6 +252,72 @@ static int turn_listeners(struct dp *dp, const char *key, const char *list, uint
 	return 0;
 }
 
+/* [tunnel]: TLS context, token keys, one listener socket per worker per
+ * address. 0 or -1 (logged). */
+static int tunnel_setup(struct dp *dp)
+{
+	const struct dp_config *c = &dp->cfg;
+	struct sp_addr la[DP_TURN_MAX_LISTENERS];
+	char why[512], text[16384];
+	int nl = dp_parse_listen(c->tunnel_listen, la, DP_TURN_MAX_LISTENERS), rc;
+	unsigned line = 0;
+
+	if (nl <= 0) {
+		log_error(0, "[tunnel] listen: '%s' is not a list of at most %d IP:port addresses",
+			  c->tunnel_listen, DP_TURN_MAX_LISTENERS);
+		return -1;
+	}
+	if (!c->tunnel_tls_cert[0] || !c->tunnel_tls_key[0] || !c->tunnel_token_key_file[0] ||
+	    !agent_auth_id_valid(c->tunnel_streampoint_id, strlen(c->tunnel_streampoint_id))) {
+		log_error(0, "[tunnel] listen needs tls_cert, tls_key, token_key_file and a streampoint_id "
+			  "(1..64 of [A-Za-z0-9._:-])");
+		return -1;
+	}
+	FILE *f = fopen(c->tunnel_token_key_file, "r");
+	size_t len = f ? fread(text, 1, sizeof(text), f) : 0;
+	bool too_big = f && len == sizeof(text);
+	if (f)
+		fclose(f);
+	if (!f || too_big) {
+		log_error(f ? 0 : errno, "[tunnel] token_key_file %s%s", c->tunnel_token_key_file,
+			  too_big ? ": too large" : "");
+		return -1;
+	}
+	dp->tunnel_keys = agent_auth_keyring_new();
+	rc = dp->tunnel_keys ? tunnel_keyfile_load(dp->tunnel_keys, text, len, &line) : -ENOMEM;
+	explicit_bzero(text, sizeof(text));
+	int nkeys = rc;
+	if (rc <= 0) {
+		log_error(0, "[tunnel] token_key_file %s: %s (line %u)", c->tunnel_token_key_file,
+			  rc == 0 ? "no key" : "expected '<kid> <hex key of 16..64 bytes> [current]'", line);
+		return -1;
+	}
+	dp->tunnel_tls = tls_server_create(c->tunnel_tls_cert, c->tunnel_tls_key,
+					   c->tunnel_tls_min_version, why, sizeof(why));
+	if (!dp->tunnel_tls) {
+		log_error(0, "[tunnel] TLS: %s", why);
+		return -1;
+	}
+	uint64_t need = (uint64_t)c->tunnel_max_streams * (c->tunnel_stream_window / c->rx_buf_size + 2);
+	if (need > c->tx_buffers)
+		log_warn(0, "[tunnel] max_streams x stream_window needs up to %llu transmit buffers per "
+			 "worker, [io] tx_buffers is %u: streams beyond it are closed (tx_no_buffer)",
+			 (unsigned long long)need, c->tx_buffers);
+	for (int k = 0; k < nl; k++) {
+		int fds[SHM_MAX_WORKERS];
+		char buf[SP_ADDR_STRLEN];
+		if ((rc = tcp_listen_open(&la[k], c->workers, fds)) < 0) {
+			log_error(-rc, "[tunnel] listen %s", sp_addr_str(&la[k], buf));
+			return -1;
+		}
+		for (uint32_t w = 0; w < c->workers; w++)
+			dp->workers[w].tun_fds[dp->workers[w].n_tun_fds++] = fds[w];
+		log_info("agent tunnel listener %s: %u sockets, %d token keys", sp_addr_str(&la[k], buf),
+			 c->workers, nkeys);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp dp;
@@ -326,6 +393,8 @@ int main(int argc, char **argv)
 	    (dp.cfg.turn_listen_tls[0] &&
 	     turn_listeners(&dp, "listen_tls", dp.cfg.turn_listen_tls, MSG_TURN_TP_TLS) < 0))
 		goto out;
+	if (dp.cfg.tunnel_listen[0] && tunnel_setup(&dp) < 0)
+		goto out;
 	for (uint32_t w = 0; w < dp.cfg.workers; w++) {
 		if ((rc = dp_worker_start(&dp.workers[w])) < 0) {
 			log_error(-rc, "cannot start worker %u", w);
@@ -387,6 +456,8 @@ out_workers:
 		dp_worker_stop(&dp.workers[w]);
 out:
 	tls_server_destroy(dp.turn_tls);
+	tls_server_destroy(dp.tunnel_tls);
+	agent_auth_keyring_free(dp.tunnel_keys);
 	log_notice("spdp stopped");
 	return exit_code;
 }

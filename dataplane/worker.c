@@ -1,7 +1,8 @@
 /*
  * worker: one spdp data-plane thread, run to completion: receive a burst,
  * hand each packet to the module owning its port (TURN listeners and relay
- * ports: turn_relay.c; everything else: flow.c), drain the command and
+ * ports: turn_relay.c; agent tunnels and their forwards: tunnel.c;
+ * everything else: flow.c), drain the command and
  * exception rings, run timers,
  * submit the sends; when a turn did no work, arm the rings and let the
  * backend sleep on packets, send completions and this worker's doorbell at
@@ -23,9 +24,13 @@
 #include "flow.h"
 #include "log.h"
 #include "msg.h"
+#include "tunnel.h"
 #include "turn_relay.h"
 
 #define WORKER_BURST 64
+
+/* A paused connection's chunks still in the burst are held by the tunnel. */
+_Static_assert(WORKER_BURST <= TUNNEL_HOLD, "tunnel hold smaller than a burst");
 
 _Static_assert(3 * DP_TURN_MAX_LISTENERS == TURN_RELAY_MAX_LISTENERS, "listener limits differ");
 
@@ -65,6 +70,12 @@ static int turn_dump_out(void *ctx, uint16_t type, const void *msg, uint32_t len
 	ring_publish(w->evt);
 	stats_add(w->stats, STAT_EVENTS, 1);
 	return 0;
+}
+
+static void emit_tunnel_event(void *ctx, const struct msg_tunnel_event *ev)
+{
+	struct dp_worker *w = ctx;
+	worker_emit(w, w->evt, MSG_TUNNEL_EVENT, ev, sizeof(*ev));
 }
 
 /* A STUN request for spcp: header and datagram written straight into the
@@ -116,6 +127,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 		struct msg_srtp_rekey rk;
 		struct msg_turn_effect te;
 		struct msg_turn_dump td;
+		struct msg_tunnel_cmd tc;
 	} u;
 
 	switch (m->type) {
@@ -174,6 +186,17 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 		break;
 	case MSG_EXC_PACKET:
 		handle_exc_down(w, m, now);
+		break;
+	case MSG_TUNNEL_CMD:
+		msg_read(m, &u.tc, sizeof(u.tc));
+		if (w->tunnel) {
+			tunnel_cmd(w->tunnel, &u.tc, now);
+		} else {
+			struct msg_tunnel_event ev = { .seq = u.tc.seq, .kind = TUNNEL_EV_FAILED,
+						       .worker = w->id, .fwd_id = u.tc.fwd_id,
+						       .tunnel_id = u.tc.tunnel_id, .error = -EOPNOTSUPP };
+			worker_emit(w, w->evt, MSG_TUNNEL_EVENT, &ev, sizeof(ev));
+		}
 		break;
 	default: {
 		/* Valid on this ring but not handled by a worker (yet). */
@@ -269,13 +292,61 @@ static int turn_init(struct dp_worker *w, uint32_t max_ports)
 	return 0;
 }
 
+static void close_tun_fds(struct dp_worker *w, uint32_t from)
+{
+	for (uint32_t k = from; k < w->n_tun_fds; k++)
+		if (w->tun_fds[k] >= 0)
+			close(w->tun_fds[k]);
+	w->n_tun_fds = 0;
+}
+
+/* The agent tunnels and their listener sockets (the worker's members of
+ * the SO_REUSEPORT groups main() opened). */
+static int tunnel_init(struct dp_worker *w, uint32_t max_ports)
+{
+	const struct dp_config *c = &w->dp->cfg;
+	struct tunnel_cfg tc = { .worker = w->id, .max_ports = max_ports,
+				 .max_agents = c->tunnel_max_agents,
+				 .max_streams = c->tunnel_max_streams,
+				 .max_forwards = c->tunnel_max_forwards,
+				 .stream_window = (uint32_t)c->tunnel_stream_window,
+				 .buf_size = c->rx_buf_size,
+				 .handshake_ns = (uint64_t)c->tunnel_handshake_ms * 1000000,
+				 .heartbeat_ns = (uint64_t)c->tunnel_heartbeat_ms * 1000000,
+				 .streampoint_id = c->tunnel_streampoint_id,
+				 .keys = w->dp->tunnel_keys, .tls = w->dp->tunnel_tls };
+	struct tunnel_hooks hooks = { .event = emit_tunnel_event, .ctx = w };
+	int rc;
+
+	w->tunnel = tunnel_create(&tc, &dp_backend_uring, w->be, w->stats, &hooks);
+	if (!w->tunnel) {
+		rc = -errno;
+		log_error(errno, "worker %u: agent tunnels", w->id);
+		close_tun_fds(w, 0);
+		return rc;
+	}
+	for (uint32_t k = 0; k < w->n_tun_fds; k++) {
+		uint32_t idx;
+		if ((rc = dp_backend_uring.listen_adopt(w->be, w->tun_fds[k], &idx)) < 0 ||
+		    (w->tun_fds[k] = -1, rc = tunnel_add_listener(w->tunnel, idx)) < 0) {
+			log_error(-rc, "worker %u: tunnel listener", w->id);
+			close_tun_fds(w, k);
+			return rc;
+		}
+	}
+	w->n_tun_fds = 0;
+	return 0;
+}
+
 static int worker_init(struct dp_worker *w)
 {
 	const struct dp_config *c = &w->dp->cfg;
 	/* Port indexes: flows' pairs, the shared port, and with TURN one relay
 	 * port per allocation (two when dual-stack) plus the listeners. */
 	uint32_t max_ports = 2 * c->max_flows + 8 +
-			     (w->n_turn_fds ? 2 * c->turn_max_allocs + w->n_turn_fds + c->turn_max_conns : 0);
+			     (w->n_turn_fds ? 2 * c->turn_max_allocs + w->n_turn_fds + c->turn_max_conns : 0) +
+			     (w->n_tun_fds ? w->n_tun_fds + c->tunnel_max_agents + c->tunnel_max_streams +
+					     c->tunnel_max_forwards : 0);
 	struct dp_backend_cfg bc = {
 		.worker = w->id, .rx_buffers = c->rx_buffers, .rx_buf_size = c->rx_buf_size,
 		.tx_slots = c->tx_slots, .tx_buffers = c->tx_buffers, .max_ports = max_ports,
@@ -302,12 +373,14 @@ static int worker_init(struct dp_worker *w)
 	if (sp_addr_parse(&fc.media_addr, addr) < 0) {
 		log_error(0, "[media] address: '%s' is not an IP address", c->media_address);
 		close_turn_fds(w, 0);
+		close_tun_fds(w, 0);
 		return -EINVAL;
 	}
 	rc = dp_backend_uring.create(&w->be, &bc);
 	if (rc < 0) {
 		log_error(-rc, "worker %u: cannot start the io_uring backend", w->id);
 		close_turn_fds(w, 0);
+		close_tun_fds(w, 0);
 		return rc;
 	}
 	w->flows = flow_table_create(&fc, &dp_backend_uring, w->be, w->stats, emit_flow_event, w);
@@ -319,6 +392,7 @@ static int worker_init(struct dp_worker *w)
 			dp_backend_uring.destroy(w->be);
 			w->be = NULL;
 			close_turn_fds(w, 0);
+			close_tun_fds(w, 0);
 			return rc;
 		}
 		w->shared_fd = -1; /* the backend owns it now */
@@ -331,9 +405,14 @@ static int worker_init(struct dp_worker *w)
 		dp_backend_uring.destroy(w->be);
 		w->be = NULL;
 		close_turn_fds(w, 0);
+		close_tun_fds(w, 0);
 		return rc;
 	}
-	if (w->n_turn_fds && (rc = turn_init(w, max_ports)) < 0) {
+	if ((w->n_turn_fds && (rc = turn_init(w, max_ports)) < 0) ||
+	    (w->n_tun_fds && (rc = tunnel_init(w, max_ports)) < 0)) {
+		close_tun_fds(w, 0);
+		tunnel_destroy(w->tunnel);
+		w->tunnel = NULL;
 		turn_relay_destroy(w->turn);
 		w->turn = NULL;
 		flow_table_destroy(w->flows);
@@ -345,19 +424,23 @@ static int worker_init(struct dp_worker *w)
 }
 
 /* Route a burst by port owner: TURN listener and relay ports to the relay,
- * the rest to the flows. Order within each part is kept. */
+ * agent tunnels and forwards to the tunnel, the rest to the flows. Order
+ * within each part is kept. */
 static void dispatch(struct dp_worker *w, struct dp_pkt *pkts, unsigned n, uint64_t now)
 {
-	struct dp_pkt turn[WORKER_BURST];
-	unsigned nf = 0, nt = 0;
+	struct dp_pkt turn[WORKER_BURST], tun[WORKER_BURST];
+	unsigned nf = 0, nt = 0, nu = 0;
 
-	if (!w->turn) {
+	if (!w->turn && !w->tunnel) {
 		flow_input(w->flows, pkts, n, now);
 		return;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		if (turn_relay_owns(w->turn, pkts[i].kind == DP_PKT_OPEN ? pkts[i].parent : pkts[i].port))
+		uint32_t at = pkts[i].kind == DP_PKT_OPEN ? pkts[i].parent : pkts[i].port;
+		if (w->turn && turn_relay_owns(w->turn, at))
 			turn[nt++] = pkts[i];
+		else if (w->tunnel && tunnel_owns(w->tunnel, at))
+			tun[nu++] = pkts[i];
 		else
 			pkts[nf++] = pkts[i];
 	}
@@ -365,6 +448,8 @@ static void dispatch(struct dp_worker *w, struct dp_pkt *pkts, unsigned n, uint6
 		flow_input(w->flows, pkts, nf, now);
 	if (nt)
 		turn_relay_input(w->turn, turn, nt, now);
+	if (nu)
+		tunnel_input(w->tunnel, tun, nu, now);
 }
 
 static void *worker_main(void *arg)
@@ -408,9 +493,12 @@ static void *worker_main(void *arg)
 			turn_relay_timers(w->turn, now);
 			work += turn_relay_dump_continue(w->turn);
 		}
+		if (w->tunnel)
+			tunnel_timers(w->tunnel, now);
 		ops->flush(w->be);
 		idle = n <= 0 && work == 0;
 	}
+	tunnel_destroy(w->tunnel);
 	turn_relay_destroy(w->turn);
 	flow_table_destroy(w->flows);
 	ops->destroy(w->be);

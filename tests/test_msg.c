@@ -124,6 +124,17 @@ static void valid_payload(uint16_t type, uint8_t *p, uint32_t len)
 		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
 		break;
 	}
+	case MSG_TUNNEL_CMD: {
+		struct msg_tunnel_cmd v = { .seq = 1, .op = MSG_TUNNEL_LISTEN, .fwd_id = 3,
+					    .idle_ms = 1000, .device = "cam-1", .target = "127.0.0.1:80" };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
+	case MSG_TUNNEL_EVENT: {
+		struct msg_tunnel_event v = { .seq = 1, .kind = TUNNEL_EV_UP, .device = "cam-1" };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
 	}
 }
 
@@ -303,6 +314,19 @@ TE(ts_chan_id_0, SET(msg_turn_effect, type, MSG_TURN_CHANNEL_INSTALL); SET(msg_t
 TE(tv_dump_done, SET(msg_turn_event, kind, TURN_EV_DUMP_DONE); SET(msg_turn_event, alloc_id, 0);
    SET(msg_turn_event, allocs, 3))
 TE(tv_dump_done_id, SET(msg_turn_event, kind, TURN_EV_DUMP_DONE))
+/* tunnel_cmd: op, ids, NUL-terminated strings per op */
+TE(tc_op_0, SET(msg_tunnel_cmd, op, 0))
+TE(tc_op_past, SET(msg_tunnel_cmd, op, MSG_TUNNEL__MAX + 1))
+TE(tc_fwd_0, SET(msg_tunnel_cmd, fwd_id, 0))
+TE(tc_no_device, SET(msg_tunnel_cmd, device[0], 0))
+TE(tc_device_unterminated, memset(p + offsetof(struct msg_tunnel_cmd, device), 'a', MSG_TUNNEL_DEVICE_LEN))
+TE(tc_target_unterminated, memset(p + offsetof(struct msg_tunnel_cmd, target), '1', MSG_TUNNEL_TARGET_LEN))
+TE(tc_unlisten, SET(msg_tunnel_cmd, op, MSG_TUNNEL_UNLISTEN); SET(msg_tunnel_cmd, device[0], 0))
+TE(tc_kick, SET(msg_tunnel_cmd, op, MSG_TUNNEL_KICK); SET(msg_tunnel_cmd, tunnel_id, 5))
+TE(tc_kick_0, SET(msg_tunnel_cmd, op, MSG_TUNNEL_KICK))
+TE(tn_kind_0, SET(msg_tunnel_event, kind, 0))
+TE(tn_kind_past, SET(msg_tunnel_event, kind, TUNNEL_EV__MAX + 1))
+TE(tn_device_unterminated, memset(p + offsetof(struct msg_tunnel_event, device), 'a', MSG_TUNNEL_DEVICE_LEN))
 /* exc_packet down with a dependency on an allocation */
 TE(exc_alloc_id, SET(msg_exc_packet, alloc_id, 77))
 
@@ -345,6 +369,8 @@ static void fe_kind_huge(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, 
 	ROW(#t " version 0", t, 0, mx, okring, DROP_MSG_BAD_VERSION),                              \
 	ROW(#t " version +1", t, ver + 1, mx, okring, DROP_MSG_BAD_VERSION),                       \
 	ROW(#t " wrong ring", t, ver, mx, badring, DROP_MSG_WRONG_RING)
+#define TCM sizeof(struct msg_tunnel_cmd)
+#define TNE sizeof(struct msg_tunnel_event)
 
 /* Rows for the two commands whose SRTP keys may be left off the end. */
 #define VARIABLE(t, mn, mx, okring, badring)                                                   \
@@ -532,6 +558,23 @@ static const struct msg_case cases[] = {
 	{ "turn_event kind 0", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_kind_0, DROP_MSG_BAD_FIELD },
 	{ "turn_event kind past last", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_kind_past, DROP_MSG_BAD_FIELD },
 	{ "turn_event alloc_id 0", MSG_TURN_EVENT, V, TEV, RING_KIND_EVT, tv_id_0, DROP_MSG_BAD_FIELD },
+	FIXED(MSG_TUNNEL_CMD, msg_tunnel_cmd, RING_KIND_CMD, RING_KIND_EXC_DOWN),
+	{ "tunnel_cmd op 0", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_op_0, DROP_MSG_BAD_FIELD },
+	{ "tunnel_cmd op past last", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_op_past, DROP_MSG_BAD_FIELD },
+	{ "tunnel_cmd listen fwd 0", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_fwd_0, DROP_MSG_BAD_FIELD },
+	{ "tunnel_cmd listen no device", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_no_device, DROP_MSG_BAD_FIELD },
+	{ "tunnel_cmd device unterminated", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_device_unterminated,
+	  DROP_MSG_BAD_FIELD },
+	{ "tunnel_cmd target unterminated", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_target_unterminated,
+	  DROP_MSG_BAD_FIELD },
+	{ "tunnel_cmd unlisten", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_unlisten, OK },
+	{ "tunnel_cmd kick", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_kick, OK },
+	{ "tunnel_cmd kick id 0", MSG_TUNNEL_CMD, V, TCM, RING_KIND_CMD, tc_kick_0, DROP_MSG_BAD_FIELD },
+	FIXED(MSG_TUNNEL_EVENT, msg_tunnel_event, RING_KIND_EVT, RING_KIND_CMD),
+	{ "tunnel_event kind 0", MSG_TUNNEL_EVENT, V, TNE, RING_KIND_EVT, tn_kind_0, DROP_MSG_BAD_FIELD },
+	{ "tunnel_event kind past last", MSG_TUNNEL_EVENT, V, TNE, RING_KIND_EVT, tn_kind_past, DROP_MSG_BAD_FIELD },
+	{ "tunnel_event device unterminated", MSG_TUNNEL_EVENT, V, TNE, RING_KIND_EVT, tn_device_unterminated,
+	  DROP_MSG_BAD_FIELD },
 
 	/* ---- unknown types, padding */
 	ROW("type PAD", RING_MSG_PAD, V, 16, RING_KIND_MAIN_CMD, DROP_MSG_BAD_TYPE),
@@ -613,6 +656,8 @@ static bool allowed(uint16_t type, enum ring_kind k)
 	case MSG_TURN_DUMP: return k == RING_KIND_CMD;
 	case MSG_TURN_EVENT:
 	case MSG_TURN_STATE: return k == RING_KIND_EVT;
+	case MSG_TUNNEL_CMD: return k == RING_KIND_CMD;
+	case MSG_TUNNEL_EVENT: return k == RING_KIND_EVT;
 	case MSG_FLOW_ADD:
 	case MSG_FLOW_DEL:
 	case MSG_SUB_ADD:
@@ -676,6 +721,8 @@ Test(msg, catalogue_lookup_and_names)
 		{ MSG_TURN_EVENT, "turn_event", TEV1, TEV },
 		{ MSG_TURN_DUMP, "turn_dump", sizeof(struct msg_turn_dump), sizeof(struct msg_turn_dump) },
 		{ MSG_TURN_STATE, "turn_state", TEF1, TEF },
+		{ MSG_TUNNEL_CMD, "tunnel_cmd", TCM, TCM },
+		{ MSG_TUNNEL_EVENT, "tunnel_event", TNE, TNE },
 	};
 	cr_assert_eq(sizeof(want) / sizeof(want[0]), MSG__COUNT - 1, "table covers every type");
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -25,6 +25,9 @@
  * (io_uring may reorder independent sends on one socket; a short write is
  * resumed from where it stopped). Opens, bytes and ends go to the caller
  * through the same pending FIFO as datagrams, so they stay in order.
+ * Pausing a connection cancels its receive and parks the chunks it had
+ * already received (a chain through the buffer ids, so no extra memory);
+ * resuming hands them out first, then re-arms.
  *
  * user_data = kind << 56 | index (port for receives, slot for sends).
  */
@@ -69,6 +72,9 @@ struct uport {
 	uint32_t gen;        /* bumped at every close: stale completions are ignored */
 	bool sending;        /* PK_CONN: the FIFO's head is in flight */
 	uint32_t sq_head, sq_tail, sq_len; /* PK_CONN: send FIFO (slot indexes) */
+	bool paused;         /* PK_CONN: stream_pause: receive cancelled, chunks parked */
+	bool park_closed;    /* PK_CONN: the end arrived while paused */
+	uint32_t park_head, park_tail; /* PK_CONN: parked chunks (buffer ids) */
 	struct sp_addr bound;
 	struct sp_addr peer; /* PK_CONN */
 	/* single-shot fallback: the kernel writes the source address here */
@@ -105,6 +111,7 @@ struct dp_backend {
 	uint32_t nbufs, buf_size, br_mask;
 	/* transmit pool: buffer ids [nbufs, nbufs + ntx), free ones stacked */
 	uint32_t ntx, *tx_free, tx_top;
+	uint32_t *park_next, *park_len; /* per receive buffer: parked chunk chain */
 	struct msghdr rx_tmpl;   /* multishot layout: name length, no control */
 	bool multishot, send_zc, single_issuer;
 	/* ports */
@@ -311,8 +318,10 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 		pend_cap <<= 1;
 	be->pend_mask = pend_cap - 1;
 	be->pend = calloc(pend_cap, sizeof(*be->pend));
+	be->park_next = calloc(be->nbufs, sizeof(*be->park_next));
+	be->park_len = calloc(be->nbufs, sizeof(*be->park_len));
 	if (!be->bufs || !be->refs || !be->tx_free || !be->ports || !be->slots || !be->copy_area ||
-	    !be->pend) {
+	    !be->pend || !be->park_next || !be->park_len) {
 		rc = -ENOMEM;
 		goto out_mem;
 	}
@@ -322,8 +331,10 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 	io_uring_buf_ring_advance(be->br, (int)be->nbufs);
 	for (uint32_t i = 0; i < be->ntx; i++)
 		be->tx_free[be->tx_top++] = be->nbufs + be->ntx - 1 - i;
-	for (uint32_t p = 0; p < cfg->max_ports; p++)
+	for (uint32_t p = 0; p < cfg->max_ports; p++) {
 		be->ports[p].fd = -1;
+		be->ports[p].park_head = be->ports[p].park_tail = NO_BUF;
+	}
 	be->nslots = cfg->tx_slots;
 	for (uint32_t i = 0; i < be->nslots; i++) {
 		be->slots[i].next_free = i + 1 < be->nslots ? i + 1 : UINT32_MAX;
@@ -343,6 +354,8 @@ static int uring_create(struct dp_backend **out, const struct dp_backend_cfg *cf
 	return 0;
 
 out_mem:
+	free(be->park_next);
+	free(be->park_len);
 	free(be->pend);
 	free(be->bufs);
 	free(be->refs);
@@ -377,6 +390,8 @@ static void uring_destroy(struct dp_backend *be)
 	free(be->slots);
 	free(be->copy_area);
 	free(be->pend);
+	free(be->park_next);
+	free(be->park_len);
 	free(be);
 }
 
@@ -461,6 +476,17 @@ fail:
 	return rc;
 }
 
+static void park_drop(struct dp_backend *be, struct uport *up)
+{
+	for (uint32_t b = up->park_head; b != NO_BUF;) {
+		uint32_t next = be->park_next[b];
+		buf_put(be, b);
+		b = next;
+	}
+	up->park_head = up->park_tail = NO_BUF;
+	up->paused = up->park_closed = false;
+}
+
 static void uring_port_close(struct dp_backend *be, uint32_t p)
 {
 	struct io_uring_sqe *sqe;
@@ -487,6 +513,7 @@ static void uring_port_close(struct dp_backend *be, uint32_t p)
 		}
 	}
 	if (up->kind == PK_CONN) {
+		park_drop(be, up);
 		sq_drain(be, up); /* a send in flight is freed at its (stale) completion */
 		cnt(be, STAT_CONN_CLOSED, 1);
 	}
@@ -616,7 +643,10 @@ static void conn_fail(struct dp_backend *be, uint32_t p)
 		return;
 	up->failed = true;
 	sq_drain(be, up); /* a head in flight is freed at its completion */
-	push_event(be, p, DP_PKT_CLOSED, 0);
+	if (up->paused)
+		up->park_closed = true; /* told after the parked bytes, at resume */
+	else
+		push_event(be, p, DP_PKT_CLOSED, 0);
 }
 
 static int sq_submit_head(struct dp_backend *be, struct uport *up)
@@ -730,6 +760,17 @@ static void on_accept(struct dp_backend *be, uint32_t lp, const struct io_uring_
 		arm_recv(be, lp);
 }
 
+static void park_add(struct dp_backend *be, struct uport *up, uint32_t bid, uint32_t len)
+{
+	be->park_next[bid] = NO_BUF;
+	be->park_len[bid] = len;
+	if (up->park_tail == NO_BUF)
+		up->park_head = bid;
+	else
+		be->park_next[up->park_tail] = bid;
+	up->park_tail = bid;
+}
+
 /* A stream receive completion; 1 when bytes were stored in *pkt. */
 static int on_stream_recv(struct dp_backend *be, uint32_t p, const struct io_uring_cqe *cqe,
 			  struct dp_pkt *pkt)
@@ -749,6 +790,12 @@ static int on_stream_recv(struct dp_backend *be, uint32_t p, const struct io_uri
 		if (bid >= be->nbufs)
 			return 0;
 		be->refs[bid] = 1;
+		if (up->paused) {
+			/* Received before the cancel took effect: kept for resume. */
+			park_add(be, up, bid, (uint32_t)cqe->res);
+			cnt(be, STAT_RX_BYTES, (uint32_t)cqe->res);
+			return 0;
+		}
 		*pkt = (struct dp_pkt){ .data = be->bufs + (size_t)bid * be->buf_size,
 					.len = (uint32_t)cqe->res, .port = p, .buf = bid,
 					.kind = DP_PKT_STREAM, .src = up->peer };
@@ -760,12 +807,16 @@ static int on_stream_recv(struct dp_backend *be, uint32_t p, const struct io_uri
 	if (cqe->res == -ENOBUFS) {
 		/* Bytes wait in the socket; take them once buffers come back. */
 		cnt(be, STAT_RX_BUF_EXHAUSTED, 1);
-		if (!more && arm_recv(be, p) < 0)
+		if (!more && !up->paused && arm_recv(be, p) < 0)
 			conn_fail(be, p);
 		return 0;
 	}
-	if (cqe->res == -ECANCELED)
+	if (cqe->res == -ECANCELED) {
+		/* A pause's cancel; resumed since: receive again. */
+		if (!more && !up->paused && !up->armed && arm_recv(be, p) < 0)
+			conn_fail(be, p);
 		return 0;
+	}
 	conn_fail(be, p); /* 0: EOF; < 0: reset and the like */
 	return 0;
 }
@@ -911,6 +962,75 @@ static int uring_stream_send_copy(struct dp_backend *be, uint32_t conn, const vo
 		len -= n;
 	}
 	return 0;
+}
+
+static int uring_stream_pause(struct dp_backend *be, uint32_t conn, bool pause)
+{
+	struct uport *up = conn < be->cfg.max_ports ? &be->ports[conn] : NULL;
+	struct io_uring_sqe *sqe;
+
+	if (!up || up->fd < 0 || up->kind != PK_CONN)
+		return -EINVAL;
+	if (pause == up->paused)
+		return 0;
+	if (pause) {
+		up->paused = true;
+		/* Chunks (and the end) not yet handed out wait with the rest. */
+		for (uint32_t i = be->pend_tail; i != be->pend_head; i++) {
+			struct dp_pkt *e = &be->pend[i & be->pend_mask];
+			if (e->port != conn || (e->kind != DP_PKT_STREAM && e->kind != DP_PKT_CLOSED))
+				continue;
+			if (e->kind == DP_PKT_STREAM)
+				park_add(be, up, e->buf, e->len);
+			else
+				up->park_closed = true;
+			e->kind = DP_PKT_DEAD;
+		}
+		if (up->armed && !up->failed && (sqe = get_sqe(be))) {
+			io_uring_prep_cancel64(sqe, UD_PORT(UD_RECV, up, conn), 0);
+			io_uring_sqe_set_data64(sqe, 0);
+			io_uring_submit(&be->ring);
+		}
+		return 0;
+	}
+	up->paused = false;
+	for (uint32_t b = up->park_head; b != NO_BUF; b = be->park_next[b])
+		be->pend[be->pend_head++ & be->pend_mask] =
+			(struct dp_pkt){ .data = be->bufs + (size_t)b * be->buf_size,
+					 .len = be->park_len[b], .port = conn, .buf = b,
+					 .kind = DP_PKT_STREAM, .src = up->peer };
+	up->park_head = up->park_tail = NO_BUF;
+	if (up->park_closed) {
+		up->park_closed = false;
+		push_event(be, conn, DP_PKT_CLOSED, 0);
+	} else if (!up->armed && !up->failed && arm_recv(be, conn) < 0) {
+		conn_fail(be, conn);
+	}
+	return 0;
+}
+
+static int uring_listen_open(struct dp_backend *be, const struct sp_addr *bind_addr, uint32_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sp_addr_to_sockaddr(bind_addr, &ss);
+	int fd, one = 1, rc;
+
+	if (!sl)
+		return -EAFNOSUPPORT;
+	fd = socket(bind_addr->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (bind_addr->family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if ((rc = uring_listen_adopt(be, fd, port)) < 0)
+		close(fd);
+	return rc;
 }
 
 /* Returns 1 when a packet was stored in *pkt. */
@@ -1223,4 +1343,6 @@ const struct dp_backend_ops dp_backend_uring = {
 	.stream_send_copy = uring_stream_send_copy,
 	.stream_room = uring_stream_room,
 	.port_set_df = uring_port_set_df,
+	.stream_pause = uring_stream_pause,
+	.listen_open = uring_listen_open,
 };
