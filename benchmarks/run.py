@@ -34,6 +34,7 @@ from pathlib import Path
 
 from rtp_report import rtp_tables  # benchmarks/rtp_report.py
 from srtp_report import srtp_tables  # benchmarks/srtp_report.py
+from turn_report import turn_tables  # benchmarks/turn_report.py
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -164,6 +165,15 @@ BENCHMARKS = {
             "full": ["srtp", "--preset", "full"],
         },
         "table": srtp_tables,
+    },
+    "turn": {
+        "what": "TURN relay: streampoint (spdp + spcp) vs coturn on loopback, same client load: "
+                "lossless relayed pps, RTT, server CPU per packet, allocations/s",
+        "presets": {
+            "quick": ["turn", "--preset", "quick"],
+            "full": ["turn", "--preset", "full"],
+        },
+        "table": turn_tables,
     },
 }
 
