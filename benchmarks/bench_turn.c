@@ -589,6 +589,12 @@ static void run_step(struct ctx *x, struct target *t, const char *kind, double r
 	     s->limit[0] ? ": " : "", s->limit);
 }
 
+/* Rung k of the ladder, in whole echoes per second. */
+static double rung_rate(const struct opts *o, uint32_t k)
+{
+	return floor(o->start_rate * pow(o->factor, k) + 0.5);
+}
+
 static struct step *new_step(struct target *t)
 {
 	return t->nsteps < MAX_STEPS ? &t->steps[t->nsteps++] : NULL;
@@ -639,7 +645,7 @@ static void ladder(struct ctx *x)
 			run_step(x, &x->t[order[j]], "warmup", o->start_rate, o->warmup_ms, s);
 	}
 	for (uint32_t k = 0; k < o->rungs && !bench_stop; k++) {
-		double rate = o->start_rate * pow(o->factor, k);
+		double rate = rung_rate(o, k);
 		bool any = false;
 
 		if (rate > o->max_rate)
@@ -661,7 +667,7 @@ static void ladder(struct ctx *x)
 			double mid;
 			if (!t->fail || t->dead[0] || (t->best > 0 && t->fail / t->best < 1.03))
 				continue;
-			mid = t->best > 0 ? sqrt(t->best * t->fail) : t->fail / 2;
+			mid = floor((t->best > 0 ? sqrt(t->best * t->fail) : t->fail / 2) + 0.5);
 			rung(x, t, mid, true);
 		}
 }
@@ -688,7 +694,7 @@ static double common_rate(const struct ctx *x)
 	if (!x->t[T_SP].nsteps || !x->t[T_COTURN].nsteps)
 		return 0;
 	for (uint32_t k = 0; k < o->rungs; k++) {
-		double rate = o->start_rate * pow(o->factor, k);
+		double rate = rung_rate(o, k);
 		if (rate <= o->max_rate && clean_at(&x->t[T_SP], rate) && clean_at(&x->t[T_COTURN], rate))
 			best = rate;
 	}
@@ -963,7 +969,7 @@ static void usage(FILE *to)
 "  TURN relay side by side: streampoint (spdp + spcp) vs coturn (turnserver), both started\n"
 "  here on loopback, same load from spbench's TURN client: lossless relayed packets/s, RTT,\n"
 "  server CPU per relayed packet, allocations/s; plus the tool's own loopback ceiling.\n"
-"  --preset P          quick (CI, ~20 s) or full (real figures, ~4 min); default quick\n"
+"  --preset P          quick (CI, ~10 s) or full (real figures, ~4 min); default quick\n"
 "  --targets LIST      streampoint,coturn,loopback (default all)\n"
 "  --allocs N          TURN allocations per server carrying traffic (quick 8, full 32)\n"
 "  --peers N           echo peer sockets (quick 2, full 4)\n"
@@ -1372,9 +1378,6 @@ int bench_turn_main(int argc, char **argv)
 		if (o.pin) {
 			cJSON_AddNumberToObject(m, "server_cpu", o.server_cpu);
 			cJSON_AddNumberToObject(m, "tool_cpu", o.tool_cpu);
-			/* run.py's README line names these two. */
-			cJSON_AddNumberToObject(m, "producer_cpu", o.tool_cpu);
-			cJSON_AddNumberToObject(m, "consumer_cpu", o.server_cpu);
 		}
 	}
 	params = cJSON_AddObjectToObject(root, "params");

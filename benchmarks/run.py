@@ -246,8 +246,12 @@ def refresh_readme(name, preset, res, json_path, png_path):
     rel = json_path.relative_to(BENCH)
     commit = m.get("git_commit", "")[:12] + (" (with uncommitted changes)" if m.get("git_dirty")
                                               else "")
-    pinned = (f"pinned to CPUs {m.get('producer_cpu')}/{m.get('consumer_cpu')}"
-              if m.get("pinned") else "NOT pinned")
+    if m.get("pinned") and "server_cpu" in m:
+        pinned = f"servers pinned to CPU {m['server_cpu']}, the tool to CPU {m.get('tool_cpu')}"
+    elif m.get("pinned"):
+        pinned = f"pinned to CPUs {m.get('producer_cpu')}/{m.get('consumer_cpu')}"
+    else:
+        pinned = "NOT pinned"
     lines = [begin,
              f"### {name} ({preset} preset), recorded {res['runner']['started_utc']}", "",
              f"- Result: [`{rel}`]({rel})" +
