@@ -35,10 +35,13 @@
  * authenticated Allocate) then Refresh LIFETIME=0, for a fixed time, from
  * S loopback source addresses; repeated, interleaved, median reported.
  *
+ * Then the common rate (--common-frac, 0.8, of the lower of the two
+ * servers' lossless rates: a load both carry, below either one's knee):
+ * --common-reps steps there per target, interleaved, medians reported.
+ *
  * Ratios streampoint/coturn: lossless relayed packets/s, CPU s per million
- * relayed packets and RTT p50/p99 at the common rate (the highest rung both
- * passed clean), allocations/s. JSON on stdout (or --out), one summary line
- * on stderr.
+ * relayed packets and RTT p50/p99 at the common rate, allocations/s. JSON
+ * on stdout (or --out), one summary line on stderr.
  */
 #include "bench_turn.h"
 
@@ -81,6 +84,8 @@ struct opts {
 	uint32_t allocs, peers, size;
 	double start_rate, factor, max_rate;
 	uint32_t step_ms, rungs, retries, bisect, warmup_ms;
+	double common_frac;
+	uint32_t common_reps;
 	uint32_t quiet_ms, drain_max_ms;
 	uint32_t alloc_ms, alloc_inflight, alloc_sources, alloc_reps;
 	uint32_t workers;
@@ -148,6 +153,7 @@ struct ctx {
 	struct target t[T__COUNT];
 	uint64_t *m_peer, *m_client;
 	struct tc_creds creds;
+	double common;            /* echoes/s of the common steps; 0: none */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -678,27 +684,74 @@ static const struct step *clean_at(const struct target *t, double rate)
 	const struct step *best = NULL;
 
 	for (unsigned i = 0; i < t->nsteps; i++)
-		if (t->steps[i].clean && strcmp(t->steps[i].kind, "warmup") &&
+		if (t->steps[i].clean && strcmp(t->steps[i].kind, "warmup") && strcmp(t->steps[i].kind, "common") &&
 		    fabs(t->steps[i].r.offered_pps - rate) < 0.5)
 			best = &t->steps[i];
 	return best;
 }
 
-/* The highest ladder rung both servers passed clean; 0 if none (or one
- * of them did not run). */
-static double common_rate(const struct ctx *x)
+/* Both servers at one rate below either one's knee, a few times each,
+ * interleaved (the loopback target too: the tool's share of the RTT). */
+static void common_phase(struct ctx *x)
 {
 	const struct opts *o = x->o;
-	double best = 0;
+	const struct target *sp = &x->t[T_SP], *ct = &x->t[T_COTURN];
+	enum tgt order[T__COUNT];
+	unsigned n = 0;
 
-	if (!x->t[T_SP].nsteps || !x->t[T_COTURN].nsteps)
-		return 0;
-	for (uint32_t k = 0; k < o->rungs; k++) {
-		double rate = rung_rate(o, k);
-		if (rate <= o->max_rate && clean_at(&x->t[T_SP], rate) && clean_at(&x->t[T_COTURN], rate))
-			best = rate;
+	if (!sp->up || !ct->up || sp->dead[0] || ct->dead[0] || sp->best <= 0 || ct->best <= 0 || !o->common_reps)
+		return;
+	x->common = floor((sp->best < ct->best ? sp->best : ct->best) * o->common_frac + 0.5);
+	for (int k = 0; k < T__COUNT; k++)
+		if (x->t[k].up && !x->t[k].dead[0])
+			order[n++] = (enum tgt)k;
+	for (uint32_t rep = 0; rep < o->common_reps && !bench_stop; rep++)
+		for (unsigned j = 0; j < n && !bench_stop; j++) {
+			struct target *t = &x->t[order[(j + rep) % n]];
+			struct step *s = new_step(t);
+			if (s)
+				run_step(x, t, "common", x->common, o->step_ms, s);
+		}
+}
+
+/* Medians over a target's common steps. */
+struct agg {
+	unsigned n, clean;
+	double cpu, cores, p50, p99, tool;
+};
+
+static double median(double *v, unsigned n)
+{
+	return bench_percentile(v, n, 50);
+}
+
+static bool common_agg(const struct target *t, struct agg *a)
+{
+	double cpu[MAX_STEPS], cores[MAX_STEPS], p50[MAX_STEPS], p99[MAX_STEPS], tool[MAX_STEPS];
+	unsigned nc = 0;
+
+	memset(a, 0, sizeof(*a));
+	for (unsigned i = 0; i < t->nsteps; i++) {
+		const struct step *s = &t->steps[i];
+		if (strcmp(s->kind, "common") || !s->r.delivered)
+			continue;
+		a->clean += s->clean;
+		p50[a->n] = s->r.rtt_p50_us;
+		p99[a->n] = s->r.rtt_p99_us;
+		tool[a->n++] = s->r.tool_cpu_s / (2.0 * (double)s->r.delivered / 1e6);
+		if (s->server_cpu_s >= 0 && s->window_s > 0) {
+			cpu[nc] = s->server_cpu_s / (2.0 * (double)s->r.delivered / 1e6);
+			cores[nc++] = s->server_cpu_s / s->window_s;
+		}
 	}
-	return best;
+	if (!a->n)
+		return false;
+	a->p50 = median(p50, a->n);
+	a->p99 = median(p99, a->n);
+	a->tool = median(tool, a->n);
+	a->cpu = nc ? median(cpu, nc) : -1;
+	a->cores = nc ? median(cores, nc) : -1;
+	return true;
 }
 
 /* ------------------------------------------------------------ allocations/s */
@@ -737,11 +790,6 @@ static void churn(struct ctx *x)
 			if (server_dead(t))
 				break;
 		}
-}
-
-static double median(double *v, unsigned n)
-{
-	return bench_percentile(v, n, 50);
 }
 
 static double allocs_per_s(const struct target *t)
@@ -898,11 +946,12 @@ static cJSON *churn_json(const struct target *t)
 	return o;
 }
 
-static cJSON *target_json(const struct ctx *x, const struct target *t, double common)
+static cJSON *target_json(const struct ctx *x, const struct target *t)
 {
 	cJSON *o = cJSON_CreateObject(), *steps;
 	bool server = t->kind != T_LOOP;
 	const struct step *s;
+	struct agg a;
 
 	cJSON_AddStringToObject(o, "target", tgt_name[t->kind]);
 	cJSON_AddStringToObject(o, "kind", t->kind == T_SP ? "streampoint" : t->kind == T_COTURN ? "baseline"
@@ -927,8 +976,21 @@ static cJSON *target_json(const struct ctx *x, const struct target *t, double co
 		cJSON_AddStringToObject(o, "limited_by", "not reached: the ladder ended clean (--rungs, --max-rate)");
 	if ((s = t->best > 0 ? clean_at(t, t->best) : NULL))
 		cJSON_AddItemToObject(o, "at_lossless", at_json(s, server));
-	if ((s = common > 0 ? clean_at(t, common) : NULL))
-		cJSON_AddItemToObject(o, "at_common", at_json(s, server));
+	if (common_agg(t, &a)) {
+		cJSON *c = cJSON_AddObjectToObject(o, "at_common");
+		cJSON_AddNumberToObject(c, "offered_echo_pps", x->common);
+		cJSON_AddNumberToObject(c, "relayed_pps", 2 * x->common);
+		cJSON_AddNumberToObject(c, "steps", a.n);
+		cJSON_AddNumberToObject(c, "clean_steps", a.clean);
+		if (server) {
+			put_num(c, "server_cpu_s_per_mpkt", a.cpu);
+			put_num(c, "server_cores", a.cores);
+		}
+		cJSON_AddNumberToObject(c, "rtt_p50_us", a.p50);
+		cJSON_AddNumberToObject(c, "rtt_p99_us", a.p99);
+		cJSON_AddNumberToObject(c, "tool_cpu_s_per_mpkt", a.tool);
+		cJSON_AddStringToObject(c, "note", "medians over the common steps");
+	}
 	if (t->kind != T_LOOP)
 		cJSON_AddItemToObject(o, "allocations_churn", churn_json(t));
 	if (t->turn_stats) {
@@ -982,6 +1044,8 @@ static void usage(FILE *to)
 "  --retries N         a lossy rung is tried again N times before a target stops (quick 0, full 1)\n"
 "  --bisect N          steps between the last clean rung and the first lossy one (quick 0, full 3)\n"
 "  --warmup-ms MS      warm-up step per target at the first rung (quick 200, full 500)\n"
+"  --common-frac F     common rate = F x the lower lossless rate of the two servers (0.8)\n"
+"  --common-reps N     steps per target at the common rate, medians reported (quick 1, full 3)\n"
 "  --alloc-ms MS       allocation churn window (quick 1000, full 5000)\n"
 "  --alloc-inflight W  allocation cycles in flight (quick 16, full 32)\n"
 "  --alloc-sources S   client sockets (own 127.1.x.y address each) the churn rotates over\n"
@@ -1031,7 +1095,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	enum { O_PRESET = 256, O_TARGETS, O_ALLOCS, O_PEERS, O_SIZE, O_START, O_FACTOR, O_RUNGS, O_MAXRATE,
 	       O_STEP, O_RETRIES, O_BISECT, O_WARMUP, O_AMS, O_AINF, O_ASRC, O_AREPS, O_WORKERS, O_SCPU,
 	       O_TCPU, O_NOPIN, O_PORT, O_SPRELAY, O_CTRELAY, O_TURNSERVER, O_BUILD, O_RCVBUF, O_BATCH,
-	       O_TICK, O_OUT, O_KEEP };
+	       O_TICK, O_CFRAC, O_CREPS, O_OUT, O_KEEP };
 	static const struct option lo[] = {
 		{ "preset", required_argument, NULL, O_PRESET }, { "targets", required_argument, NULL, O_TARGETS },
 		{ "allocs", required_argument, NULL, O_ALLOCS }, { "peers", required_argument, NULL, O_PEERS },
@@ -1050,6 +1114,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "turnserver", required_argument, NULL, O_TURNSERVER },
 		{ "build-dir", required_argument, NULL, O_BUILD }, { "rcvbuf", required_argument, NULL, O_RCVBUF },
 		{ "batch", required_argument, NULL, O_BATCH }, { "tick-us", required_argument, NULL, O_TICK },
+		{ "common-frac", required_argument, NULL, O_CFRAC },
+		{ "common-reps", required_argument, NULL, O_CREPS },
 		{ "out", required_argument, NULL, O_OUT }, { "keep", no_argument, NULL, O_KEEP },
 		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -1081,6 +1147,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->rcvbuf = 8 << 20;
 	o->batch = 64;
 	o->tick_us = 250;
+	o->common_frac = 0.8;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
@@ -1154,17 +1221,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_TICK:
 			if (bench_parse_u32(optarg, 10, 100000, &o->tick_us)) goto bad;
 			break;
+		case O_CFRAC:
+			o->common_frac = atof(optarg);
+			if (o->common_frac < 0.05 || o->common_frac > 1) goto bad;
+			break;
 		case O_OUT: o->out = optarg; break;
 		case O_KEEP: o->keep = true; break;
 		case O_ALLOCS: case O_PEERS: case O_RUNGS: case O_STEP: case O_RETRIES: case O_BISECT:
-		case O_WARMUP: case O_AMS: case O_AINF: case O_ASRC: case O_AREPS: {
+		case O_WARMUP: case O_AMS: case O_AINF: case O_ASRC: case O_AREPS: case O_CREPS: {
 			static const uint32_t lim[][2] = {
 				[O_ALLOCS - O_PRESET] = { 1, 4096 }, [O_PEERS - O_PRESET] = { 1, 64 },
 				[O_RUNGS - O_PRESET] = { 1, 60 }, [O_STEP - O_PRESET] = { 50, 600000 },
 				[O_RETRIES - O_PRESET] = { 0, 5 }, [O_BISECT - O_PRESET] = { 0, 10 },
 				[O_WARMUP - O_PRESET] = { 0, 60000 }, [O_AMS - O_PRESET] = { 0, 600000 },
 				[O_AINF - O_PRESET] = { 1, 4096 }, [O_ASRC - O_PRESET] = { 1, 62500 },
-				[O_AREPS - O_PRESET] = { 1, MAX_REPS },
+				[O_AREPS - O_PRESET] = { 1, MAX_REPS }, [O_CREPS - O_PRESET] = { 0, 10 },
 			};
 			if (bench_parse_u32(optarg, lim[opt - O_PRESET][0], lim[opt - O_PRESET][1], &u)) goto bad;
 			v[opt - O_PRESET] = u;
@@ -1200,6 +1271,7 @@ bad:
 	o->alloc_inflight = PICK(O_AINF, 16, 32);
 	o->alloc_sources = PICK(O_ASRC, 1000, 1000);
 	o->alloc_reps = PICK(O_AREPS, 1, 3);
+	o->common_reps = PICK(O_CREPS, 1, 3);
 #undef PICK
 	o->start_rate = start > 0 ? start : o->full ? 20000 : 5000;
 	o->factor = factor > 0 ? factor : o->full ? 1.4 : 2;
@@ -1310,10 +1382,11 @@ int bench_turn_main(int argc, char **argv)
 	cJSON *root, *params, *results, *baselines, *ratios, *goals;
 	char why[512] = "";
 	int rc, exit_code = 0;
-	double t0 = bench_now_s(), common;
+	double t0 = bench_now_s();
 	bool pinned = false;
 	struct target *sp, *ct, *lb;
-	const struct step *sc, *cc;
+	struct agg sa, ca;
+	bool have_sa, have_ca;
 
 	if ((rc = parse_opts(argc, argv, &o)))
 		return rc > 0 ? 0 : 2;
@@ -1345,6 +1418,7 @@ int bench_turn_main(int argc, char **argv)
 		exit_code = 1;
 	} else {
 		ladder(&x);
+		common_phase(&x);
 		churn(&x);
 	}
 	for (int k = 0; k < T__COUNT; k++)
@@ -1364,9 +1438,8 @@ int bench_turn_main(int argc, char **argv)
 			 sp->sp.cp_end_status);
 		sp->failed = true;
 	}
-	common = common_rate(&x);
-	sc = common > 0 ? clean_at(sp, common) : NULL;
-	cc = common > 0 ? clean_at(ct, common) : NULL;
+	have_sa = common_agg(sp, &sa);
+	have_ca = common_agg(ct, &ca);
 
 	/* ---- JSON ---- */
 	root = bench_envelope("turn");
@@ -1439,14 +1512,19 @@ int bench_turn_main(int argc, char **argv)
 				"allocs_per_s = successful authenticated Allocates / window, median of the reps");
 	cJSON_AddStringToObject(params, "realm", REALM);
 	cJSON_AddStringToObject(params, "relay_address", RELAY_IP);
-	cJSON_AddNumberToObject(params, "common_echo_pps", common);
-	cJSON_AddNumberToObject(params, "common_relayed_pps", 2 * common);
+	cJSON_AddNumberToObject(params, "common_frac", o.common_frac);
+	cJSON_AddNumberToObject(params, "common_reps", o.common_reps);
+	cJSON_AddNumberToObject(params, "common_echo_pps", x.common);
+	cJSON_AddNumberToObject(params, "common_relayed_pps", 2 * x.common);
+	cJSON_AddStringToObject(params, "common",
+				"common_frac x the lower of the two servers' lossless rates; common_reps steps there per "
+				"target, interleaved; at_common holds medians over them");
 
 	results = cJSON_AddArrayToObject(root, "results");
 	baselines = cJSON_AddArrayToObject(root, "baselines");
 	for (int k = 0; k < T__COUNT; k++)
 		if (o.on[k])
-			cJSON_AddItemToArray(k == T_SP ? results : baselines, target_json(&x, &x.t[k], common));
+			cJSON_AddItemToArray(k == T_SP ? results : baselines, target_json(&x, &x.t[k]));
 
 	ratios = cJSON_AddObjectToObject(root, "ratios");
 	goals = cJSON_AddArrayToObject(root, "goals");
@@ -1458,9 +1536,9 @@ int bench_turn_main(int argc, char **argv)
 		bool tool_bound = lb->best > 0 && sp->best >= lb->best;
 
 		ratio_put(r, "lossless_relayed_pps", sp->best, ct->best);
-		ratio_put(r, "server_cpu_s_per_mpkt_at_common", sc ? cpu_per_mpkt(sc) : -1, cc ? cpu_per_mpkt(cc) : -1);
-		ratio_put(r, "rtt_p50_at_common", sc ? sc->r.rtt_p50_us : -1, cc ? cc->r.rtt_p50_us : -1);
-		ratio_put(r, "rtt_p99_at_common", sc ? sc->r.rtt_p99_us : -1, cc ? cc->r.rtt_p99_us : -1);
+		ratio_put(r, "server_cpu_s_per_mpkt_at_common", have_sa ? sa.cpu : -1, have_ca ? ca.cpu : -1);
+		ratio_put(r, "rtt_p50_at_common", have_sa ? sa.p50 : -1, have_ca ? ca.p50 : -1);
+		ratio_put(r, "rtt_p99_at_common", have_sa ? sa.p99 : -1, have_ca ? ca.p99 : -1);
 		ratio_put(r, "server_cpu_s_per_mpkt_at_lossless", sl ? cpu_per_mpkt(sl) : -1, cl ? cpu_per_mpkt(cl) : -1);
 		ratio_put(r, "allocs_per_s", spa, cta);
 		if (lb->best > 0) {
@@ -1473,9 +1551,10 @@ int bench_turn_main(int argc, char **argv)
 				       sp->best / ct->best >= GOAL_RATE,
 				       tool_bound ? "streampoint reached the tool's own loopback ceiling: the ratio is a "
 						    "lower bound" : NULL);
-		if (sc && cc && cpu_per_mpkt(sc) > 0 && cpu_per_mpkt(cc) > 0)
+		if (have_sa && have_ca && sa.cpu > 0 && ca.cpu > 0)
 			bench_add_goal(goals, "server CPU per relayed packet below coturn's (ratio < 1, common rate)",
-				       cpu_per_mpkt(sc) / cpu_per_mpkt(cc), cpu_per_mpkt(sc) < cpu_per_mpkt(cc), NULL);
+				       sa.cpu / ca.cpu, sa.cpu < ca.cpu,
+				       sa.clean < sa.n || ca.clean < ca.n ? "some common steps lost packets" : NULL);
 	}
 	for (int k = 0; k < T__COUNT; k++) {
 		const struct target *t = &x.t[k];
@@ -1497,9 +1576,9 @@ int bench_turn_main(int argc, char **argv)
 
 	fprintf(stderr, "spbench turn: lossless relayed/s streampoint %.0f, coturn %.0f (x%.2f), tool ceiling %.0f; "
 		"at %.0f/s CPU s/Mpkt %.2f vs %.2f, RTT p50 %.0f vs %.0f us; allocs/s %.0f vs %.0f%s\n",
-		2 * sp->best, 2 * ct->best, ct->best > 0 ? sp->best / ct->best : 0, 2 * lb->best, 2 * common,
-		sc ? cpu_per_mpkt(sc) : 0, cc ? cpu_per_mpkt(cc) : 0, sc ? sc->r.rtt_p50_us : 0,
-		cc ? cc->r.rtt_p50_us : 0, allocs_per_s(sp), allocs_per_s(ct), exit_code ? " FAILED" : "");
+		2 * sp->best, 2 * ct->best, ct->best > 0 ? sp->best / ct->best : 0, 2 * lb->best, 2 * x.common,
+		have_sa ? sa.cpu : 0, have_ca ? ca.cpu : 0, have_sa ? sa.p50 : 0, have_ca ? ca.p50 : 0,
+		allocs_per_s(sp), allocs_per_s(ct), exit_code ? " FAILED" : "");
 	for (int k = 0; k < T__COUNT; k++) {
 		struct target *t = &x.t[k];
 		if (t->why[0] && (t->failed || t->skipped))

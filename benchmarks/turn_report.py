@@ -68,14 +68,16 @@ def turn_tables(res):
             f"{_num(at.get('rtt_p99_us'), '{:.0f}')} | {_num(ch.get('allocs_per_s'), '{:.0f}')} | "
             f"{_num(ch.get('server_cpu_ms_per_alloc'), '{:.3f}')} | {thr} | {buf} |")
 
-    out += ["", f"At the common rate, the highest rung both servers relayed clean "
-            f"(**{_rate(common)}** relayed):", "",
-            "| target | CPU s/Mpkt | server cores | RTT p50 µs | RTT p99 µs | tool CPU s/Mpkt |",
-            "|---|---:|---:|---:|---:|---:|"]
-    for name in ("streampoint", "coturn"):
+    out += ["", f"At the common rate, **{_rate(common)}** relayed ({p.get('common_frac')} × the lower "
+            "of the two servers' lossless rates; medians of "
+            f"{p.get('common_reps')} interleaved step(s) per target; loopback: the tool alone):", "",
+            "| target | clean steps | CPU s/Mpkt | server cores | RTT p50 µs | RTT p99 µs | "
+            "tool CPU s/Mpkt |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in ("streampoint", "coturn", "loopback"):
         at = (by.get(name) or {}).get("at_common")
         if at:
-            out.append(f"| {name} | {_num(at.get('server_cpu_s_per_mpkt'))} | "
+            out.append(f"| {name} | {at.get('clean_steps')}/{at.get('steps')} | "
+                       f"{_num(at.get('server_cpu_s_per_mpkt'))} | "
                        f"{_num(at.get('server_cores'))} | {_num(at.get('rtt_p50_us'), '{:.0f}')} | "
                        f"{_num(at.get('rtt_p99_us'), '{:.0f}')} | "
                        f"{_num(at.get('tool_cpu_s_per_mpkt'))} |")
