@@ -141,6 +141,7 @@ struct target {
 	/* allocations/s */
 	struct tc_churn_report churn[MAX_REPS];
 	double churn_cpu[MAX_REPS];
+	int relay_sockets[MAX_REPS];  /* bound in the relay range after each churn */
 	unsigned nchurn;
 	cJSON *turn_stats;        /* streampoint: spcp's /turn after the run */
 	char dead[160];
@@ -185,6 +186,25 @@ static bool udp_bound(uint16_t port)
 		found = sscanf(line, "%*s %63s", local) == 1 && !strcmp(local, want);
 	fclose(f);
 	return found;
+}
+
+/* UDP sockets bound to RELAY_IP on a port in [lo, hi] (/proc/net/udp): the
+ * relay sockets alive, whether or not a process still has their fd. */
+static int relay_sockets(uint32_t lo, uint32_t hi)
+{
+	char line[512], local[64];
+	unsigned ip, port;
+	FILE *f = fopen("/proc/net/udp", "re");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %63s", local) == 1 && sscanf(local, "%8X:%4X", &ip, &port) == 2 &&
+		    ip == 0x0200007Fu && port >= lo && port <= hi)
+			n++;
+	fclose(f);
+	return n;
 }
 
 static unsigned threads_of(pid_t pid)
@@ -780,13 +800,16 @@ static void churn(struct ctx *x)
 				continue;
 			}
 			c1 = server_cpu(t);
+			bench_sleep_ms(100); /* the last frees reach the server */
+			t->relay_sockets[t->nchurn] = relay_sockets(t->relay_min, t->relay_max);
 			t->churn_cpu[t->nchurn++] = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
 			vlog(o, "%-11s allocs: %.0f/s (%lu in %.1f s), freed %lu, timeouts %lu, retransmits %lu, "
-			     "left %lu, p50 %.2f ms p99 %.2f ms, server %.3f ms CPU/alloc",
+			     "left %lu, p50 %.2f ms p99 %.2f ms, server %.3f ms CPU/alloc, %d relay sockets after",
 			     tgt_name[t->kind], (double)r->allocs / r->window_s, (unsigned long)r->allocs, r->window_s,
 			     (unsigned long)r->freed, (unsigned long)r->timeouts, (unsigned long)r->retransmits,
 			     (unsigned long)r->left, r->cycle_p50_ms, r->cycle_p99_ms,
-			     r->allocs ? t->churn_cpu[t->nchurn - 1] * 1e3 / (double)r->allocs : 0);
+			     r->allocs ? t->churn_cpu[t->nchurn - 1] * 1e3 / (double)r->allocs : 0,
+			     t->relay_sockets[t->nchurn - 1]);
 			if (server_dead(t))
 				break;
 		}
@@ -906,13 +929,14 @@ static const char *first_limit(const struct target *t)
 	return why;
 }
 
-static cJSON *churn_json(const struct target *t)
+static cJSON *churn_json(const struct ctx *x, const struct target *t)
 {
 	cJSON *o = cJSON_CreateObject(), *reps = cJSON_AddArrayToObject(o, "reps");
 	double cpu[MAX_REPS];
 	unsigned nc = 0;
 
 	put_num(o, "allocs_per_s", t->nchurn ? allocs_per_s(t) : -1);
+	cJSON_AddNumberToObject(o, "traffic_allocations", x->o->allocs);
 	for (unsigned i = 0; i < t->nchurn; i++) {
 		const struct tc_churn_report *r = &t->churn[i];
 		cJSON *e = cJSON_CreateObject(), *codes;
@@ -927,6 +951,9 @@ static cJSON *churn_json(const struct target *t)
 		cJSON_AddNumberToObject(e, "unverified", (double)r->unverified);
 		cJSON_AddNumberToObject(e, "stray", (double)r->stray);
 		cJSON_AddNumberToObject(e, "left_allocated", (double)r->left);
+		/* The traffic's allocations stay; more sockets than those and the
+		 * ones left allocated means relay sockets outlive their allocation. */
+		cJSON_AddNumberToObject(e, "relay_sockets_after", t->relay_sockets[i]);
 		cJSON_AddNumberToObject(e, "cycle_p50_ms", r->cycle_p50_ms);
 		cJSON_AddNumberToObject(e, "cycle_p99_ms", r->cycle_p99_ms);
 		put_num(e, "server_cpu_s", t->churn_cpu[i]);
@@ -992,7 +1019,7 @@ static cJSON *target_json(const struct ctx *x, const struct target *t)
 		cJSON_AddStringToObject(c, "note", "medians over the common steps");
 	}
 	if (t->kind != T_LOOP)
-		cJSON_AddItemToObject(o, "allocations_churn", churn_json(t));
+		cJSON_AddItemToObject(o, "allocations_churn", churn_json(x, t));
 	if (t->turn_stats) {
 		cJSON *ts = cJSON_AddObjectToObject(o, "spcp_turn");
 		cJSON_AddItemToObject(ts, "counts",
