@@ -36,8 +36,10 @@
  * S loopback source addresses; repeated, interleaved, median reported.
  *
  * Then the common rate (--common-frac, 0.8, of the lower of the two
- * servers' lossless rates: a load both carry, below either one's knee):
- * --common-reps steps there per target, interleaved, medians reported.
+ * servers' lossless rates: a load both should carry below their knee):
+ * --common-reps steps there per target, interleaved, medians reported; if
+ * a server loses there, the rate drops by a quarter and the steps run
+ * again (twice at most), so the comparison is of loads both carried.
  *
  * Ratios streampoint/coturn: lossless relayed packets/s, CPU s per million
  * relayed packets and RTT p50/p99 at the common rate, allocations/s. JSON
@@ -104,7 +106,8 @@ struct opts {
 #define vlog(o, ...) bench_log((o)->verbose, "turn", __VA_ARGS__)
 
 struct step {
-	const char *kind;         /* warmup, ramp, retry, bisect */
+	const char *kind;         /* warmup, ramp, retry, bisect, common */
+	uint32_t common_try;      /* common steps: which rate (0: the first) */
 	struct tl_report r;
 	double server_cpu_s, window_s;
 	int64_t rcvbuf_errors;
@@ -155,6 +158,7 @@ struct ctx {
 	uint64_t *m_peer, *m_client;
 	struct tc_creds creds;
 	double common;            /* echoes/s of the common steps; 0: none */
+	uint32_t common_try;      /* the last common rate tried (the one reported) */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -710,28 +714,47 @@ static const struct step *clean_at(const struct target *t, double rate)
 	return best;
 }
 
+static bool common_clean(const struct target *t, uint32_t try)
+{
+	for (unsigned i = 0; i < t->nsteps; i++)
+		if (!strcmp(t->steps[i].kind, "common") && t->steps[i].common_try == try && !t->steps[i].clean)
+			return false;
+	return true;
+}
+
 /* Both servers at one rate below either one's knee, a few times each,
- * interleaved (the loopback target too: the tool's share of the RTT). */
+ * interleaved (the loopback target too: the tool's share of the RTT); a
+ * quarter lower when a server lost there, twice at most. */
 static void common_phase(struct ctx *x)
 {
 	const struct opts *o = x->o;
 	const struct target *sp = &x->t[T_SP], *ct = &x->t[T_COTURN];
 	enum tgt order[T__COUNT];
 	unsigned n = 0;
+	double rate;
 
 	if (!sp->up || !ct->up || sp->dead[0] || ct->dead[0] || sp->best <= 0 || ct->best <= 0 || !o->common_reps)
 		return;
-	x->common = floor((sp->best < ct->best ? sp->best : ct->best) * o->common_frac + 0.5);
+	rate = floor((sp->best < ct->best ? sp->best : ct->best) * o->common_frac + 0.5);
 	for (int k = 0; k < T__COUNT; k++)
 		if (x->t[k].up && !x->t[k].dead[0])
 			order[n++] = (enum tgt)k;
-	for (uint32_t rep = 0; rep < o->common_reps && !bench_stop; rep++)
-		for (unsigned j = 0; j < n && !bench_stop; j++) {
-			struct target *t = &x->t[order[(j + rep) % n]];
-			struct step *s = new_step(t);
-			if (s)
-				run_step(x, t, "common", x->common, o->step_ms, s);
-		}
+	for (uint32_t try = 0; try < 3 && !bench_stop; try++) {
+		x->common = rate;
+		x->common_try = try;
+		for (uint32_t rep = 0; rep < o->common_reps && !bench_stop; rep++)
+			for (unsigned j = 0; j < n && !bench_stop; j++) {
+				struct target *t = &x->t[order[(j + rep) % n]];
+				struct step *s = new_step(t);
+				if (!s)
+					continue;
+				run_step(x, t, "common", rate, o->step_ms, s);
+				s->common_try = try;
+			}
+		if ((common_clean(sp, try) && common_clean(ct, try)) || sp->dead[0] || ct->dead[0])
+			break;
+		rate = floor(rate * 0.75 + 0.5);
+	}
 }
 
 /* Medians over a target's common steps. */
@@ -745,7 +768,7 @@ static double median(double *v, unsigned n)
 	return bench_percentile(v, n, 50);
 }
 
-static bool common_agg(const struct target *t, struct agg *a)
+static bool common_agg(const struct target *t, uint32_t try, struct agg *a)
 {
 	double cpu[MAX_STEPS], cores[MAX_STEPS], p50[MAX_STEPS], p99[MAX_STEPS], tool[MAX_STEPS];
 	unsigned nc = 0;
@@ -753,7 +776,7 @@ static bool common_agg(const struct target *t, struct agg *a)
 	memset(a, 0, sizeof(*a));
 	for (unsigned i = 0; i < t->nsteps; i++) {
 		const struct step *s = &t->steps[i];
-		if (strcmp(s->kind, "common") || !s->r.delivered)
+		if (strcmp(s->kind, "common") || s->common_try != try || !s->r.delivered)
 			continue;
 		a->clean += s->clean;
 		p50[a->n] = s->r.rtt_p50_us;
@@ -846,6 +869,8 @@ static cJSON *step_json(const struct step *s, bool server)
 	double send_s = s->r.send_s > 0 ? s->r.send_s : s->r.ms / 1000.0;
 
 	cJSON_AddStringToObject(o, "kind", s->kind);
+	if (!strcmp(s->kind, "common"))
+		cJSON_AddNumberToObject(o, "common_try", s->common_try);
 	cJSON_AddNumberToObject(o, "offered_echo_pps", s->r.offered_pps);
 	cJSON_AddNumberToObject(o, "offered_relayed_pps", 2 * s->r.offered_pps);
 	cJSON_AddNumberToObject(o, "duration_ms", s->r.ms);
@@ -1003,7 +1028,7 @@ static cJSON *target_json(const struct ctx *x, const struct target *t)
 		cJSON_AddStringToObject(o, "limited_by", "not reached: the ladder ended clean (--rungs, --max-rate)");
 	if ((s = t->best > 0 ? clean_at(t, t->best) : NULL))
 		cJSON_AddItemToObject(o, "at_lossless", at_json(s, server));
-	if (common_agg(t, &a)) {
+	if (common_agg(t, x->common_try, &a)) {
 		cJSON *c = cJSON_AddObjectToObject(o, "at_common");
 		cJSON_AddNumberToObject(c, "offered_echo_pps", x->common);
 		cJSON_AddNumberToObject(c, "relayed_pps", 2 * x->common);
@@ -1465,8 +1490,8 @@ int bench_turn_main(int argc, char **argv)
 			 sp->sp.cp_end_status);
 		sp->failed = true;
 	}
-	have_sa = common_agg(sp, &sa);
-	have_ca = common_agg(ct, &ca);
+	have_sa = common_agg(sp, x.common_try, &sa);
+	have_ca = common_agg(ct, x.common_try, &ca);
 
 	/* ---- JSON ---- */
 	root = bench_envelope("turn");
@@ -1543,9 +1568,11 @@ int bench_turn_main(int argc, char **argv)
 	cJSON_AddNumberToObject(params, "common_reps", o.common_reps);
 	cJSON_AddNumberToObject(params, "common_echo_pps", x.common);
 	cJSON_AddNumberToObject(params, "common_relayed_pps", 2 * x.common);
+	cJSON_AddNumberToObject(params, "common_tries", x.common ? x.common_try + 1 : 0);
 	cJSON_AddStringToObject(params, "common",
 				"common_frac x the lower of the two servers' lossless rates; common_reps steps there per "
-				"target, interleaved; at_common holds medians over them");
+				"target, interleaved; if a server lost there, again 25% lower (twice at most); "
+				"at_common holds medians over the steps of the last rate tried");
 
 	results = cJSON_AddArrayToObject(root, "results");
 	baselines = cJSON_AddArrayToObject(root, "baselines");

@@ -68,8 +68,10 @@ def turn_tables(res):
             f"{_num(at.get('rtt_p99_us'), '{:.0f}')} | {_num(ch.get('allocs_per_s'), '{:.0f}')} | "
             f"{_num(ch.get('server_cpu_ms_per_alloc'), '{:.3f}')} | {thr} | {buf} |")
 
+    tries = p.get("common_tries") or 1
+    lowered = f", lowered by a quarter {tries - 1}× after losses" if tries > 1 else ""
     out += ["", f"At the common rate, **{_rate(common)}** relayed ({p.get('common_frac')} × the lower "
-            "of the two servers' lossless rates; medians of "
+            f"of the two servers' lossless rates{lowered}; medians of "
             f"{p.get('common_reps')} interleaved step(s) per target; loopback: the tool alone):", "",
             "| target | clean steps | CPU s/Mpkt | server cores | RTT p50 µs | RTT p99 µs | "
             "tool CPU s/Mpkt |", "|---|---:|---:|---:|---:|---:|---:|"]
