@@ -170,7 +170,14 @@ int spdp_start(struct spdp *sp, const struct spdp_cfg *cfg)
 	dargv[n] = NULL;
 	snprintf(c_dir, sizeof(c_dir), "spcp.runtime_dir=%s", sp->dir);
 	snprintf(c_inst, sizeof(c_inst), "spcp.instance=%s", sp->inst);
-	char *cargv[] = { cp_bin, "-o", c_dir, "-o", c_inst, "-o", "spcp.log_level=notice", NULL };
+	char *cargv[8 + 2 * MAX_OPTS] = { cp_bin, "-o", c_dir, "-o", c_inst, "-o", "spcp.log_level=notice" };
+	unsigned cn = 7;
+
+	for (unsigned i = 0; i < cfg->ncp_opts && i < MAX_OPTS; i++) {
+		cargv[cn++] = "-o";
+		cargv[cn++] = (char *)cfg->cp_opts[i];
+	}
+	cargv[cn] = NULL;
 
 	if ((sp->pid = proc_spawn(dargv, -1, sp->fwd_log, cfg->cpu)) < 0 ||
 	    (sp->cp_pid = proc_spawn(cargv, -1, sp->cp_log, cfg->cpu)) < 0) {

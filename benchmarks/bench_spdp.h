@@ -47,6 +47,8 @@ struct spdp_cfg {
 	uint32_t workers;        /* spdp.workers */
 	const char *const *opts; /* extra spdp -o K=V */
 	unsigned nopts;
+	const char *const *cp_opts; /* extra spcp -o K=V */
+	unsigned ncp_opts;
 	int cpu;                 /* proc_spawn's cpu for both (PROC_CPU_ALL, ...) */
 	bool verbose;            /* progress lines as "spbench <who>: ..." */
 	const char *who;

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from rtp_report import rtp_tables  # benchmarks/rtp_report.py
 from srtp_report import srtp_tables  # benchmarks/srtp_report.py
+from turn_report import turn_tables  # benchmarks/turn_report.py
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -165,6 +166,15 @@ BENCHMARKS = {
         },
         "table": srtp_tables,
     },
+    "turn": {
+        "what": "TURN relay: streampoint (spdp + spcp) vs coturn on loopback, same client load: "
+                "lossless relayed pps, RTT, server CPU per packet, allocations/s",
+        "presets": {
+            "quick": ["turn", "--preset", "quick"],
+            "full": ["turn", "--preset", "full"],
+        },
+        "table": turn_tables,
+    },
 }
 
 
@@ -236,8 +246,12 @@ def refresh_readme(name, preset, res, json_path, png_path):
     rel = json_path.relative_to(BENCH)
     commit = m.get("git_commit", "")[:12] + (" (with uncommitted changes)" if m.get("git_dirty")
                                               else "")
-    pinned = (f"pinned to CPUs {m.get('producer_cpu')}/{m.get('consumer_cpu')}"
-              if m.get("pinned") else "NOT pinned")
+    if m.get("pinned") and "server_cpu" in m:
+        pinned = f"servers pinned to CPU {m['server_cpu']}, the tool to CPU {m.get('tool_cpu')}"
+    elif m.get("pinned"):
+        pinned = f"pinned to CPUs {m.get('producer_cpu')}/{m.get('consumer_cpu')}"
+    else:
+        pinned = "NOT pinned"
     lines = [begin,
              f"### {name} ({preset} preset), recorded {res['runner']['started_utc']}", "",
              f"- Result: [`{rel}`]({rel})" +

@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "bench_srtp.h"
+#include "bench_turn.h"
 #include "srtp_raw.h"
 
 struct subcommand {
@@ -25,6 +26,8 @@ static const struct subcommand subcommands[] = {
 	{ "srtp", bench_srtp_main,
 	  "SRTP fan-out through spdp: passthrough/terminate/protect vs plain, vs raw libsrtp" },
 	{ "srtp-raw", bench_srtp_raw, "SRTP protect/unprotect per core: libsrtp vs srtp_leg, per suite" },
+	{ "turn", bench_turn_main,
+	  "TURN relay: streampoint (spdp + spcp) vs coturn, lossless relayed pps, RTT, CPU, allocs/s" },
 };
 
 static void usage(FILE *f)
