@@ -1277,7 +1277,7 @@ int turn_server_restore_alloc(struct turn_server *s, const struct turn_effect *e
 	struct alloc *a;
 
 	if (!s || !e || e->type != TURN_EFF_ALLOC_INSTALL || !e->alloc_id || !e->owner_len ||
-	    e->owner_len > TURN_OWNER_MAX || e->ft.transport != TURN_TP_UDP ||
+	    e->owner_len > TURN_OWNER_MAX || e->ft.transport > TURN_TP_TLS ||
 	    (e->relay6.family && (e->relay.family != AF_INET || e->relay6.family != AF_INET6)))
 		return -EINVAL;
 	if (find_id(s, e->alloc_id))

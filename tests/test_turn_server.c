@@ -1371,8 +1371,8 @@ Test(turn_server, restore_refusals)
 	x = rec_alloc(6, "198.51.100.10:40001", 50004, "", now + SEC);
 	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL, "no owner");
 	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
-	x.ft.transport = TURN_TP_TCP;
-	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL, "no TCP allocations here");
+	x.ft.transport = 7;
+	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL, "no such transport");
 	x = rec_alloc(0, "198.51.100.10:40001", 50004, "alice", now + SEC);
 	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -EINVAL);
 	x = rec_alloc(6, "198.51.100.10:40001", 50004, "alice", now + SEC);
@@ -1397,7 +1397,9 @@ Test(turn_server, restore_refusals)
 		char cli[40];
 		snprintf(cli, sizeof(cli), "198.51.100.%u:1", id);
 		x = rec_alloc(id, cli, (uint16_t)(50000 + id - 7), "bob", now + SEC);
-		cr_expect_eq(turn_server_restore_alloc(s, &x, now), 0);
+		if (id == 8)
+			x.ft.transport = TURN_TP_TLS; /* its connection stayed in spdp */
+		cr_expect_eq(turn_server_restore_alloc(s, &x, now), 0, "id %u", id);
 	}
 	x = rec_alloc(9, "198.51.100.9:1", 50009, "carol", now + SEC);
 	cr_expect_eq(turn_server_restore_alloc(s, &x, now), -ENOSPC, "max_allocs 4");
