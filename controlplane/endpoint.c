@@ -828,7 +828,8 @@ static char *read_text(const char *path, size_t *len)
 cp_endpoint *cp_endpoint_create(const struct cp_config *cfg, char *err, size_t errlen)
 {
 	cp_endpoint *ep = calloc(1, sizeof(*ep));
-	uint8_t tkey[AGENT_AUTH_TOKEN_KEY_MAX], probe[AGENT_AUTH_KEY_LEN];
+	char kerr[320];
+	uint8_t probe[AGENT_AUTH_KEY_LEN];
 	int n;
 
 	if (!ep) {
@@ -887,16 +888,21 @@ cp_endpoint *cp_endpoint_create(const struct cp_config *cfg, char *err, size_t e
 		}
 		OPENSSL_cleanse(probe, sizeof(probe));
 	}
-	n = cfg->ep_token_key_file[0] ? keyhex_read(cfg->ep_token_key_file, tkey,
-						     AGENT_AUTH_TOKEN_KEY_MIN, AGENT_AUTH_TOKEN_KEY_MAX) : -ENOENT;
 	ep->kr = agent_auth_keyring_new();
-	if (n < 0 || !ep->kr || agent_auth_keyring_add(ep->kr, cfg->ep_token_kid, tkey, (size_t)n, true) < 0) {
-		snprintf(err, errlen, "[endpoint] token_key_file '%s' (hex, 16..64 bytes) and token_kid "
-			 "'%s' (1..16 of A-Za-z0-9_-) are needed", cfg->ep_token_key_file, cfg->ep_token_kid);
-		OPENSSL_cleanse(tkey, sizeof(tkey));
+	if (!ep->kr) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	OPENSSL_cleanse(tkey, sizeof(tkey));
+	if (!cfg->ep_token_key_file[0]) {
+		snprintf(err, errlen, "[endpoint] token_key_file is needed");
+		goto fail;
+	}
+	/* the same keyring file as spdp's [tunnel] token_key_file; we sign with its current key */
+	n = agent_auth_keyring_load(ep->kr, cfg->ep_token_key_file, true, kerr, sizeof(kerr));
+	if (n < 0) {
+		snprintf(err, errlen, "[endpoint] token_key_file %s", kerr);
+		goto fail;
+	}
 	ep->ssl = SSL_CTX_new(TLS_server_method());
 	int minv = !strcmp(cfg->ep_tls_min_version, "1.3") ? TLS1_3_VERSION :
 		   !strcmp(cfg->ep_tls_min_version, "1.2") ? TLS1_2_VERSION : 0;
