@@ -37,13 +37,14 @@ enum ep_refusal {
 	EPR_PENDING_FULL, /* closed on accept: too many connections in their handshake */
 	EPR_FRAME,        /* malformed frame, or a frame out of order after auth */
 	EPR_NO_STREAMPOINT,
+	EPR_AGENT_REFUSED, /* GOAWAY(auth) in the handshake: our proof failed at the agent (key mismatch, server_id) */
 	EPR__COUNT
 };
 
 static const char *const refusal_names[EPR__COUNT] = {
 	[EPR_TLS] = "tls", [EPR_DEADLINE] = "deadline", [EPR_RATE_LIMITED] = "rate_limited",
 	[EPR_FULL] = "full", [EPR_PENDING_FULL] = "pending_full", [EPR_FRAME] = "frame",
-	[EPR_NO_STREAMPOINT] = "no_streampoint",
+	[EPR_NO_STREAMPOINT] = "no_streampoint", [EPR_AGENT_REFUSED] = "agent_refused",
 };
 
 enum ep_state { EPC_TLS, EPC_UPGRADE, EPC_HELLO, EPC_PROOF, EPC_READY, EPC_CLOSING };
@@ -468,6 +469,17 @@ static void on_frame(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
 	enum agent_auth_err e;
 
 	if (c->st == EPC_HELLO || c->st == EPC_PROOF) {
+		/* the agent checks our proof first: a wrong device key (ours or
+		 * its) shows up here, not as hs_bad_proof */
+		if (c->st == EPC_PROOF && f->type == TUN_GOAWAY && f->reason == TUN_R_AUTH) {
+			char ab[SP_ADDR_STRLEN];
+			c->ep->refused[EPR_AGENT_REFUSED]++;
+			rl_failure(c->ep, &c->peer, now);
+			log_rl(LOG_LVL_INFO, 0, "endpoint: %s device %s refused our proof (key mismatch?)",
+			       sp_addr_str(&c->peer, ab), agent_auth_hs_device(c->hs));
+			conn_closing(c, now);
+			return;
+		}
 		if (c->st == EPC_HELLO && f->type == TUN_AUTH_HELLO)
 			e = agent_auth_hs_on_hello(c->hs, f->payload, f->len, out, sizeof(out), &ol);
 		else if (c->st == EPC_PROOF && f->type == TUN_AUTH_PROOF)
