@@ -101,8 +101,8 @@ const struct cfg_key cp_config_keys[] = {
 	{ "endpoint", "revoked", CFG_STRING, STR(ep_revoked), 0, 0, "",
 	  "device ids refused whatever their key (repeat or comma-separate)", CFG_APPEND },
 	{ "endpoint", "token_key_file", CFG_STRING, STR(ep_token_key_file), 0, 0, "",
-	  "token keyring, lines '<kid> <hex key, 16..64 bytes> [current]'; the current key "
-	  "signs streampoint tokens; spdp's [tunnel] token_key_file is the same file; required when enabled", 0 },
+	  "token keyring '<kid> <hex key> [current]' lines, the current one signs; "
+	  "the same file as spdp's [tunnel] token_key_file; required when enabled", 0 },
 	{ "endpoint", "token_lifetime_s", CFG_UINT, OFF(ep_token_lifetime_s), 0, 60, 604800, "3600",
 	  "validity of a token (an agent reconnecting its tunnel after that asks again)", 0 },
 	{ "endpoint", "streampoint", CFG_STRING, STR(ep_streampoints), 0, 0, "",
