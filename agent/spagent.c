@@ -205,6 +205,11 @@ static void ctl_frame(const struct tun_frame *f, uint64_t now)
 			char why[64];
 			snprintf(why, sizeof(why), "failed the handshake (%s)", agent_auth_err_name(e));
 			ctl_queue(TUN_GOAWAY, 0, NULL, 0, TUN_R_AUTH);
+			/* ctl_down drops the queue: write the GOAWAY now (best
+			 * effort) so the endpoint can count the refusal */
+			struct iovec iov[2];
+			if (bytering_data(&A.ctl_out, iov, SIZE_MAX) > 0)
+				aconn_write(&A.ctl, iov[0].iov_base, iov[0].iov_len);
 			ctl_down(why, now, 0);
 			return;
 		}

@@ -628,6 +628,156 @@ int agent_auth_keyring_remove(agent_auth_keyring *kr, const char *kid)
 	return 0;
 }
 
+/* One line of a keyring file, without its '\n'. 1 key added, 0 blank or
+ * comment, -1 malformed (why set). */
+static int kr_line(agent_auth_keyring *kr, const char *l, size_t n, int *n_current,
+		   const char **why)
+{
+	const char *tok[4];
+	size_t tl[4];
+	int nt = 0;
+	size_t i = 0;
+
+	while (i < n && l[i] != '#') {
+		while (i < n && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r'))
+			i++;
+		if (i >= n || l[i] == '#')
+			break;
+		size_t s = i;
+		while (i < n && l[i] != ' ' && l[i] != '\t' && l[i] != '\r' && l[i] != '#')
+			i++;
+		if (nt == 4) {
+			*why = "extra field";
+			return -1;
+		}
+		tok[nt] = l + s;
+		tl[nt++] = i - s;
+	}
+	if (!nt)
+		return 0;
+	if (nt < 2 || nt > 3) {
+		*why = nt < 2 ? "no key" : "extra field";
+		return -1;
+	}
+	if (!kid_valid(tok[0], tl[0])) {
+		*why = "bad key id (1..16 of A-Za-z0-9_-)";
+		return -1;
+	}
+	if (nt == 3 && (tl[2] != 7 || memcmp(tok[2], "current", 7))) {
+		*why = "third field is not 'current'";
+		return -1;
+	}
+	if (tl[1] % 2 || tl[1] / 2 < AGENT_AUTH_TOKEN_KEY_MIN || tl[1] / 2 > AGENT_AUTH_TOKEN_KEY_MAX) {
+		*why = "key is not 32..128 hex digits";
+		return -1;
+	}
+	char kid[AGENT_AUTH_KID_MAX + 1];
+	memcpy(kid, tok[0], tl[0]);
+	kid[tl[0]] = '\0';
+	if (kr_find(kr, kid, tl[0])) {
+		*why = "duplicate key id";
+		return -1;
+	}
+	uint8_t key[AGENT_AUTH_TOKEN_KEY_MAX];
+	for (size_t k = 0; k < tl[1] / 2; k++) {
+		int h = hexval(tok[1][2 * k]), lo = hexval(tok[1][2 * k + 1]);
+		if (h < 0 || lo < 0) {
+			OPENSSL_cleanse(key, sizeof(key));
+			*why = "key is not hex";
+			return -1;
+		}
+		key[k] = (uint8_t)(h << 4 | lo);
+	}
+	if (nt == 3 && ++*n_current > 1) {
+		OPENSSL_cleanse(key, sizeof(key));
+		*why = "second 'current' key";
+		return -1;
+	}
+	int rc = agent_auth_keyring_add(kr, kid, key, tl[1] / 2, nt == 3);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc < 0) {
+		*why = rc == -ENOSPC ? "too many keys" : "bad key";
+		return -1;
+	}
+	return 1;
+}
+
+int agent_auth_keyring_parse(agent_auth_keyring *kr, const char *text, size_t len,
+			     bool need_current, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	unsigned ln = 0;
+	int n = 0, n_current = 0;
+
+	if (err && errlen)
+		err[0] = '\0';
+	for (size_t i = 0; i < len;) {
+		size_t e = i;
+		while (e < len && text[e] != '\n')
+			e++;
+		ln++;
+		if (memchr(text + i, '\0', e - i)) {
+			why = "NUL byte";
+			goto bad;
+		}
+		int rc = kr_line(kr, text + i, e - i, &n_current, &why);
+		if (rc < 0)
+			goto bad;
+		n += rc;
+		i = e + 1;
+	}
+	if (!n) {
+		if (err && errlen)
+			snprintf(err, errlen, "no key (lines: <kid> <hex key> [current])");
+		return -ENOKEY;
+	}
+	/* a signer with no current key would refuse every agent at runtime */
+	if (need_current && !n_current) {
+		if (err && errlen)
+			snprintf(err, errlen, "no key marked 'current' to sign with");
+		return -ENOKEY;
+	}
+	return n;
+bad:
+	if (err && errlen)
+		snprintf(err, errlen, "line %u: %s (lines: <kid> <hex key> [current])", ln, why);
+	return -EINVAL;
+}
+
+int agent_auth_keyring_load(agent_auth_keyring *kr, const char *path, bool need_current,
+			    char *err, size_t errlen)
+{
+	/* 8 keys of 128 hex digits plus comments fit easily */
+	static const size_t cap = 16384;
+	char *text = malloc(cap);
+	char tmp[192];
+	FILE *f = text ? fopen(path, "r") : NULL;
+	int rc;
+
+	if (!f) {
+		rc = text ? -errno : -ENOMEM;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		free(text);
+		return rc;
+	}
+	size_t len = fread(text, 1, cap, f);
+	bool big = len == cap, ioerr = ferror(f);
+	fclose(f);
+	if (big || ioerr) {
+		rc = big ? -EFBIG : -EIO;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", path, big ? "too large" : "read error");
+	} else {
+		rc = agent_auth_keyring_parse(kr, text, len, need_current, tmp, sizeof(tmp));
+		if (rc < 0 && err && errlen)
+			snprintf(err, errlen, "%s: %s", path, tmp);
+	}
+	OPENSSL_cleanse(text, cap);
+	free(text);
+	return rc;
+}
+
 static void be64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)

@@ -178,6 +178,18 @@ void agent_auth_keyring_free(agent_auth_keyring *kr); /* wipes keys */
  * replaced. current: sign new tokens with it. -EINVAL, -ENOSPC. */
 int agent_auth_keyring_add(agent_auth_keyring *kr, const char *kid, const uint8_t *key,
 			   size_t key_len, bool current);
+/* Keyring file (spcp's [endpoint] and spdp's [tunnel] token_key_file, one
+ * file for both): lines "<kid> <hex key, 16..64 bytes> [current]", blank
+ * lines, '#' comments. Several keys allow rotation; at most one is current
+ * (the signer's), and a signer (need_current) needs exactly one. Duplicate
+ * kids, more than AGENT_AUTH_KEYRING_MAX keys or any malformed line refuse
+ * the whole file. Returns the number of keys, or -EINVAL (err says line and
+ * why), -ENOKEY (no key / no current key), -errno from reading (load). err
+ * never contains key material. */
+int agent_auth_keyring_parse(agent_auth_keyring *kr, const char *text, size_t len,
+			     bool need_current, char *err, size_t errlen);
+int agent_auth_keyring_load(agent_auth_keyring *kr, const char *path, bool need_current,
+			    char *err, size_t errlen);
 /* Revokes: tokens signed with kid stop verifying. 0 or -ENOENT. */
 int agent_auth_keyring_remove(agent_auth_keyring *kr, const char *kid);
 

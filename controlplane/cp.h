@@ -57,7 +57,6 @@ struct cp_config {
 	char ep_key_file[256];
 	char ep_revoked[4096];        /* "device,..." */
 	char ep_token_key_file[256];
-	char ep_token_kid[17];
 	uint32_t ep_token_lifetime_s;
 	char ep_streampoints[4096];   /* "id@host:port,..." */
 	uint32_t ep_heartbeat_s;

@@ -101,10 +101,8 @@ const struct cfg_key cp_config_keys[] = {
 	{ "endpoint", "revoked", CFG_STRING, STR(ep_revoked), 0, 0, "",
 	  "device ids refused whatever their key (repeat or comma-separate)", CFG_APPEND },
 	{ "endpoint", "token_key_file", CFG_STRING, STR(ep_token_key_file), 0, 0, "",
-	  "key (hex, 16..64 bytes) signing the streampoint tokens; spdp holds the same; "
-	  "required when enabled", 0 },
-	{ "endpoint", "token_kid", CFG_STRING, STR(ep_token_kid), 1, 0, "k1",
-	  "key id of token_key_file (1..16 of A-Za-z0-9_-)", 0 },
+	  "token keyring '<kid> <hex key> [current]' lines, the current one signs; "
+	  "the same file as spdp's [tunnel] token_key_file; required when enabled", 0 },
 	{ "endpoint", "token_lifetime_s", CFG_UINT, OFF(ep_token_lifetime_s), 0, 60, 604800, "3600",
 	  "validity of a token (an agent reconnecting its tunnel after that asks again)", 0 },
 	{ "endpoint", "streampoint", CFG_STRING, STR(ep_streampoints), 0, 0, "",

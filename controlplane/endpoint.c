@@ -37,13 +37,14 @@ enum ep_refusal {
 	EPR_PENDING_FULL, /* closed on accept: too many connections in their handshake */
 	EPR_FRAME,        /* malformed frame, or a frame out of order after auth */
 	EPR_NO_STREAMPOINT,
+	EPR_AGENT_REFUSED, /* GOAWAY(auth) in the handshake: our proof failed at the agent (key mismatch, server_id) */
 	EPR__COUNT
 };
 
 static const char *const refusal_names[EPR__COUNT] = {
 	[EPR_TLS] = "tls", [EPR_DEADLINE] = "deadline", [EPR_RATE_LIMITED] = "rate_limited",
 	[EPR_FULL] = "full", [EPR_PENDING_FULL] = "pending_full", [EPR_FRAME] = "frame",
-	[EPR_NO_STREAMPOINT] = "no_streampoint",
+	[EPR_NO_STREAMPOINT] = "no_streampoint", [EPR_AGENT_REFUSED] = "agent_refused",
 };
 
 enum ep_state { EPC_TLS, EPC_UPGRADE, EPC_HELLO, EPC_PROOF, EPC_READY, EPC_CLOSING };
@@ -468,6 +469,17 @@ static void on_frame(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
 	enum agent_auth_err e;
 
 	if (c->st == EPC_HELLO || c->st == EPC_PROOF) {
+		/* the agent checks our proof first: a wrong device key (ours or
+		 * its) shows up here, not as hs_bad_proof */
+		if (c->st == EPC_PROOF && f->type == TUN_GOAWAY && f->reason == TUN_R_AUTH) {
+			char ab[SP_ADDR_STRLEN];
+			c->ep->refused[EPR_AGENT_REFUSED]++;
+			rl_failure(c->ep, &c->peer, now);
+			log_rl(LOG_LVL_INFO, 0, "endpoint: %s device %s refused our proof (key mismatch?)",
+			       sp_addr_str(&c->peer, ab), agent_auth_hs_device(c->hs));
+			conn_closing(c, now);
+			return;
+		}
 		if (c->st == EPC_HELLO && f->type == TUN_AUTH_HELLO)
 			e = agent_auth_hs_on_hello(c->hs, f->payload, f->len, out, sizeof(out), &ol);
 		else if (c->st == EPC_PROOF && f->type == TUN_AUTH_PROOF)
@@ -828,7 +840,8 @@ static char *read_text(const char *path, size_t *len)
 cp_endpoint *cp_endpoint_create(const struct cp_config *cfg, char *err, size_t errlen)
 {
 	cp_endpoint *ep = calloc(1, sizeof(*ep));
-	uint8_t tkey[AGENT_AUTH_TOKEN_KEY_MAX], probe[AGENT_AUTH_KEY_LEN];
+	char kerr[320];
+	uint8_t probe[AGENT_AUTH_KEY_LEN];
 	int n;
 
 	if (!ep) {
@@ -887,16 +900,21 @@ cp_endpoint *cp_endpoint_create(const struct cp_config *cfg, char *err, size_t e
 		}
 		OPENSSL_cleanse(probe, sizeof(probe));
 	}
-	n = cfg->ep_token_key_file[0] ? keyhex_read(cfg->ep_token_key_file, tkey,
-						     AGENT_AUTH_TOKEN_KEY_MIN, AGENT_AUTH_TOKEN_KEY_MAX) : -ENOENT;
 	ep->kr = agent_auth_keyring_new();
-	if (n < 0 || !ep->kr || agent_auth_keyring_add(ep->kr, cfg->ep_token_kid, tkey, (size_t)n, true) < 0) {
-		snprintf(err, errlen, "[endpoint] token_key_file '%s' (hex, 16..64 bytes) and token_kid "
-			 "'%s' (1..16 of A-Za-z0-9_-) are needed", cfg->ep_token_key_file, cfg->ep_token_kid);
-		OPENSSL_cleanse(tkey, sizeof(tkey));
+	if (!ep->kr) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	OPENSSL_cleanse(tkey, sizeof(tkey));
+	if (!cfg->ep_token_key_file[0]) {
+		snprintf(err, errlen, "[endpoint] token_key_file is needed");
+		goto fail;
+	}
+	/* the same keyring file as spdp's [tunnel] token_key_file; we sign with its current key */
+	n = agent_auth_keyring_load(ep->kr, cfg->ep_token_key_file, true, kerr, sizeof(kerr));
+	if (n < 0) {
+		snprintf(err, errlen, "[endpoint] token_key_file %s", kerr);
+		goto fail;
+	}
 	ep->ssl = SSL_CTX_new(TLS_server_method());
 	int minv = !strcmp(cfg->ep_tls_min_version, "1.3") ? TLS1_3_VERSION :
 		   !strcmp(cfg->ep_tls_min_version, "1.2") ? TLS1_2_VERSION : 0;

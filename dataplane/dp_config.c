@@ -102,7 +102,7 @@ const struct cfg_key dp_config_keys[] = {
 	{ "tunnel", "streampoint_id", CFG_STRING, STR(tunnel_streampoint_id), 0, 0, "",
 	  "this streampoint's id: agent tokens must be issued for it", 0 },
 	{ "tunnel", "token_key_file", CFG_STRING, STR(tunnel_token_key_file), 0, 0, "",
-	  "token keys spcp signs with: lines '<kid> <hex key> [current]'", 0 },
+	  "token keyring '<kid> <hex key> [current]' lines: the same file as spcp's [endpoint] token_key_file", 0 },
 	{ "tunnel", "max_agents", CFG_UINT, OFF(tunnel_max_agents), 0, 1, 1000000, "4096",
 	  "agent connections per worker, handshakes included (more are closed at accept)", 0 },
 	{ "tunnel", "max_streams", CFG_UINT, OFF(tunnel_max_streams), 0, 1, 65536, "32",

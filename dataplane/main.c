@@ -258,9 +258,8 @@ static int tunnel_setup(struct dp *dp)
 {
 	const struct dp_config *c = &dp->cfg;
 	struct sp_addr la[DP_TURN_MAX_LISTENERS];
-	char why[512], text[16384];
+	char why[512];
 	int nl = dp_parse_listen(c->tunnel_listen, la, DP_TURN_MAX_LISTENERS), rc;
-	unsigned line = 0;
 
 	if (nl <= 0) {
 		log_error(0, "[tunnel] listen: '%s' is not a list of at most %d IP:port addresses",
@@ -273,23 +272,13 @@ static int tunnel_setup(struct dp *dp)
 			  "(1..64 of [A-Za-z0-9._:-])");
 		return -1;
 	}
-	FILE *f = fopen(c->tunnel_token_key_file, "r");
-	size_t len = f ? fread(text, 1, sizeof(text), f) : 0;
-	bool too_big = f && len == sizeof(text);
-	if (f)
-		fclose(f);
-	if (!f || too_big) {
-		log_error(f ? 0 : errno, "[tunnel] token_key_file %s%s", c->tunnel_token_key_file,
-			  too_big ? ": too large" : "");
-		return -1;
-	}
 	dp->tunnel_keys = agent_auth_keyring_new();
-	rc = dp->tunnel_keys ? tunnel_keyfile_load(dp->tunnel_keys, text, len, &line) : -ENOMEM;
-	explicit_bzero(text, sizeof(text));
+	/* verify only: a current key is allowed (the file is spcp's too), not needed */
+	rc = dp->tunnel_keys ? agent_auth_keyring_load(dp->tunnel_keys, c->tunnel_token_key_file,
+						       false, why, sizeof(why)) : -ENOMEM;
 	int nkeys = rc;
 	if (rc <= 0) {
-		log_error(0, "[tunnel] token_key_file %s: %s (line %u)", c->tunnel_token_key_file,
-			  rc == 0 ? "no key" : "expected '<kid> <hex key of 16..64 bytes> [current]'", line);
+		log_error(0, "[tunnel] token_key_file %s", rc == -ENOMEM ? "out of memory" : why);
 		return -1;
 	}
 	dp->tunnel_tls = tls_server_create(c->tunnel_tls_cert, c->tunnel_tls_key,

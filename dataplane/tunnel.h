@@ -116,8 +116,4 @@ void tunnel_get_counts(const tunnel *t, struct tunnel_counts *out);
 uint64_t tunnel_refusals(const tunnel *t, enum agent_auth_err e);
 uint64_t tunnel_open_failures(const tunnel *t, enum tun_reason r);
 
-/* Token key file: lines "<kid> <hex key> [current]", '#' comments, blank
- * lines. Number of keys added, or -EINVAL with the 1-based line in *line. */
-int tunnel_keyfile_load(agent_auth_keyring *kr, const char *text, size_t len, unsigned *line);
-
 #endif

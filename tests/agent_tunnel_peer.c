@@ -13,7 +13,7 @@
  *   closed stream=N reason=R | goaway reason=R | no_tunnel
  *
  *   agent_tunnel_peer -l ADDR:PORT -c CERT -k KEY -i STREAMPOINT_ID
- *                     -t TOKEN_KEY_FILE [-K KID] [-f LPORT=HOST:PORT]...
+ *                     -t TOKEN_KEY_FILE [-f LPORT=HOST:PORT]...
  *                     [-w WINDOW] [-T seconds to live]
  */
 #include <errno.h>
@@ -37,7 +37,6 @@
 #include "agent_auth.h"
 #include "clock.h"
 #include "evtag.h"
-#include "keyhex.h"
 #include "tun_relay.h"
 
 #define MAX_TUN 8
@@ -314,19 +313,18 @@ static void accept_forward(struct fwd *f)
 
 int main(int argc, char **argv)
 {
-	const char *listen = NULL, *cert = NULL, *key = NULL, *tkey = NULL, *kid = "k1";
-	uint8_t k[AGENT_AUTH_TOKEN_KEY_MAX];
-	int c, kl, ttl = 600;
+	const char *listen = NULL, *cert = NULL, *key = NULL, *tkey = NULL;
+	char kerr[320];
+	int c, ttl = 600;
 
 	P.window = 0;
-	while ((c = getopt(argc, argv, "l:c:k:i:t:K:f:w:T:")) != -1) {
+	while ((c = getopt(argc, argv, "l:c:k:i:t:f:w:T:")) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 'c': cert = optarg; break;
 		case 'k': key = optarg; break;
 		case 'i': P.sp_id = optarg; break;
 		case 't': tkey = optarg; break;
-		case 'K': kid = optarg; break;
 		case 'w': P.window = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'T': ttl = atoi(optarg); break;
 		case 'f': {
@@ -356,10 +354,9 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	alarm((unsigned)ttl); /* a test that dies never leaves this behind for long */
-	kl = keyhex_read(tkey, k, AGENT_AUTH_TOKEN_KEY_MIN, AGENT_AUTH_TOKEN_KEY_MAX);
 	P.kr = agent_auth_keyring_new();
-	if (kl < 0 || agent_auth_keyring_add(P.kr, kid, k, (size_t)kl, true) < 0) {
-		fprintf(stderr, "token key %s unusable\n", tkey);
+	if (!P.kr || agent_auth_keyring_load(P.kr, tkey, false, kerr, sizeof(kerr)) < 0) {
+		fprintf(stderr, "token key file %s\n", kerr);
 		return 1;
 	}
 	P.ctx = SSL_CTX_new(TLS_server_method());

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -91,6 +92,84 @@ Test(agent_auth, keyfile)
 			cr_assert_eq(k[31], 0x1f);
 		}
 	}
+}
+
+#define T16 "000102030405060708090a0b0c0d0e0f"
+
+/* The token keyring file spcp and spdp share. */
+Test(agent_auth, keyring_file)
+{
+	static const struct {
+		const char *text;
+		bool need_current;
+		int rc;
+		const char *err;     /* substring of the error */
+		const char *signer;  /* kid of the token signed afterwards, if rc > 0 */
+	} rows[] = {
+		{ "k1 " T16 " current\n", true, 1, NULL, "k1" },
+		{ "# keys\n\n  k1\t" T16 "\r\nk2 ffffffffffffffffffffffffffffffff current # new\n", true, 2, NULL, "k2" },
+		{ "k1 " T16, false, 1, NULL, NULL },                   /* no final newline, verifier */
+		{ "k1 " T16 T16 T16 T16 " current\n", true, 1, NULL, "k1" }, /* 64 bytes */
+		{ "k1 " T16 "\n", true, -ENOKEY, "no key marked", NULL },
+		{ "", false, -ENOKEY, "no key", NULL },
+		{ "# only a comment\n\n", true, -ENOKEY, "no key", NULL },
+		{ "k1 0001\n", false, -EINVAL, "line 1: key is not", NULL },
+		{ "k1 " T16 T16 T16 T16 "00\n", false, -EINVAL, "line 1: key is not", NULL },
+		{ "k1 000102030405060708090a0b0c0d0e0\n", false, -EINVAL, "line 1: key is not", NULL },
+		{ "k1 000102030405060708090a0b0c0d0e0g\n", false, -EINVAL, "line 1: key is not hex", NULL },
+		{ "\nk1 " T16 " now\n", false, -EINVAL, "line 2: third field", NULL },
+		{ "k.1 " T16 "\n", false, -EINVAL, "line 1: bad key id", NULL },
+		{ "k12345678901234567 " T16 "\n", false, -EINVAL, "line 1: bad key id", NULL },
+		{ "k1\n", false, -EINVAL, "line 1: no key", NULL },
+		{ "k1 " T16 " current extra\n", false, -EINVAL, "line 1: extra field", NULL },
+		{ "k1 " T16 "\nk1 " T16 "\n", false, -EINVAL, "line 2: duplicate", NULL },
+		{ "k1 " T16 " current\nk2 " T16 " current\n", false, -EINVAL, "line 2: second 'current'", NULL },
+		{ "a " T16 "\nb " T16 "\nc " T16 "\nd " T16 "\ne " T16 "\nf " T16 "\ng " T16 "\nh " T16
+		  "\ni " T16 "\n", false, -EINVAL, "line 9: too many", NULL },
+		{ "k1 " T16 "\n# fine\nk2 " T16 " currentt\n", false, -EINVAL, "line 3: third field", NULL },
+		{ "k1 \0" T16 "\n", false, -EINVAL, "NUL", NULL },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		agent_auth_keyring *kr = agent_auth_keyring_new();
+		char err[256];
+		/* the NUL row: length includes what follows the NUL */
+		size_t len = strlen(rows[i].text);
+		if (strstr(rows[i].err ? rows[i].err : "", "NUL"))
+			len = 4 + strlen(T16) + 1;
+		int rc = agent_auth_keyring_parse(kr, rows[i].text, len, rows[i].need_current, err,
+						  sizeof(err));
+		cr_expect_eq(rc, rows[i].rc, "row %zu: %d (%s)", i, rc, err);
+		if (rows[i].err)
+			cr_expect(strstr(err, rows[i].err), "row %zu: '%s'", i, err);
+		if (rc > 0 && rows[i].signer) {
+			char tok[AGENT_AUTH_TOKEN_MAX];
+			struct agent_auth_token_info info;
+			int n = agent_auth_token_sign(kr, "cam-1", "sp-1", 1000, 60, tok, sizeof(tok));
+			cr_assert_gt(n, 0, "row %zu", i);
+			cr_expect_eq(agent_auth_token_verify(kr, tok, (size_t)n, "sp-1", "cam-1", 1001, &info),
+				     AGENT_AUTH_OK, "row %zu", i);
+			cr_expect_str_eq(info.kid, rows[i].signer, "row %zu", i);
+		}
+		agent_auth_keyring_free(kr);
+	}
+}
+
+Test(agent_auth, keyring_load)
+{
+	char path[] = "/tmp/sp-keyring-XXXXXX", err[512];
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char text[] = "old " T16 "\nnew " T16 T16 " current\n";
+	cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	agent_auth_keyring *kr = agent_auth_keyring_new();
+	cr_expect_eq(agent_auth_keyring_load(kr, path, true, err, sizeof(err)), 2, "%s", err);
+	agent_auth_keyring_free(kr);
+	unlink(path);
+	kr = agent_auth_keyring_new();
+	cr_expect_eq(agent_auth_keyring_load(kr, path, false, err, sizeof(err)), -ENOENT);
+	cr_expect(strstr(err, path), "%s", err);
+	agent_auth_keyring_free(kr);
 }
 
 /* ---- handshake ---- */

@@ -637,31 +637,3 @@ Test(tunnel, protocol_error_goaway)
 	cr_assert_eq(drops(DROP_TUN_PROTOCOL), 1);
 	cr_assert_eq(evs[(nev - 1) % 64].reason, TUNNEL_DOWN_PROTOCOL);
 }
-
-/* ------------------------------------------------------------ key file */
-
-Test(tunnel, keyfile)
-{
-	static const struct {
-		const char *text;
-		int rc;
-		unsigned line;
-	} cases[] = {
-		{ "k1 000102030405060708090a0b0c0d0e0f current\n", 1, 0 },
-		{ "# c\n\nk1 000102030405060708090a0b0c0d0e0f\nk2 ffffffffffffffffffffffffffffffff current # x\n", 2, 0 },
-		{ "k1 0001\n", -EINVAL, 1 },                                  /* key too short */
-		{ "k1 000102030405060708090a0b0c0d0e0g\n", -EINVAL, 1 },      /* not hex */
-		{ "\nk1 000102030405060708090a0b0c0d0e0f now\n", -EINVAL, 2 }, /* not "current" */
-		{ "k.1 000102030405060708090a0b0c0d0e0f\n", -EINVAL, 1 },     /* bad kid */
-		{ "k1\n", -EINVAL, 1 },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		agent_auth_keyring *k = agent_auth_keyring_new();
-		unsigned line = 0;
-		int rc = tunnel_keyfile_load(k, cases[i].text, strlen(cases[i].text), &line);
-		cr_expect_eq(rc, cases[i].rc, "case %zu: %d", i, rc);
-		if (rc < 0)
-			cr_expect_eq(line, cases[i].line, "case %zu: line %u", i, line);
-		agent_auth_keyring_free(k);
-	}
-}

@@ -54,6 +54,14 @@ def hexfile(d, name, data):
     return p
 
 
+def keyringfile(d, name, data, kid="k1"):
+    """A token keyring (spcp and spdp share the format): "<kid> <hex> current"."""
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write(f"# token keys\n{kid} {data.hex()} current\n")
+    return p
+
+
 def derive(master, device):
     return hmac.new(master, b"sp-device-key|" + device.encode(), hashlib.sha256).digest()
 
@@ -73,7 +81,7 @@ def keys():
     with open(os.path.join(d, "devices.keys"), "w") as f:
         f.write("# listed devices\ncam-listed " + listed.hex() + "\n")
     return {"dir": d, "cert": cert, "key": key, "master": master, "listed": listed, "token": tok,
-            "master_file": hexfile(d, "master.hex", master), "token_file": hexfile(d, "token.hex", tok),
+            "master_file": hexfile(d, "master.hex", master), "token_file": keyringfile(d, "token.keys", tok),
             "keys_file": os.path.join(d, "devices.keys")}
 
 
@@ -548,7 +556,7 @@ def test_tunnel_token_refused_agent_asks_again(keys):
         tp = port()
         env.spcp([("sp-1", tp)])
         # this streampoint holds another token key: every token fails (401)
-        other = hexfile(env.dir, "other.hex", os.urandom(32))
+        other = keyringfile(env.dir, "other.keys", os.urandom(32))
         peer = env.peer("sp-1", tp, [], token_file=other)
         agent = env.agent("cam-1", [env.ep_port], [])
         peer.wait_line("refused err=tok_bad_sig")

@@ -1,0 +1,280 @@
+"""The real spagent through the real spdp tunnel (issue 6), end to end.
+
+Topology: spdp + spcp on the host; a camera network namespace "cam-<pid>"
+joined to the host by a veth pair. In cam: an HTTP service listening only
+on cam's loopback (so nothing outside cam can reach it; the agent is the
+only way in) serving a 50 MiB random file, and spagent allowed to reach it.
+spcp's endpoint and spdp's tunnel listener are on the host end of the veth,
+with a certificate signed by a CA the test makes; spcp and spdp read the
+same token keyring file.
+
+Steps: the agent authenticates, gets a token, its tunnel comes up at spdp
+(`spctl tunnels`); `spctl tunnel open` gives a local port; the file fetched
+through it has the right sha256 (time compared with a direct fetch inside
+cam, printed, not asserted); the agent's link goes down until it gives up
+its connections, comes back, and the agent reconnects (control + tunnel)
+and a new fetch works; a wrong device key is refused at the endpoint
+(counted, no tunnel); an expired token is refused by spdp with 401
+(counted).
+
+Needs root (network namespaces); skipped otherwise.
+Ports: 41000-42999 (+ SP_TEST_PORT_OFFSET)."""
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from sp_procs import BUILD, SANITIZER, Streampoint  # noqa: E402
+from test_agent import Proc  # noqa: E402
+import tun_agent  # noqa: E402
+
+OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
+TUN = 41001 + OFF
+EP = 41002 + OFF
+HTTP = 41003 + OFF          # inside cam only
+MEDIA = 41100 + OFF
+SP_ID = "sp-e2e"
+SERVER_ID = "ep-e2e"
+BIG = 50 << 20
+PID = os.getpid()
+CAM = f"cam-{PID}"
+VH, VC = f"e2eh{PID}"[:15], f"e2ec{PID}"[:15]
+HOST_IP = f"10.213.{PID % 250 + 1}.1"
+CAM_IP = f"10.213.{PID % 250 + 1}.2"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+
+
+def sh(*argv, check=True, timeout=30):
+    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode:
+        raise AssertionError(f"{argv}: {out.stderr}")
+    return out
+
+
+def in_cam(*argv):
+    return ["ip", "netns", "exec", CAM] + list(argv)
+
+
+def make_pki(d):
+    """A CA, and a server certificate it signs for the host's addresses."""
+    def ossl(*a):
+        sh("openssl", *a, timeout=60)
+    ca, cakey = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    crt, key, csr = (os.path.join(d, n) for n in ("sp.pem", "sp.key", "sp.csr"))
+    ext = os.path.join(d, "san.ext")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName=IP:{HOST_IP},IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    ossl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=e2e test CA", "-keyout", cakey, "-out", ca)
+    ossl("req", "-new", *ec, "-subj", "/CN=sp.e2e", "-keyout", key, "-out", csr)
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial", "-days", "2",
+         "-extfile", ext, "-out", crt)
+    return ca, crt, key
+
+
+def write(d, name, text):
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+def derive(master, device):
+    return hmac.new(master, b"sp-device-key|" + device.encode(), hashlib.sha256).digest()
+
+
+FETCH = ("import hashlib,sys,time,urllib.request\n"
+         "t=time.monotonic();h=hashlib.sha256();n=0\n"
+         "with urllib.request.urlopen(sys.argv[1],timeout=120) as r:\n"
+         " while True:\n"
+         "  b=r.read(1<<20)\n"
+         "  if not b: break\n"
+         "  h.update(b);n+=len(b)\n"
+         "print(h.hexdigest(),n,time.monotonic()-t)\n")
+
+
+def fetch(url, netns=None):
+    """(sha256, bytes, seconds) of one GET, by a separate python3 process
+    so the direct and the tunneled fetch cost the same on the client side."""
+    argv = ["/usr/bin/python3", "-c", FETCH, url]
+    out = sh(*(in_cam(*argv) if netns else argv), timeout=300)
+    h, n, t = out.stdout.split()
+    return h, int(n), float(t)
+
+
+class E2E:
+    def __init__(self, d):
+        self.dir = d
+        self.procs = []
+
+    def spawn(self, name, argv):
+        p = Proc(name, argv, self.dir)
+        self.procs.append(p)
+        return p
+
+    def agent(self, device, key):
+        kf = write(self.dir, f"{device}.key", key.hex() + "\n")
+        return self.spawn(f"agent-{device}", in_cam(
+            os.path.join(BUILD, "agent/spagent"), "-o", f"agent.device_id={device}",
+            "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={self.ca}",
+            "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{EP}",
+            "-o", f"agent.allow=127.0.0.1:{HTTP}", "-o", "agent.heartbeat_s=1",
+            "-o", "agent.backoff_base_ms=100", "-o", "agent.backoff_cap_ms=1000",
+            "-o", "agent.connect_timeout_ms=3000"))
+
+
+def tunnels(sp):
+    return {t["device"]: t for t in sp.spctl("tunnels")["tunnels"]}
+
+
+def counters(sp):
+    return sp.spctl("status")["spdp"]["drops"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("e2e"))
+    e = E2E(d)
+    e.ca, crt, key = make_pki(d)
+    e.token_key = os.urandom(32)
+    e.master = os.urandom(32)
+    # one keyring for both daemons, with a retired key to show rotation
+    keyring = write(d, "token.keys", f"# streampoint token keys\nold {os.urandom(32).hex()}\n"
+                    f"k2 {e.token_key.hex()} current\n")
+    master = write(d, "master.hex", e.master.hex() + "\n")
+    www = os.path.join(d, "www")
+    os.mkdir(www)
+    data = os.urandom(BIG)
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        f.write(data)
+    e.sha = hashlib.sha256(data).hexdigest()
+    del data
+
+    sh("ip", "netns", "add", CAM)
+    try:
+        sh("ip", "link", "add", VH, "type", "veth", "peer", "name", VC)
+        sh("ip", "link", "set", VC, "netns", CAM)
+        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", VH)
+        sh("ip", "link", "set", VH, "up")
+        sh(*in_cam("ip", "link", "set", "lo", "up"))
+        sh(*in_cam("ip", "addr", "add", f"{CAM_IP}/30", "dev", VC))
+        sh(*in_cam("ip", "link", "set", VC, "up"))
+        e.http = e.spawn("http", in_cam("/usr/bin/python3", "-u", "-m", "http.server", str(HTTP),
+                                        "--bind", "127.0.0.1", "--directory", www))
+        Streampoint.wait(lambda: sh(*in_cam("curl", "-s", "-o", "/dev/null", "-r", "0-0",
+                                            f"http://127.0.0.1:{HTTP}/big.bin"),
+                                    check=False).returncode == 0, 20, "http.server in cam")
+        dp = ["-o", f"tunnel.listen=127.0.0.1:{TUN},{HOST_IP}:{TUN}", "-o", f"tunnel.tls_cert={crt}",
+              "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyring}",
+              "-o", f"tunnel.streampoint_id={SP_ID}", "-o", "tunnel.heartbeat_ms=1000"]
+        cp = ["-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{EP}",
+              "-o", f"endpoint.tls_cert={crt}", "-o", f"endpoint.tls_key={key}",
+              "-o", f"endpoint.server_id={SERVER_ID}", "-o", f"endpoint.master_key_file={master}",
+              "-o", f"endpoint.token_key_file={keyring}", "-o", "endpoint.heartbeat_s=1",
+              "-o", f"endpoint.streampoint={SP_ID}@{HOST_IP}:{TUN}"]
+        sp = Streampoint(workers=2, port_base=MEDIA, spdp_opts=dp, spcp_opts=cp)
+        sp.spdp_opts += ["-o", f"media.port_max={MEDIA + 999}"]
+        with sp:
+            e.sp = sp
+            yield e
+            for p in reversed(e.procs):
+                p.stop()
+    finally:
+        for p in reversed(e.procs):
+            p.stop()
+        sh("ip", "netns", "del", CAM, check=False)
+        sh("ip", "link", "del", VH, check=False)  # gone with the namespace already
+    bad = [f"{p.name}: {l}" for p in e.procs for _, l in p.lines if SANITIZER.search(l)]
+    assert not bad, "\n".join(bad[:20])
+
+
+@pytest.fixture(scope="module")
+def cam1(env):
+    a = env.agent("cam-1", derive(env.master, "cam-1"))
+    a.wait_line(r"control: authenticated", 30)
+    a.wait_line(r"tunnel .*: up", 30)
+    env.sp.wait(lambda: "cam-1" in tunnels(env.sp), 20, "cam-1 in spctl tunnels")
+    return a
+
+
+def test_service_only_reachable_inside_cam(env):
+    """The camera's service is not reachable from the host."""
+    out = sh("curl", "-s", "-m", "3", "-o", "/dev/null", f"http://{CAM_IP}:{HTTP}/big.bin",
+             check=False)
+    assert out.returncode != 0
+
+
+def test_fetch_through_agent_and_tunnel(env, cam1):
+    sp = env.sp
+    assert sp.spctl("agents")["agents"][0]["device"] == "cam-1"
+    fw = sp.spctl("tunnel", "open", "cam-1", str(HTTP), "--idle-ms", "60000")
+    assert fw["state"] == "listening", fw
+    h, n, t_tun = fetch(f"http://127.0.0.1:{fw['port']}/big.bin")
+    assert (h, n) == (env.sha, BIG)
+    h, n, t_dir = fetch(f"http://127.0.0.1:{HTTP}/big.bin", netns=CAM)
+    assert (h, n) == (env.sha, BIG)
+    print(f"\n50 MiB: direct in cam {t_dir:.2f} s ({BIG / t_dir / 1e6:.0f} MB/s); through "
+          f"spagent+spdp {t_tun:.2f} s ({BIG / t_tun / 1e6:.0f} MB/s); ratio {t_tun / t_dir:.2f}")
+    env.fw_port = fw["port"]
+
+
+def test_agent_survives_network_loss(env, cam1):
+    sp = env.sp
+    old = tunnels(sp)["cam-1"]["tunnel"]
+    auths = cam1.count(r"control: authenticated")
+    ups = cam1.count(r"tunnel .*: up")
+    start = len(cam1.lines)
+    sh(*in_cam("ip", "link", "set", VC, "down"))
+    try:
+        # heartbeats (1 s, dead after 3) make both ends give the connections up
+        cam1.wait_line(r"tunnel .*: (closed|went silent)", 30, start)
+        cam1.wait_line(r"control: .*(closed|went silent)", 30, start)
+        sp.wait(lambda: "cam-1" not in tunnels(sp), 30, "spdp dropped the dead tunnel")
+    finally:
+        sh(*in_cam("ip", "link", "set", VC, "up"))
+    sp.wait(lambda: cam1.count(r"control: authenticated") > auths, 60, "agent authenticated again")
+    sp.wait(lambda: cam1.count(r"tunnel .*: up") > ups, 60, "tunnel up again")
+    sp.wait(lambda: "cam-1" in tunnels(sp), 30, "cam-1 back in spctl tunnels")
+    assert tunnels(sp)["cam-1"]["tunnel"] != old
+    fw = sp.spctl("tunnel", "open", "cam-1", str(HTTP), "--idle-ms", "60000")
+    h, n, _ = fetch(f"http://127.0.0.1:{fw['port']}/big.bin")
+    assert (h, n) == (env.sha, BIG)
+
+
+def test_wrong_device_key_refused(env, cam1):
+    sp = env.sp
+    before = sp.spctl("agents")["refused"]["agent_refused"]
+    bad = env.agent("cam-2", os.urandom(32))
+    try:
+        sp.wait(lambda: sp.spctl("agents")["refused"]["agent_refused"] > before, 30,
+                "bad proof counted")
+    finally:
+        bad.stop()
+    assert bad.count(r"control: authenticated") == 0
+    assert "cam-2" not in tunnels(sp)
+    assert all(a["device"] != "cam-2" for a in sp.spctl("agents")["agents"])
+
+
+def test_expired_token_refused_by_spdp(env):
+    sp = env.sp
+    before = counters(sp)
+    now = int(time.time())
+    tok = tun_agent.token(env.token_key, "k2", "cam-1", SP_ID, iat=now - 7200, ttl=600)
+    s = tun_agent.connect_tls(TUN, env.ca)
+    status, _ = tun_agent.upgrade(s, tok)
+    assert status == 401
+    assert s.recv(10) == b""
+    s.close()
+    # the same token, in date, is accepted: the refusal was the expiry alone
+    s = tun_agent.connect_tls(TUN, env.ca)
+    status, _ = tun_agent.upgrade(s, tun_agent.token(env.token_key, "k2", "cam-9", SP_ID))
+    assert status == 101
+    s.close()
+    after = counters(sp)
+    assert after["tun_token_expired"] == before["tun_token_expired"] + 1
