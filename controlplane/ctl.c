@@ -112,3 +112,47 @@ int ctl_register(ctlsock *cs, const struct cp_config *cfg, dp_link *link)
 		return -EINVAL;
 	return 0;
 }
+
+/* ------------------------------------------------------------ request helpers */
+
+/* Value of `key` in "k=v&k=v" (also space separated) into out. */
+bool ctl_param(const char *params, const char *key, char *out, size_t outlen)
+{
+	size_t kl = strlen(key);
+	const char *p = params;
+
+	while (p && *p) {
+		while (*p == '&' || *p == ' ')
+			p++;
+		const char *end = p + strcspn(p, "& ");
+		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			size_t vl = (size_t)(end - p) - kl - 1;
+			if (vl >= outlen)
+				return false;
+			memcpy(out, p + kl + 1, vl);
+			out[vl] = '\0';
+			return true;
+		}
+		p = end;
+	}
+	return false;
+}
+
+bool ctl_param_u32(const char *params, const char *key, uint32_t max, uint32_t *out)
+{
+	char buf[16], *end;
+	if (!ctl_param(params, key, buf, sizeof(buf)) || !buf[0])
+		return false;
+	unsigned long v = strtoul(buf, &end, 10);
+	if (*end || v > max)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+int ctl_error_reply(cJSON **reply, const char *why)
+{
+	*reply = cJSON_CreateObject();
+	cJSON_AddStringToObject(*reply, "error", why);
+	return 0;
+}

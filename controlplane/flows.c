@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 
 #include "cp.h"
+#include "ctl.h"
 #include "ctlsock.h"
 #include "log.h"
 #include "sdes.h"
@@ -304,48 +305,6 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_flow_event *ev
 
 /* ------------------------------------------------------------ ctl */
 
-/* Value of `key` in "k=v&k=v" (also space separated) into out. */
-static bool param(const char *params, const char *key, char *out, size_t outlen)
-{
-	size_t kl = strlen(key);
-	const char *p = params;
-
-	while (p && *p) {
-		while (*p == '&' || *p == ' ')
-			p++;
-		const char *end = p + strcspn(p, "& ");
-		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-			size_t vl = (size_t)(end - p) - kl - 1;
-			if (vl >= outlen)
-				return false;
-			memcpy(out, p + kl + 1, vl);
-			out[vl] = '\0';
-			return true;
-		}
-		p = end;
-	}
-	return false;
-}
-
-static bool param_u32(const char *params, const char *key, uint32_t max, uint32_t *out)
-{
-	char buf[16], *end;
-	if (!param(params, key, buf, sizeof(buf)) || !buf[0])
-		return false;
-	unsigned long v = strtoul(buf, &end, 10);
-	if (*end || v > max)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-static int error_reply(cJSON **reply, const char *why)
-{
-	*reply = cJSON_CreateObject();
-	cJSON_AddStringToObject(*reply, "error", why);
-	return 0;
-}
-
 /* srtp=<suite>, <keyname>=<base64>|generate, srtp_window=N into k; the
  * suite defaults to `dflt` (the flow's, or GCM). Returns NULL when no key
  * was given (plain) or when it parsed; otherwise the error for the reply. */
@@ -360,10 +319,10 @@ static const char *param_srtp(const char *params, const char *keyname, uint8_t d
 	memset(k, 0, sizeof(*k));
 	if (generated)
 		*generated = false;
-	if (param(params, "srtp", buf, sizeof(buf)) && !(suite = sdes_suite_parse(buf)))
+	if (ctl_param(params, "srtp", buf, sizeof(buf)) && !(suite = sdes_suite_parse(buf)))
 		return "srtp=AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32|AEAD_AES_128_GCM|AEAD_AES_256_GCM";
-	if (!param(params, keyname, buf, sizeof(buf))) {
-		if (!strcmp(keyname, "srtp_key") && param(params, "srtp", buf, sizeof(buf)))
+	if (!ctl_param(params, keyname, buf, sizeof(buf))) {
+		if (!strcmp(keyname, "srtp_key") && ctl_param(params, "srtp", buf, sizeof(buf)))
 			return "srtp=<suite> needs a key (srtp_key=<base64 key||salt>)";
 		return NULL;
 	}
@@ -379,8 +338,8 @@ static const char *param_srtp(const char *params, const char *keyname, uint8_t d
 		return "SRTP key lifetime/MKI parameters are not supported";
 	if (rc < 0)
 		return "SRTP key: base64 of key||salt, of the suite's length (30, 30, 28 or 44 bytes)";
-	if (param(params, "srtp_window", buf, sizeof(buf))) {
-		if (!param_u32(params, "srtp_window", SRTP_LEG_WINDOW_MAX, &w) || w < SRTP_LEG_WINDOW_MIN)
+	if (ctl_param(params, "srtp_window", buf, sizeof(buf))) {
+		if (!ctl_param_u32(params, "srtp_window", SRTP_LEG_WINDOW_MAX, &w) || w < SRTP_LEG_WINDOW_MIN)
 			return "srtp_window=<64..32767>";
 		k->window = (uint16_t)w;
 	}
@@ -470,36 +429,36 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 
 	(void)cmd;
 	if (!nw)
-		return error_reply(reply, "spdp not attached");
-	if (!params || !param_u32(params, "id", UINT32_MAX, &fl.id) || fl.id == 0)
-		return error_reply(reply, "id=<1..4294967295> required");
+		return ctl_error_reply(reply, "spdp not attached");
+	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &fl.id) || fl.id == 0)
+		return ctl_error_reply(reply, "id=<1..4294967295> required");
 	if (find_flow(f, fl.id))
-		return error_reply(reply, "flow id exists");
+		return ctl_error_reply(reply, "flow id exists");
 	if (f->n == f->max)
-		return error_reply(reply, "flow limit reached");
-	if (param(params, "source", buf, sizeof(buf))) {
+		return ctl_error_reply(reply, "flow limit reached");
+	if (ctl_param(params, "source", buf, sizeof(buf))) {
 		if (sp_addr_parse(&fl.source, buf) < 0 || !fl.source.port)
-			return error_reply(reply, "source=<ip:port> invalid");
-	} else if (param_u32(params, "latch", 1, &v) && v) {
+			return ctl_error_reply(reply, "source=<ip:port> invalid");
+	} else if (ctl_param_u32(params, "latch", 1, &v) && v) {
 		fl.flags |= MSG_FLOW_F_LATCH;
 	} else {
-		return error_reply(reply, "source=<ip:port> or latch=1 required");
+		return ctl_error_reply(reply, "source=<ip:port> or latch=1 required");
 	}
-	if (param(params, "port", buf, sizeof(buf))) {
-		if (!param_u32(params, "port", 65534, &v))
-			return error_reply(reply, "port=<0..65534> invalid");
+	if (ctl_param(params, "port", buf, sizeof(buf))) {
+		if (!ctl_param_u32(params, "port", 65534, &v))
+			return ctl_error_reply(reply, "port=<0..65534> invalid");
 		fl.req_port = (uint16_t)v;
 		if (v)
 			fl.flags |= MSG_FLOW_F_PINNED_PORT;
 	}
-	if (param(params, "ssrc", buf, sizeof(buf))) {
-		if (!param_u32(params, "ssrc", UINT32_MAX, &fl.ssrc))
-			return error_reply(reply, "ssrc=<u32> invalid");
+	if (ctl_param(params, "ssrc", buf, sizeof(buf))) {
+		if (!ctl_param_u32(params, "ssrc", UINT32_MAX, &fl.ssrc))
+			return ctl_error_reply(reply, "ssrc=<u32> invalid");
 		fl.ssrc_filter = true;
 	}
-	if (param_u32(params, "rtcp_mux", 1, &v) && v)
+	if (ctl_param_u32(params, "rtcp_mux", 1, &v) && v)
 		fl.flags |= MSG_FLOW_F_RTCP_MUX;
-	if (param(params, "codec", buf, sizeof(buf))) {
+	if (ctl_param(params, "codec", buf, sizeof(buf))) {
 		if (!strcmp(buf, "h264"))
 			fl.codec = MSG_CODEC_H264;
 		else if (!strcmp(buf, "h265"))
@@ -507,12 +466,12 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 		else if (!strcmp(buf, "other"))
 			fl.codec = MSG_CODEC_OTHER;
 		else
-			return error_reply(reply, "codec=h264|h265|other");
+			return ctl_error_reply(reply, "codec=h264|h265|other");
 	}
 	const char *why = param_key_pair(params, "srtp_tx_key", 0, false, &fl.srtp_rx, &fl.srtp_tx, NULL);
 	if (why) {
 		explicit_bzero(&fl, sizeof(fl));
-		return error_reply(reply, why);
+		return ctl_error_reply(reply, why);
 	}
 	fl.srtp_suite = fl.srtp_rx.suite;
 	/* A flow with a known source lives on the worker the kernel steers that
@@ -525,7 +484,7 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 	fl.seen = true; /* installed now: a dump in progress must not re-install it */
 	f->flows[f->n] = fl;
 	if (send_flow_add(f, &f->flows[f->n]) < 0)
-		return error_reply(reply, "command ring to spdp full; retry");
+		return ctl_error_reply(reply, "command ring to spdp full; retry");
 	*reply = flow_json(f, &f->flows[f->n++], false);
 	return 0;
 }
@@ -537,11 +496,11 @@ static int cmd_flow_del(void *ctx, const char *cmd, const char *params, cJSON **
 	uint32_t id;
 
 	(void)cmd;
-	if (!params || !param_u32(params, "id", UINT32_MAX, &id) || !(fl = find_flow(f, id)))
-		return error_reply(reply, "id=<existing flow> required");
+	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(fl = find_flow(f, id)))
+		return ctl_error_reply(reply, "id=<existing flow> required");
 	struct msg_flow_del m = { .seq = ++f->seq, .flow_id = id };
 	if (fl->state != ST_FAILED && dp_link_send(f->link, fl->worker, MSG_FLOW_DEL, &m, sizeof(m)) < 0)
-		return error_reply(reply, "spdp not attached or command ring full");
+		return ctl_error_reply(reply, "spdp not attached or command ring full");
 	remove_flow(f, fl);
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "flow", id);
@@ -558,19 +517,19 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 	uint32_t fid, v;
 
 	(void)cmd;
-	if (!params || !param_u32(params, "flow", UINT32_MAX, &fid) || !(fl = find_flow(f, fid)))
-		return error_reply(reply, "flow=<existing flow> required");
-	if (!param_u32(params, "id", UINT32_MAX, &s.id) || s.id == 0)
-		return error_reply(reply, "id=<1..4294967295> required");
+	if (!params || !ctl_param_u32(params, "flow", UINT32_MAX, &fid) || !(fl = find_flow(f, fid)))
+		return ctl_error_reply(reply, "flow=<existing flow> required");
+	if (!ctl_param_u32(params, "id", UINT32_MAX, &s.id) || s.id == 0)
+		return ctl_error_reply(reply, "id=<1..4294967295> required");
 	if (find_sub(fl, s.id))
-		return error_reply(reply, "subscriber id exists in this flow");
-	if (!param(params, "rtp", buf, sizeof(buf)) || sp_addr_parse(&s.rtp, buf) < 0 || !s.rtp.port)
-		return error_reply(reply, "rtp=<ip:port> required");
-	if (param_u32(params, "rtcp_mux", 1, &v) && v) {
+		return ctl_error_reply(reply, "subscriber id exists in this flow");
+	if (!ctl_param(params, "rtp", buf, sizeof(buf)) || sp_addr_parse(&s.rtp, buf) < 0 || !s.rtp.port)
+		return ctl_error_reply(reply, "rtp=<ip:port> required");
+	if (ctl_param_u32(params, "rtcp_mux", 1, &v) && v) {
 		s.flags |= MSG_SUB_F_RTCP_MUX;
-	} else if (param(params, "rtcp", buf, sizeof(buf))) {
+	} else if (ctl_param(params, "rtcp", buf, sizeof(buf))) {
 		if (sp_addr_parse(&s.rtcp, buf) < 0 || !s.rtcp.port)
-			return error_reply(reply, "rtcp=<ip:port> invalid");
+			return ctl_error_reply(reply, "rtcp=<ip:port> invalid");
 	} else {
 		/* RFC 3550 default: RTCP on the next port up. */
 		s.rtcp = s.rtp;
@@ -581,7 +540,7 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 					 &s.srtp_rx, &generated);
 	if (why) {
 		explicit_bzero(&s, sizeof(s));
-		return error_reply(reply, why);
+		return ctl_error_reply(reply, why);
 	}
 	if (!(ns = add_sub(fl, s.id)))
 		return -ENOMEM;
@@ -591,7 +550,7 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 	explicit_bzero(&s, sizeof(s));
 	if (fl->state != ST_FAILED && send_sub_add(f, fl, ns) < 0) {
 		remove_sub(fl, ns);
-		return error_reply(reply, "spdp not attached or command ring full");
+		return ctl_error_reply(reply, "spdp not attached or command ring full");
 	}
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "flow", fid);
@@ -623,37 +582,37 @@ static int cmd_rekey(void *ctx, const char *cmd, const char *params, cJSON **rep
 	uint8_t suite;
 	bool generated = false;
 
-	if (!params || !param_u32(params, is_sub ? "flow" : "id", UINT32_MAX, &fid) ||
+	if (!params || !ctl_param_u32(params, is_sub ? "flow" : "id", UINT32_MAX, &fid) ||
 	    !(fl = find_flow(f, fid)))
-		return error_reply(reply, is_sub ? "flow=<existing flow> required" : "id=<existing flow> required");
-	if (is_sub && (!param_u32(params, "id", UINT32_MAX, &id) || !(s = find_sub(fl, id))))
-		return error_reply(reply, "id=<existing subscriber> required");
+		return ctl_error_reply(reply, is_sub ? "flow=<existing flow> required" : "id=<existing flow> required");
+	if (is_sub && (!ctl_param_u32(params, "id", UINT32_MAX, &id) || !(s = find_sub(fl, id))))
+		return ctl_error_reply(reply, "id=<existing subscriber> required");
 	suite = is_sub ? s->srtp_tx.suite : fl->srtp_suite;
 	if (!suite || (is_sub && s->mode == SUB_MODE_PASSTHROUGH))
-		return error_reply(reply, is_sub ? "subscriber has no key of its own (plain or passthrough)"
+		return ctl_error_reply(reply, is_sub ? "subscriber has no key of its own (plain or passthrough)"
 						 : "flow is plain RTP");
 	/* which=rx|tx|both: the leg that unprotects what the peer sends, the
 	 * one that protects what we send, or both (the default). */
 	m.which = MSG_REKEY_RX | MSG_REKEY_TX;
-	if (param(params, "which", buf, sizeof(buf)))
+	if (ctl_param(params, "which", buf, sizeof(buf)))
 		m.which = !strcmp(buf, "rx") ? MSG_REKEY_RX : !strcmp(buf, "tx") ? MSG_REKEY_TX :
 			  !strcmp(buf, "both") ? (MSG_REKEY_RX | MSG_REKEY_TX) : 0;
 	if (!m.which)
-		return error_reply(reply, "which=rx|tx|both");
+		return ctl_error_reply(reply, "which=rx|tx|both");
 	m.mode = SRTP_LEG_REKEY_CONTINUE;
-	if (param(params, "mode", buf, sizeof(buf)))
+	if (ctl_param(params, "mode", buf, sizeof(buf)))
 		m.mode = !strcmp(buf, "reset") ? SRTP_LEG_REKEY_RESET :
 			 !strcmp(buf, "continue") ? SRTP_LEG_REKEY_CONTINUE : 0xff;
 	if (m.mode == 0xff)
-		return error_reply(reply, "mode=continue|reset");
-	if (param(params, "srtp", buf, sizeof(buf)) && sdes_suite_parse(buf) != suite)
-		return error_reply(reply, "a rekey keeps the leg's suite");
+		return ctl_error_reply(reply, "mode=continue|reset");
+	if (ctl_param(params, "srtp", buf, sizeof(buf)) && sdes_suite_parse(buf) != suite)
+		return ctl_error_reply(reply, "a rekey keeps the leg's suite");
 	const char *why = param_srtp(params, "srtp_key", suite, is_sub, &m.key, &generated);
 	if (!why && !m.key.suite)
 		why = "srtp_key=<base64 key||salt> required";
 	if (why) {
 		explicit_bzero(&m, sizeof(m));
-		return error_reply(reply, why);
+		return ctl_error_reply(reply, why);
 	}
 	m.seq = ++f->seq;
 	m.flow_id = fid;
@@ -661,7 +620,7 @@ static int cmd_rekey(void *ctx, const char *cmd, const char *params, cJSON **rep
 	if (fl->state == ST_FAILED ||
 	    dp_link_send(f->link, fl->worker, MSG_SRTP_REKEY, &m, sizeof(m)) < 0) {
 		explicit_bzero(&m, sizeof(m));
-		return error_reply(reply, "spdp not attached or command ring full");
+		return ctl_error_reply(reply, "spdp not attached or command ring full");
 	}
 	/* Remember it for a re-install after an spdp restart. */
 	tx_slot = is_sub ? &s->srtp_tx : &fl->srtp_tx;
@@ -695,12 +654,12 @@ static int cmd_sub_del(void *ctx, const char *cmd, const char *params, cJSON **r
 	uint32_t fid, id;
 
 	(void)cmd;
-	if (!params || !param_u32(params, "flow", UINT32_MAX, &fid) || !(fl = find_flow(f, fid)) ||
-	    !param_u32(params, "id", UINT32_MAX, &id) || !(s = find_sub(fl, id)))
-		return error_reply(reply, "flow=<flow>&id=<subscriber> required");
+	if (!params || !ctl_param_u32(params, "flow", UINT32_MAX, &fid) || !(fl = find_flow(f, fid)) ||
+	    !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(s = find_sub(fl, id)))
+		return ctl_error_reply(reply, "flow=<flow>&id=<subscriber> required");
 	struct msg_sub_del m = { .seq = ++f->seq, .flow_id = fid, .sub_id = id };
 	if (dp_link_send(f->link, fl->worker, MSG_SUB_DEL, &m, sizeof(m)) < 0)
-		return error_reply(reply, "spdp not attached or command ring full");
+		return ctl_error_reply(reply, "spdp not attached or command ring full");
 	remove_sub(fl, s);
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "flow", fid);
@@ -716,8 +675,8 @@ static int cmd_flow(void *ctx, const char *cmd, const char *params, cJSON **repl
 	uint32_t id;
 
 	(void)cmd;
-	if (!params || !param_u32(params, "id", UINT32_MAX, &id) || !(fl = find_flow(f, id)))
-		return error_reply(reply, "id=<existing flow> required");
+	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(fl = find_flow(f, id)))
+		return ctl_error_reply(reply, "id=<existing flow> required");
 	*reply = flow_json(f, fl, true);
 	return 0;
 }
@@ -730,8 +689,8 @@ static int cmd_flows(void *ctx, const char *cmd, const char *params, cJSON **rep
 
 	(void)cmd;
 	if (params) {
-		param_u32(params, "start", UINT32_MAX, &start);
-		param_u32(params, "count", UINT32_MAX, &count);
+		ctl_param_u32(params, "start", UINT32_MAX, &start);
+		ctl_param_u32(params, "count", UINT32_MAX, &count);
 	}
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "count", f->n);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ctl.h"
 #include "ctlsock.h"
 #include "log.h"
 #include "tun_frame.h"
@@ -209,47 +210,6 @@ void cp_tunnels_on_event(cp_tunnels *t, uint32_t worker, const struct msg_tunnel
 
 /* ------------------------------------------------------------ ctl */
 
-static bool param(const char *params, const char *key, char *out, size_t outlen)
-{
-	size_t kl = strlen(key);
-	const char *p = params;
-
-	while (p && *p) {
-		while (*p == '&' || *p == ' ')
-			p++;
-		const char *end = p + strcspn(p, "& ");
-		if ((size_t)(end - p) > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-			size_t vl = (size_t)(end - p) - kl - 1;
-			if (vl >= outlen)
-				return false;
-			memcpy(out, p + kl + 1, vl);
-			out[vl] = '\0';
-			return true;
-		}
-		p = end;
-	}
-	return false;
-}
-
-static bool param_u32(const char *params, const char *key, uint32_t max, uint32_t *out)
-{
-	char buf[16], *end;
-	if (!param(params, key, buf, sizeof(buf)) || !buf[0])
-		return false;
-	unsigned long v = strtoul(buf, &end, 10);
-	if (*end || v > max)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-static int error_reply(cJSON **reply, const char *why)
-{
-	*reply = cJSON_CreateObject();
-	cJSON_AddStringToObject(*reply, "error", why);
-	return 0;
-}
-
 static cJSON *fwd_json(const struct cp_fwd *f)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -340,25 +300,25 @@ static int cmd_open(void *ctx, const char *cmd, const char *params, cJSON **repl
 	struct msg_tunnel_cmd m = { .op = MSG_TUNNEL_LISTEN };
 
 	(void)cmd;
-	if (!params || !param(params, "device", dev, sizeof(dev)) || !dev[0])
-		return error_reply(reply, "device=<id> required");
-	if (!param_u32(params, "port", 65535, &port) || !port)
-		return error_reply(reply, "port=<1..65535> required");
-	if (param(params, "host", host, sizeof(host)) && !host[0])
-		return error_reply(reply, "host=<name or address> invalid");
-	if (param(params, "idle_ms", ib, sizeof(ib)) &&
-	    (!param_u32(params, "idle_ms", 86400000, &idle_ms) || !idle_ms))
-		return error_reply(reply, "idle_ms=<1..86400000> invalid");
+	if (!params || !ctl_param(params, "device", dev, sizeof(dev)) || !dev[0])
+		return ctl_error_reply(reply, "device=<id> required");
+	if (!ctl_param_u32(params, "port", 65535, &port) || !port)
+		return ctl_error_reply(reply, "port=<1..65535> required");
+	if (ctl_param(params, "host", host, sizeof(host)) && !host[0])
+		return ctl_error_reply(reply, "host=<name or address> invalid");
+	if (ctl_param(params, "idle_ms", ib, sizeof(ib)) &&
+	    (!ctl_param_u32(params, "idle_ms", 86400000, &idle_ms) || !idle_ms))
+		return ctl_error_reply(reply, "idle_ms=<1..86400000> invalid");
 	int n = snprintf(m.target, sizeof(m.target), strchr(host, ':') && host[0] != '[' ?
 			 "[%s]:%u" : "%s:%u", host, port);
 	if (n <= 0 || !tun_target_valid(m.target, (size_t)n))
-		return error_reply(reply, "host:port is not a valid target");
+		return ctl_error_reply(reply, "host:port is not a valid target");
 	struct cp_tun *u = find_tun(t, dev);
 	if (!u)
-		return error_reply(reply, "no tunnel for this device");
+		return ctl_error_reply(reply, "no tunnel for this device");
 	struct cp_fwd *f = fwd_slot(t);
 	if (!f)
-		return error_reply(reply, "too many forwards open");
+		return ctl_error_reply(reply, "too many forwards open");
 	snprintf(m.device, sizeof(m.device), "%s", dev);
 	m.seq = ++t->seq;
 	m.idle_ms = idle_ms;
@@ -367,7 +327,7 @@ static int cmd_open(void *ctx, const char *cmd, const char *params, cJSON **repl
 	m.fwd_id = t->next_fwd_id;
 	if (t->send(t->send_ctx, u->worker, MSG_TUNNEL_CMD, &m, sizeof(m)) < 0) {
 		t->n.cmd_drops++;
-		return error_reply(reply, "command ring to spdp full or detached; retry");
+		return ctl_error_reply(reply, "command ring to spdp full or detached; retry");
 	}
 	memset(f, 0, sizeof(*f));
 	f->state = FWD_PENDING;
@@ -390,8 +350,8 @@ static int cmd_forward(void *ctx, const char *cmd, const char *params, cJSON **r
 	struct cp_fwd *f;
 
 	(void)cmd;
-	if (!params || !param_u32(params, "id", UINT32_MAX, &id) || !(f = find_fwd(t, id)))
-		return error_reply(reply, "id=<forward id> unknown");
+	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(f = find_fwd(t, id)))
+		return ctl_error_reply(reply, "id=<forward id> unknown");
 	*reply = fwd_json(f);
 	return 0;
 }
@@ -403,14 +363,14 @@ static int cmd_close(void *ctx, const char *cmd, const char *params, cJSON **rep
 	struct cp_fwd *f;
 
 	(void)cmd;
-	if (!params || !param_u32(params, "id", UINT32_MAX, &id) || !(f = find_fwd(t, id)))
-		return error_reply(reply, "id=<forward id> unknown");
+	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(f = find_fwd(t, id)))
+		return ctl_error_reply(reply, "id=<forward id> unknown");
 	if (f->state != FWD_LISTENING && f->state != FWD_PENDING)
-		return error_reply(reply, "forward not open");
+		return ctl_error_reply(reply, "forward not open");
 	struct msg_tunnel_cmd m = { .seq = ++t->seq, .op = MSG_TUNNEL_UNLISTEN, .fwd_id = id };
 	if (t->send(t->send_ctx, f->worker, MSG_TUNNEL_CMD, &m, sizeof(m)) < 0) {
 		t->n.cmd_drops++;
-		return error_reply(reply, "command ring to spdp full or detached; retry");
+		return ctl_error_reply(reply, "command ring to spdp full or detached; retry");
 	}
 	*reply = fwd_json(f);
 	cJSON_AddStringToObject(*reply, "closing", "requested");
