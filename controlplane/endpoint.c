@@ -27,6 +27,9 @@
 #define EP_OUT_MAX 4096
 #define CLOSE_LINGER_NS (1000 * MS) /* a refusal gets this long to leave */
 #define MAX_REVOKED 4096
+/* An agent reports after several failed attempts; faster is a broken or
+ * hostile one, and each report costs a token and a SWITCH. */
+#define REPORT_GAP_NS (1000 * MS)
 
 /* Refusals besides agent_auth_err's, indexed after them. */
 enum ep_refusal {
@@ -68,6 +71,7 @@ struct ep_conn {
 	char device[AGENT_AUTH_ID_MAX + 1];
 	int sp;                /* streampoint index, -1 before AUTH_OK */
 	uint64_t avoid;        /* bit i: the agent reported streampoint i unreachable */
+	uint64_t report_ns;    /* last UNREACHABLE acted on */
 	uint64_t ping_seq;
 	size_t out_len, wpending;
 	uint8_t out[EP_OUT_MAX];
@@ -98,7 +102,7 @@ struct cp_endpoint {
 	uint64_t refused_auth[AGENT_AUTH_ERR__COUNT];
 	uint64_t refused[EPR__COUNT];
 	uint64_t accepted, authenticated, switches, goaways;
-	uint64_t unreachable, unreachable_stale, unreachable_no_alt;
+	uint64_t unreachable, unreachable_stale, unreachable_no_alt, unreachable_too_fast;
 	uint64_t last_tick_ns;
 	char listen_tag;
 };
@@ -489,7 +493,7 @@ static int pick_for(cp_endpoint *ep, struct ep_conn *c)
 /* UNREACHABLE: the agent failed to bring its tunnel up at the streampoint
  * it was assigned; move it to its next pick. Only a report naming the
  * current assignment counts: one that crossed a SWITCH is stale. */
-static void on_unreachable(struct ep_conn *c, const struct tun_frame *f)
+static void on_unreachable(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
 {
 	cp_endpoint *ep = c->ep;
 	const char *addr;
@@ -503,6 +507,11 @@ static void on_unreachable(struct ep_conn *c, const struct tun_frame *f)
 		ep->unreachable_stale++;
 		return;
 	}
+	if (c->report_ns && now - c->report_ns < REPORT_GAP_NS) {
+		ep->unreachable_too_fast++;
+		return;
+	}
+	c->report_ns = now;
 	ep->unreachable++;
 	ep->sps[c->sp].unreachable++;
 	c->avoid |= 1ull << c->sp;
@@ -513,7 +522,8 @@ static void on_unreachable(struct ep_conn *c, const struct tun_frame *f)
 		       c->device, ep->sps[c->sp].id);
 		return;
 	}
-	log_notice("endpoint: device %s cannot reach streampoint %s", c->device, ep->sps[c->sp].id);
+	log_rl(LOG_LVL_NOTICE, 0, "endpoint: device %s cannot reach streampoint %s", c->device,
+	       ep->sps[c->sp].id);
 	do_switch(ep, c, to);
 }
 
@@ -565,7 +575,7 @@ static void on_frame(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
 	case TUN_PONG:
 		return;
 	case TUN_UNREACHABLE:
-		on_unreachable(c, f);
+		on_unreachable(c, f, now);
 		return;
 	case TUN_GOAWAY:
 		log_info("endpoint: device %s leaves (%s)", c->device,
@@ -1080,6 +1090,7 @@ static int cmd_agents(void *ctx, const char *cmd, const char *params, cJSON **re
 	cJSON_AddNumberToObject(u, "reports", (double)ep->unreachable);
 	cJSON_AddNumberToObject(u, "stale", (double)ep->unreachable_stale);
 	cJSON_AddNumberToObject(u, "no_alternative", (double)ep->unreachable_no_alt);
+	cJSON_AddNumberToObject(u, "too_fast", (double)ep->unreachable_too_fast);
 	cJSON_AddItemToObject(r, "refused", refusals_json(ep));
 	cJSON *sps = cJSON_AddArrayToObject(r, "streampoints");
 	for (int i = 0; i < ep->nsps; i++) {
