@@ -56,6 +56,8 @@ const struct cfg_key agent_cfg_keys[] = {
 	  "connect to a local service within this, else OPEN_FAIL timeout", 0 },
 	{ "agent", "drain_s", CFG_UINT, OFF(drain_s), 0, 0, 86400, "30",
 	  "after a switch, the old tunnel's streams may finish for this long", 0 },
+	{ "agent", "failover_after", CFG_UINT, OFF(failover_after), 0, 0, 1000, "3",
+	  "failed tunnel attempts in a row before the agent tells the endpoint its streampoint is unreachable (0: never)", 0 },
 	{ "agent", "log_level", CFG_LOGLEVEL, OFF(log_level), 0, 0, 0, "info", "log verbosity", 0 },
 	{ "agent", "syslog", CFG_BOOL, OFF(syslog), 0, 0, 0, "false",
 	  "also log to syslog (LOG_DAEMON)", 0 },

@@ -36,6 +36,7 @@ struct agent_config {
 	uint64_t queue;
 	uint32_t open_timeout_ms;
 	uint32_t drain_s;
+	uint32_t failover_after;
 	int log_level;
 	bool syslog;
 };

@@ -11,7 +11,9 @@
  *    services on the allow-list. On SWITCH the new tunnel comes up first;
  *    the old one then gets GOAWAY(shutdown) and its streams may finish.
  * The tunnel lives on when the control connection drops (and the other way
- * round); each reconnects with its own backoff.
+ * round); each reconnects with its own backoff. A streampoint that refuses
+ * failover_after attempts in a row is reported to the endpoint
+ * (UNREACHABLE), which answers with a SWITCH to another one.
  */
 #include <errno.h>
 #include <signal.h>
@@ -83,6 +85,7 @@ static struct agent {
 	int cur;
 	struct backoff tun_bo;
 	uint64_t tun_next_ns;
+	uint32_t tun_fails;     /* attempts in a row that did not come up */
 } A;
 
 static uint32_t rnd32(void)
@@ -155,6 +158,7 @@ static void ctl_start(uint64_t now)
 
 static void tunnel_close(struct tunnel *t, const char *why);
 static void tunnel_start(struct tunnel *t, uint64_t now);
+static void tunnel_attempt_failed(void);
 
 /* A new assignment (AUTH_OK or SWITCH). */
 static void on_assign(const uint8_t *p, size_t len, bool is_switch, uint64_t now)
@@ -174,6 +178,9 @@ static void on_assign(const uint8_t *p, size_t len, bool is_switch, uint64_t now
 	memcpy(A.sp_addr, a.addr, a.addr_len);
 	A.sp_addr[a.addr_len] = '\0';
 	A.assigned = true;
+	/* failures count from here: an outage that also cut the control
+	 * connection says nothing about the streampoint */
+	A.tun_fails = 0;
 	log_notice("control: %s: streampoint %s", is_switch ? "SWITCH" : "assigned", A.sp_addr);
 	if (!moved && !is_switch)
 		return; /* same streampoint: the running tunnel stays */
@@ -433,9 +440,29 @@ static void tunnel_start(struct tunnel *t, uint64_t now)
 			 (unsigned long long)d);
 		A.tun_next_ns = now + d * MS;
 		t->st = T_NONE;
+		if (t == &A.tun[A.cur])
+			tunnel_attempt_failed();
 		return;
 	}
 	t->st = T_SETUP;
+}
+
+/* The streampoint does not let the tunnel come up (dead, unreachable from
+ * here): ask the endpoint for another one (UNREACHABLE, answered with a
+ * SWITCH) instead of retrying it forever. */
+static void tunnel_attempt_failed(void)
+{
+	uint8_t p[2 + TUN_TARGET_MAX];
+
+	if (!A.cfg.failover_after || A.ctl_st != CTL_READY || ++A.tun_fails < A.cfg.failover_after)
+		return;
+	int n = agent_auth_unreachable_encode(A.sp_addr, strlen(A.sp_addr), p, sizeof(p));
+	if (n < 0)
+		return;
+	ctl_queue(TUN_UNREACHABLE, 0, p, (uint32_t)n, 0);
+	A.tun_fails = 0;
+	log_notice("control: streampoint %s unreachable after %u attempts: asking for another",
+		   A.sp_addr, A.cfg.failover_after);
 }
 
 static void tunnel_failed(struct tunnel *t, const char *why, uint64_t now)
@@ -454,6 +481,8 @@ static void tunnel_failed(struct tunnel *t, const char *why, uint64_t now)
 		A.assigned = false;
 		if (A.ctl_st == CTL_READY)
 			ctl_down("reconnecting for a fresh token", now, 1);
+	} else if (!was_up && t == &A.tun[A.cur]) {
+		tunnel_attempt_failed();
 	}
 }
 
@@ -471,6 +500,7 @@ static void tunnel_up(struct tunnel *t, uint64_t now)
 	}
 	t->st = T_UP;
 	t->up_ns = t->last_rx_ns = t->last_ping_ns = now;
+	A.tun_fails = 0;
 	log_notice("tunnel %s: up", t->addr);
 	struct tunnel *old = &A.tun[1 - A.cur];
 	if (t == &A.tun[A.cur] && old->st == T_UP && !old->draining) {

@@ -545,6 +545,32 @@ enum agent_auth_err agent_auth_assign_parse(const uint8_t *in, size_t len,
 	return AGENT_AUTH_OK;
 }
 
+int agent_auth_unreachable_encode(const char *addr, size_t addr_len, uint8_t *out, size_t cap)
+{
+	if (!tun_target_valid(addr, addr_len))
+		return -EINVAL;
+	if (cap < 2 + addr_len)
+		return -ENOSPC;
+	out[0] = AGENT_AUTH_VERSION;
+	out[1] = (uint8_t)addr_len;
+	memcpy(out + 2, addr, addr_len);
+	return (int)(2 + addr_len);
+}
+
+enum agent_auth_err agent_auth_unreachable_parse(const uint8_t *in, size_t len, const char **addr,
+						 size_t *addr_len)
+{
+	if (len < 2)
+		return AGENT_AUTH_HS_BAD_MESSAGE;
+	if (in[0] != AGENT_AUTH_VERSION)
+		return AGENT_AUTH_HS_BAD_VERSION;
+	if (len != 2 + (size_t)in[1] || !tun_target_valid((const char *)in + 2, in[1]))
+		return AGENT_AUTH_HS_BAD_MESSAGE;
+	*addr = (const char *)in + 2;
+	*addr_len = in[1];
+	return AGENT_AUTH_OK;
+}
+
 /* ---- tokens ---- */
 
 struct kr_entry {

@@ -168,6 +168,14 @@ int agent_auth_assign_encode(const struct agent_auth_assign *a, uint8_t *out, si
 enum agent_auth_err agent_auth_assign_parse(const uint8_t *in, size_t len,
 					    struct agent_auth_assign *a);
 
+/* ---- UNREACHABLE (agent -> endpoint): u8 version, u8 len, "host:port" of
+ * the assigned streampoint the agent could not reach ---- */
+
+int agent_auth_unreachable_encode(const char *addr, size_t addr_len, uint8_t *out, size_t cap);
+/* addr points into in (not NUL-terminated). */
+enum agent_auth_err agent_auth_unreachable_parse(const uint8_t *in, size_t len, const char **addr,
+						 size_t *addr_len);
+
 /* ---- tokens ---- */
 
 typedef struct agent_auth_keyring agent_auth_keyring;

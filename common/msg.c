@@ -132,6 +132,8 @@ static bool tunnel_cmd_ok(const struct msg_tunnel_cmd *p)
 		return p->fwd_id != 0;
 	case MSG_TUNNEL_KICK:
 		return p->tunnel_id != 0;
+	case MSG_TUNNEL_DUMP:
+		return true;
 	default:
 		return false;
 	}

@@ -333,7 +333,8 @@ enum msg_tunnel_op {
 	MSG_TUNNEL_LISTEN = 1,   /* open a local listener forwarding to device's target */
 	MSG_TUNNEL_UNLISTEN = 2, /* close forward fwd_id's listener (its connections go on) */
 	MSG_TUNNEL_KICK = 3,     /* tunnel tunnel_id was replaced elsewhere: GOAWAY, drain */
-	MSG_TUNNEL__MAX = 3,
+	MSG_TUNNEL_DUMP = 4,     /* report live tunnels (UP) and forwards (LISTENING), then DUMP_DONE */
+	MSG_TUNNEL__MAX = 4,
 };
 
 struct msg_tunnel_cmd {
@@ -354,7 +355,8 @@ enum msg_tunnel_event_kind {
 	TUNNEL_EV_LISTENING = 3, /* LISTEN done: port on 127.0.0.1 */
 	TUNNEL_EV_FAILED = 4,    /* a command could not be applied: error */
 	TUNNEL_EV_FWD_CLOSED = 5, /* a forward listener closed: reason (enum msg_tunnel_fwd_closed) */
-	TUNNEL_EV__MAX = 5,
+	TUNNEL_EV_DUMP_DONE = 6, /* the end of a DUMP's records (seq: the dump's; streams: records sent) */
+	TUNNEL_EV__MAX = 6,
 };
 
 enum msg_tunnel_down {
@@ -384,7 +386,7 @@ struct msg_tunnel_event {
 	int32_t error;         /* -errno with FAILED */
 	uint16_t port;         /* LISTENING: host order */
 	uint16_t reason;       /* DOWN, FWD_CLOSED */
-	uint32_t streams;      /* DOWN: streams still open when it ended; FWD_CLOSED: connections served */
+	uint32_t streams;      /* DOWN, UP from a dump: streams open; FWD_CLOSED, LISTENING from a dump: connections served */
 	char device[MSG_TUNNEL_DEVICE_LEN];
 	struct sp_addr source; /* UP: the agent's address */
 };

@@ -83,6 +83,7 @@ const char *tun_type_name(enum tun_type t)
 	case TUN_AUTH_OK: return "AUTH_OK";
 	case TUN_AUTH_FAIL: return "AUTH_FAIL";
 	case TUN_SWITCH: return "SWITCH";
+	case TUN_UNREACHABLE: return "UNREACHABLE";
 	}
 	return "unknown";
 }
@@ -151,7 +152,7 @@ bool tun_target_valid(const char *t, size_t len)
 static bool type_on_stream0(uint8_t type)
 {
 	return type == TUN_PING || type == TUN_PONG || type == TUN_GOAWAY ||
-	       (type >= TUN_AUTH_HELLO && type <= TUN_SWITCH);
+	       (type >= TUN_AUTH_HELLO && type <= TUN_UNREACHABLE);
 }
 
 /* What the 8 header bytes alone decide. */
@@ -172,7 +173,7 @@ static enum tun_err check_header(uint8_t type, uint8_t flags, uint32_t stream, u
 	case TUN_PING: case TUN_PONG: min = max = TUN_PING_LEN; break;
 	case TUN_GOAWAY: min = max = 6; break;
 	case TUN_AUTH_HELLO: case TUN_AUTH_CHALLENGE: case TUN_AUTH_PROOF:
-	case TUN_AUTH_OK: case TUN_SWITCH:
+	case TUN_AUTH_OK: case TUN_SWITCH: case TUN_UNREACHABLE:
 		min = 1; max = TUN_AUTH_MAX_PAYLOAD; break;
 	default:
 		return TUN_ERR_BAD_TYPE;

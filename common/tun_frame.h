@@ -60,6 +60,7 @@ enum tun_type {
 	TUN_AUTH_OK = 0x13,  /* assignment: token + streampoint */
 	TUN_AUTH_FAIL = 0x14,
 	TUN_SWITCH = 0x15,   /* new assignment, same payload as AUTH_OK */
+	TUN_UNREACHABLE = 0x16, /* agent: the assigned streampoint cannot be reached */
 };
 
 #define TUN_FLAG_FIN 0x01 /* DATA only: the sender sends nothing more */

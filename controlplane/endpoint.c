@@ -27,6 +27,9 @@
 #define EP_OUT_MAX 4096
 #define CLOSE_LINGER_NS (1000 * MS) /* a refusal gets this long to leave */
 #define MAX_REVOKED 4096
+/* An agent reports after several failed attempts; faster is a broken or
+ * hostile one, and each report costs a token and a SWITCH. */
+#define REPORT_GAP_NS (1000 * MS)
 
 /* Refusals besides agent_auth_err's, indexed after them. */
 enum ep_refusal {
@@ -67,6 +70,8 @@ struct ep_conn {
 	agent_auth_hs *hs;
 	char device[AGENT_AUTH_ID_MAX + 1];
 	int sp;                /* streampoint index, -1 before AUTH_OK */
+	uint64_t avoid;        /* bit i: the agent reported streampoint i unreachable */
+	uint64_t report_ns;    /* last UNREACHABLE acted on */
 	uint64_t ping_seq;
 	size_t out_len, wpending;
 	uint8_t out[EP_OUT_MAX];
@@ -97,6 +102,7 @@ struct cp_endpoint {
 	uint64_t refused_auth[AGENT_AUTH_ERR__COUNT];
 	uint64_t refused[EPR__COUNT];
 	uint64_t accepted, authenticated, switches, goaways;
+	uint64_t unreachable, unreachable_stale, unreachable_no_alt, unreachable_too_fast;
 	uint64_t last_tick_ns;
 	char listen_tag;
 };
@@ -205,11 +211,16 @@ uint64_t ep_rendezvous(const char *device, const char *streampoint)
 
 int ep_pick(const struct ep_streampoint *sps, size_t n, const char *device)
 {
+	return ep_pick_avoid(sps, n, device, 0);
+}
+
+int ep_pick_avoid(const struct ep_streampoint *sps, size_t n, const char *device, uint64_t avoid)
+{
 	int best = -1;
 	uint64_t bs = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (sps[i].down)
+		if (sps[i].down || (i < 64 && (avoid >> i & 1)))
 			continue;
 		uint64_t s = ep_rendezvous(device, sps[i].id);
 		if (best < 0 || s > bs || (s == bs && strcmp(sps[i].id, sps[best].id) < 0)) {
@@ -462,6 +473,60 @@ static void authenticated(struct ep_conn *c, uint64_t now)
 		   sp_addr_str(&c->peer, ab), ep->sps[sp].id, ep->sps[sp].addr);
 }
 
+static int do_switch(cp_endpoint *ep, struct ep_conn *c, int sp);
+
+/* The device's best streampoint, skipping those it reported unreachable;
+ * when that leaves none, the reports are forgotten but the last one
+ * (streampoints come back, and trying one that failed before beats
+ * staying on the one that just failed). */
+static int pick_for(cp_endpoint *ep, struct ep_conn *c)
+{
+	int sp = ep_pick_avoid(ep->sps, (size_t)ep->nsps, c->device, c->avoid);
+
+	if (sp < 0 && c->sp >= 0) {
+		c->avoid = 1ull << c->sp;
+		sp = ep_pick_avoid(ep->sps, (size_t)ep->nsps, c->device, c->avoid);
+	}
+	return sp;
+}
+
+/* UNREACHABLE: the agent failed to bring its tunnel up at the streampoint
+ * it was assigned; move it to its next pick. Only a report naming the
+ * current assignment counts: one that crossed a SWITCH is stale. */
+static void on_unreachable(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
+{
+	cp_endpoint *ep = c->ep;
+	const char *addr;
+	size_t al;
+
+	if (agent_auth_unreachable_parse(f->payload, f->len, &addr, &al) != AGENT_AUTH_OK) {
+		ep->refused[EPR_FRAME]++;
+		return;
+	}
+	if (c->sp < 0 || al != strlen(ep->sps[c->sp].addr) || memcmp(addr, ep->sps[c->sp].addr, al)) {
+		ep->unreachable_stale++;
+		return;
+	}
+	if (c->report_ns && now - c->report_ns < REPORT_GAP_NS) {
+		ep->unreachable_too_fast++;
+		return;
+	}
+	c->report_ns = now;
+	ep->unreachable++;
+	ep->sps[c->sp].unreachable++;
+	c->avoid |= 1ull << c->sp;
+	int to = pick_for(ep, c);
+	if (to < 0 || to == c->sp) {
+		ep->unreachable_no_alt++;
+		log_rl(LOG_LVL_WARNING, 0, "endpoint: device %s cannot reach streampoint %s and has no other",
+		       c->device, ep->sps[c->sp].id);
+		return;
+	}
+	log_rl(LOG_LVL_NOTICE, 0, "endpoint: device %s cannot reach streampoint %s", c->device,
+	       ep->sps[c->sp].id);
+	do_switch(ep, c, to);
+}
+
 static void on_frame(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
 {
 	uint8_t out[AGENT_AUTH_CHALLENGE_MAX];
@@ -508,6 +573,9 @@ static void on_frame(struct ep_conn *c, const struct tun_frame *f, uint64_t now)
 		queue_frame(c, TUN_PONG, f->ping, TUN_PING_LEN, 0);
 		return;
 	case TUN_PONG:
+		return;
+	case TUN_UNREACHABLE:
+		on_unreachable(c, f, now);
 		return;
 	case TUN_GOAWAY:
 		log_info("endpoint: device %s leaves (%s)", c->device,
@@ -1018,6 +1086,11 @@ static int cmd_agents(void *ctx, const char *cmd, const char *params, cJSON **re
 	cJSON_AddNumberToObject(r, "authenticated", (double)ep->authenticated);
 	cJSON_AddNumberToObject(r, "switches", (double)ep->switches);
 	cJSON_AddNumberToObject(r, "goaways", (double)ep->goaways);
+	cJSON *u = cJSON_AddObjectToObject(r, "unreachable");
+	cJSON_AddNumberToObject(u, "reports", (double)ep->unreachable);
+	cJSON_AddNumberToObject(u, "stale", (double)ep->unreachable_stale);
+	cJSON_AddNumberToObject(u, "no_alternative", (double)ep->unreachable_no_alt);
+	cJSON_AddNumberToObject(u, "too_fast", (double)ep->unreachable_too_fast);
 	cJSON_AddItemToObject(r, "refused", refusals_json(ep));
 	cJSON *sps = cJSON_AddArrayToObject(r, "streampoints");
 	for (int i = 0; i < ep->nsps; i++) {
@@ -1026,6 +1099,7 @@ static int cmd_agents(void *ctx, const char *cmd, const char *params, cJSON **re
 		cJSON_AddStringToObject(s, "addr", ep->sps[i].addr);
 		cJSON_AddBoolToObject(s, "down", ep->sps[i].down);
 		cJSON_AddNumberToObject(s, "agents", ep->sps[i].agents);
+		cJSON_AddNumberToObject(s, "reported_unreachable", (double)ep->sps[i].unreachable);
 		cJSON_AddItemToArray(sps, s);
 	}
 	*reply = r;
@@ -1144,7 +1218,7 @@ static int cmd_sp(void *ctx, const char *cmd, const char *params, cJSON **reply)
 		for (struct ep_conn *c = ep->conns; c; c = c->next) {
 			if (c->st != EPC_READY || c->sp != i)
 				continue;
-			int to = ep_pick(ep->sps, (size_t)ep->nsps, c->device);
+			int to = pick_for(ep, c);
 			if (to >= 0 && do_switch(ep, c, to) == 0)
 				moved++;
 		}

@@ -6,6 +6,9 @@
  * for the streampoint picked for the device (rendezvous hash over the
  * configured streampoints not marked down), heartbeats, and SWITCH /
  * GOAWAY on the operator's command (spctl agents, spctl agent ...).
+ * An agent that cannot reach its streampoint says so (UNREACHABLE); the
+ * endpoint then SWITCHes that device to its next pick and keeps avoiding
+ * the reported streampoint for the device while its connection lasts.
  *
  * Nothing about a device is kept before its proof verifies: until then a
  * connection holds its TLS state, its header buffer and the handshake
@@ -47,6 +50,7 @@ struct ep_streampoint {
 	char addr[TUN_TARGET_MAX + 1]; /* host:port of its tunnel listener */
 	bool down;                     /* spctl streampoint down: not assigned */
 	uint32_t agents;
+	uint64_t unreachable;          /* UNREACHABLE reports naming it */
 };
 
 /* "id@host:port,..." (spaces around items ignored). Returns the count,
@@ -62,5 +66,7 @@ int ep_ids_parse(const char *csv, char (*out)[65], size_t max, char *err, size_t
 uint64_t ep_rendezvous(const char *device, const char *streampoint);
 /* The up streampoint with the highest score; -1 if none is up. */
 int ep_pick(const struct ep_streampoint *sps, size_t n, const char *device);
+/* The same, also skipping streampoint i when bit i of avoid is set. */
+int ep_pick_avoid(const struct ep_streampoint *sps, size_t n, const char *device, uint64_t avoid);
 
 #endif

@@ -21,7 +21,10 @@ static const char *const fwd_state_names[] = { "free", "pending", "listening", "
 static const char *const down_names[TUNNEL_DOWN__MAX + 1] = {
 	"closed", "protocol", "heartbeat", "replaced", "goaway", "tls", "backlog", "shutdown",
 };
-static const char *const fwd_closed_names[] = { "idle", "unlisten", "tunnel_down" };
+/* TUNNEL_FWD_* and, past them, spcp's own: spdp went away (a dump brings
+ * back those that were still listening) */
+#define FWD_DETACHED 3
+static const char *const fwd_closed_names[] = { "idle", "unlisten", "tunnel_down", "detached" };
 
 struct cp_tun {
 	char device[MSG_TUNNEL_DEVICE_LEN]; /* "": free */
@@ -29,6 +32,7 @@ struct cp_tun {
 	uint64_t id;
 	struct sp_addr source;
 	uint64_t since_ns;
+	bool restored;         /* learnt from a dump: up since before since_ns */
 };
 
 struct cp_fwd {
@@ -53,8 +57,11 @@ struct cp_tunnels {
 	struct cp_fwd fwd[CP_TUNNELS_FWD_MAX];
 	uint32_t next_fwd_id;
 	uint64_t seq;
+	uint64_t dump_seq;     /* the current attach's MSG_TUNNEL_DUMP */
+	uint32_t dump_pending; /* workers that have not sent DUMP_DONE */
 	struct {
 		uint64_t up, down, replaced, kicks, listening, failed, closed, stale, cmd_drops;
+		uint64_t dumps_done, restored_tunnels, restored_forwards;
 	} n;
 };
 
@@ -66,6 +73,12 @@ static int link_send(void *ctx, uint32_t worker, uint16_t type, const void *p, u
 static void on_link_event(void *ctx, uint32_t worker, const struct msg_tunnel_event *ev)
 {
 	cp_tunnels_on_event(ctx, worker, ev);
+}
+
+static void on_link_attach(void *ctx)
+{
+	cp_tunnels *t = ctx;
+	cp_tunnels_on_attach(t, dp_link_workers(t->send_ctx));
 }
 
 cp_tunnels *cp_tunnels_create_with(cp_tunnels_send_fn send, void *ctx)
@@ -83,8 +96,10 @@ cp_tunnels *cp_tunnels_create(dp_link *link)
 {
 	cp_tunnels *t = cp_tunnels_create_with(link_send, link);
 
-	if (t)
+	if (t) {
 		dp_link_on_tunnel_event(link, on_link_event, t);
+		dp_link_on_attach(link, on_link_attach, t);
+	}
 	return t;
 }
 
@@ -116,6 +131,59 @@ static struct cp_fwd *find_fwd(cp_tunnels *t, uint32_t id)
 		if (t->fwd[i].state != FWD_FREE && t->fwd[i].id == id)
 			return &t->fwd[i];
 	return NULL;
+}
+
+static struct cp_fwd *fwd_slot(cp_tunnels *t);
+
+/* A newly attached spdp: what spcp knew may be gone (spdp restarted) and
+ * what spdp holds may be unknown (spcp restarted). Forget the tunnels, then
+ * ask every worker for its live tunnels and forwards. */
+void cp_tunnels_on_attach(cp_tunnels *t, uint32_t workers)
+{
+	t->n_tun = 0;
+	for (int i = 0; i < CP_TUNNELS_FWD_MAX; i++) {
+		struct cp_fwd *f = &t->fwd[i];
+		if (f->state == FWD_PENDING || f->state == FWD_LISTENING) {
+			f->state = FWD_CLOSED;
+			f->reason = FWD_DETACHED;
+		}
+	}
+	t->dump_seq = ++t->seq;
+	t->dump_pending = 0;
+	for (uint32_t w = 0; w < workers; w++) {
+		struct msg_tunnel_cmd d = { .seq = t->dump_seq, .op = MSG_TUNNEL_DUMP };
+		if (t->send(t->send_ctx, w, MSG_TUNNEL_CMD, &d, sizeof(d)) < 0) {
+			t->n.cmd_drops++;
+			log_warn(0, "tunnels: could not ask worker %u for its tunnels", w);
+			continue;
+		}
+		t->dump_pending++;
+	}
+}
+
+/* A forward spdp still has (dump record): adopt it, and never hand out its
+ * id again. Its target and idle time stay with spdp. */
+static void restore_fwd(cp_tunnels *t, uint32_t worker, const struct msg_tunnel_event *ev,
+			const char *dev)
+{
+	struct cp_fwd *f = find_fwd(t, ev->fwd_id);
+
+	if (!f) {
+		if (!(f = fwd_slot(t)))
+			return;
+		memset(f, 0, sizeof(*f));
+		f->id = ev->fwd_id;
+		f->created_ns = clock_mono_ns();
+		snprintf(f->device, sizeof(f->device), "%s", dev);
+	}
+	f->state = FWD_LISTENING;
+	f->worker = worker;
+	f->port = ev->port;
+	f->tunnel_id = ev->tunnel_id;
+	f->served = ev->streams;
+	if ((int32_t)(ev->fwd_id - t->next_fwd_id) > 0)
+		t->next_fwd_id = ev->fwd_id;
+	t->n.restored_forwards++;
 }
 
 static void on_up(cp_tunnels *t, uint32_t worker, const struct msg_tunnel_event *ev)
@@ -155,6 +223,7 @@ static void on_up(cp_tunnels *t, uint32_t worker, const struct msg_tunnel_event 
 	u->id = ev->tunnel_id;
 	u->source = ev->source;
 	u->since_ns = clock_mono_ns();
+	u->restored = ev->seq != 0;
 }
 
 void cp_tunnels_on_event(cp_tunnels *t, uint32_t worker, const struct msg_tunnel_event *ev)
@@ -163,10 +232,23 @@ void cp_tunnels_on_event(cp_tunnels *t, uint32_t worker, const struct msg_tunnel
 	char dev[MSG_TUNNEL_DEVICE_LEN];
 
 	snprintf(dev, sizeof(dev), "%.*s", (int)strnlen(ev->device, sizeof(ev->device)), ev->device);
+	bool dumped = ev->seq && ev->seq == t->dump_seq;
 	switch (ev->kind) {
 	case TUNNEL_EV_UP:
+		if (ev->seq && !dumped)
+			break; /* a record of an older dump */
 		if (dev[0])
 			on_up(t, worker, ev);
+		if (dumped)
+			t->n.restored_tunnels++;
+		break;
+	case TUNNEL_EV_DUMP_DONE:
+		if (dumped && t->dump_pending) {
+			t->n.dumps_done++;
+			if (!--t->dump_pending)
+				log_info("tunnels: %u tunnels and %" PRIu64 " forwards learnt from spdp", t->n_tun,
+					 t->n.restored_forwards);
+		}
 		break;
 	case TUNNEL_EV_DOWN: {
 		struct cp_tun *u = find_tun(t, dev);
@@ -181,7 +263,9 @@ void cp_tunnels_on_event(cp_tunnels *t, uint32_t worker, const struct msg_tunnel
 		break;
 	}
 	case TUNNEL_EV_LISTENING:
-		if (f && f->state == FWD_PENDING) {
+		if (dumped && ev->fwd_id && dev[0]) {
+			restore_fwd(t, worker, ev, dev);
+		} else if (f && f->state == FWD_PENDING) {
 			f->state = FWD_LISTENING;
 			f->port = ev->port;
 			f->tunnel_id = ev->tunnel_id;
@@ -217,7 +301,7 @@ static cJSON *fwd_json(const struct cp_fwd *f)
 
 	cJSON_AddNumberToObject(o, "id", f->id);
 	cJSON_AddStringToObject(o, "device", f->device);
-	cJSON_AddStringToObject(o, "target", f->target);
+	cJSON_AddStringToObject(o, "target", f->target[0] ? f->target : "?");
 	cJSON_AddNumberToObject(o, "worker", f->worker);
 	cJSON_AddStringToObject(o, "state", fwd_state_names[f->state]);
 	if (f->state == FWD_LISTENING || f->state == FWD_CLOSED) {
@@ -229,7 +313,7 @@ static cJSON *fwd_json(const struct cp_fwd *f)
 					strerror(-f->error));
 	}
 	if (f->state == FWD_CLOSED) {
-		cJSON_AddStringToObject(o, "closed", f->reason < 3 ? fwd_closed_names[f->reason] : "?");
+		cJSON_AddStringToObject(o, "closed", f->reason <= FWD_DETACHED ? fwd_closed_names[f->reason] : "?");
 		cJSON_AddNumberToObject(o, "connections", f->served);
 	}
 	cJSON_AddNumberToObject(o, "idle_ms", f->idle_ms);
@@ -257,6 +341,8 @@ static int cmd_tunnels(void *ctx, const char *cmd, const char *params, cJSON **r
 		cJSON_AddStringToObject(e, "tunnel", id);
 		cJSON_AddStringToObject(e, "source", sp_addr_str(&u->source, buf));
 		cJSON_AddNumberToObject(e, "up_s", (double)(now - u->since_ns) / 1e9);
+		if (u->restored)
+			cJSON_AddBoolToObject(e, "restored", true); /* up_s: since spcp learnt it */
 		cJSON_AddItemToArray(a, e);
 	}
 	a = cJSON_AddArrayToObject(o, "forwards");
@@ -273,6 +359,11 @@ static int cmd_tunnels(void *ctx, const char *cmd, const char *params, cJSON **r
 	cJSON_AddNumberToObject(c, "failed", (double)t->n.failed);
 	cJSON_AddNumberToObject(c, "forwards_closed", (double)t->n.closed);
 	cJSON_AddNumberToObject(c, "command_drops", (double)t->n.cmd_drops);
+	c = cJSON_AddObjectToObject(o, "restore");
+	cJSON_AddNumberToObject(c, "workers_pending", t->dump_pending);
+	cJSON_AddNumberToObject(c, "dumps_done", (double)t->n.dumps_done);
+	cJSON_AddNumberToObject(c, "tunnels", (double)t->n.restored_tunnels);
+	cJSON_AddNumberToObject(c, "forwards", (double)t->n.restored_forwards);
 	return 0;
 }
 
@@ -322,8 +413,10 @@ static int cmd_open(void *ctx, const char *cmd, const char *params, cJSON **repl
 	snprintf(m.device, sizeof(m.device), "%s", dev);
 	m.seq = ++t->seq;
 	m.idle_ms = idle_ms;
-	if (!++t->next_fwd_id)
-		t->next_fwd_id = 1;
+	do { /* never an id spdp may still hold */
+		if (!++t->next_fwd_id)
+			t->next_fwd_id = 1;
+	} while (find_fwd(t, t->next_fwd_id));
 	m.fwd_id = t->next_fwd_id;
 	if (t->send(t->send_ctx, u->worker, MSG_TUNNEL_CMD, &m, sizeof(m)) < 0) {
 		t->n.cmd_drops++;

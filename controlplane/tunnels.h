@@ -13,9 +13,14 @@
  *                             or FAILED arrives; spctl polls /tunnel/forward
  *   /tunnel/close             MSG_TUNNEL_UNLISTEN
  *
+ *   attach                    forget the tunnels (spdp may have restarted),
+ *                             MSG_TUNNEL_DUMP to every worker: live tunnels
+ *                             come back as UP, forwards as LISTENING (seq:
+ *                             the dump's), then DUMP_DONE; so an spcp that
+ *                             restarted while tunnels stayed up knows them
+ *
  * Bounded tables (CP_TUNNELS_MAX devices, CP_TUNNELS_FWD_MAX forwards; the
- * oldest finished forward makes room). spcp restarted while tunnels are
- * up learns them again only when they reconnect.
+ * oldest finished forward makes room).
  */
 #ifndef SP_CP_TUNNELS_H
 #define SP_CP_TUNNELS_H
@@ -40,6 +45,8 @@ cp_tunnels *cp_tunnels_create_with(cp_tunnels_send_fn send, void *ctx);
 void cp_tunnels_destroy(cp_tunnels *t);
 int cp_tunnels_register_ctl(cp_tunnels *t, struct ctlsock *cs);
 void cp_tunnels_on_event(cp_tunnels *t, uint32_t worker, const struct msg_tunnel_event *ev);
+/* spcp attached to spdp (cp_tunnels_create registers it with the link). */
+void cp_tunnels_on_attach(cp_tunnels *t, uint32_t workers);
 /* The worker holding device's tunnel, or -ENOENT. */
 int cp_tunnels_worker(const cp_tunnels *t, const char *device);
 

@@ -170,6 +170,8 @@ struct tunnel {
 	struct fwd *fwds;
 	uint32_t free_fwd, n_fwds;
 	uint64_t seq;
+	uint64_t dump_seq;      /* MSG_TUNNEL_DUMP in progress; 0: none */
+	uint32_t dump_pos, dump_n; /* next agent, then forward slot; records sent */
 	uint64_t next_sweep;
 	uint32_t stage_owner, stage_len;
 	uint8_t stage[STAGE_CAP];
@@ -1461,6 +1463,62 @@ static int fwd_open(tunnel *t, const struct msg_tunnel_cmd *m, uint64_t now, uin
 	return 0;
 }
 
+static int dump_out(tunnel *t, struct msg_tunnel_event *ev)
+{
+	ev->seq = t->dump_seq;
+	ev->worker = t->cfg.worker;
+	if (!t->hooks.dump) {
+		emit(t, ev);
+		return 0;
+	}
+	return t->hooks.dump(t->hooks.ctx, ev);
+}
+
+/* spcp restarted and lost its view: live tunnels (not draining ones: they
+ * were replaced) and forward listeners, up to 64 records a call. */
+static void dump_step(tunnel *t)
+{
+	uint32_t na = t->cfg.max_agents, end = na + t->cfg.max_forwards;
+
+	for (int budget = 64; t->dump_seq && budget; budget--) {
+		struct msg_tunnel_event ev = { .kind = TUNNEL_EV_UP };
+		while (t->dump_pos < end) {
+			uint32_t i = t->dump_pos;
+			if (i < na && t->agents[i].state == AG_UP)
+				break;
+			if (i >= na && t->fwds[i - na].used)
+				break;
+			t->dump_pos++;
+		}
+		if (t->dump_pos == end) {
+			ev.kind = TUNNEL_EV_DUMP_DONE;
+			ev.streams = t->dump_n;
+			if (dump_out(t, &ev) == 0)
+				t->dump_seq = 0;
+			return;
+		}
+		const struct agent *a;
+		if (t->dump_pos < na) {
+			a = &t->agents[t->dump_pos];
+			ev.streams = a->n_streams;
+			ev.source = a->src;
+		} else {
+			const struct fwd *f = &t->fwds[t->dump_pos - na];
+			a = &t->agents[f->agent];
+			ev.kind = TUNNEL_EV_LISTENING;
+			ev.fwd_id = f->id;
+			ev.port = f->lport;
+			ev.streams = f->served;
+		}
+		ev.tunnel_id = a->id;
+		snprintf(ev.device, sizeof(ev.device), "%s", a->device);
+		if (dump_out(t, &ev) < 0)
+			return;
+		t->dump_pos++;
+		t->dump_n++;
+	}
+}
+
 void tunnel_cmd(tunnel *t, const struct msg_tunnel_cmd *m, uint64_t now)
 {
 	struct msg_tunnel_event ev = { .seq = m->seq, .kind = TUNNEL_EV_FAILED, .fwd_id = m->fwd_id,
@@ -1488,6 +1546,12 @@ void tunnel_cmd(tunnel *t, const struct msg_tunnel_cmd *m, uint64_t now)
 				return;
 			}
 		break;
+	case MSG_TUNNEL_DUMP:
+		/* a new dump starts over */
+		t->dump_seq = m->seq ? m->seq : 1;
+		t->dump_pos = t->dump_n = 0;
+		dump_step(t);
+		return;
 	case MSG_TUNNEL_KICK:
 		rc = -ENOENT;
 		for (uint32_t i = 0; i < t->cfg.max_agents; i++) {
@@ -1555,6 +1619,8 @@ static void sweep_agent(tunnel *t, struct agent *a, uint64_t now)
 void tunnel_timers(tunnel *t, uint64_t now)
 {
 	t->now = now;
+	if (t->dump_seq)
+		dump_step(t);
 	if (t->n_work)
 		for (uint32_t i = 0; i < t->cfg.max_streams; i++)
 			if (t->locals[i].work)

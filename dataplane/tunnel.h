@@ -75,6 +75,9 @@ struct tunnel_cfg {
 
 struct tunnel_hooks {
 	void (*event)(void *ctx, const struct msg_tunnel_event *ev);
+	/* MSG_TUNNEL_DUMP records; < 0: no room, the dump resumes later.
+	 * NULL: they go to event. */
+	int (*dump)(void *ctx, const struct msg_tunnel_event *ev);
 	uint64_t (*unix_now)(void *ctx); /* seconds, for token expiry; NULL: the real clock */
 	void *ctx;
 };
@@ -102,7 +105,10 @@ bool tunnel_owns(const tunnel *t, uint32_t port);
  * (a held chunk) and released later. n <= TUNNEL_HOLD. */
 void tunnel_input(tunnel *t, struct dp_pkt *pkts, unsigned n, uint64_t now_ns);
 
-/* One command from spcp (msg_check passed); answered with an event. */
+/* One command from spcp (msg_check passed); answered with an event.
+ * MSG_TUNNEL_DUMP: every live tunnel as UP and every forward as LISTENING
+ * (seq: the dump's), then DUMP_DONE; resumed by tunnel_timers while the
+ * event ring is full, never skipped. */
 void tunnel_cmd(tunnel *t, const struct msg_tunnel_cmd *m, uint64_t now_ns);
 
 /* Deadlines, heartbeats, and streams waiting for room: call every loop. */

@@ -57,7 +57,7 @@ static void emit_turn_event(void *ctx, const struct msg_turn_event *ev)
 	worker_emit(w, w->evt, MSG_TURN_EVENT, ev, sizeof(*ev));
 }
 
-/* A TURN dump record: a full ring is not a drop, the dump waits for room. */
+/* A TURN or tunnel dump record: a full ring is not a drop, the dump waits for room. */
 static int turn_dump_out(void *ctx, uint16_t type, const void *msg, uint32_t len)
 {
 	struct dp_worker *w = ctx;
@@ -76,6 +76,11 @@ static void emit_tunnel_event(void *ctx, const struct msg_tunnel_event *ev)
 {
 	struct dp_worker *w = ctx;
 	worker_emit(w, w->evt, MSG_TUNNEL_EVENT, ev, sizeof(*ev));
+}
+
+static int tunnel_dump_out(void *ctx, const struct msg_tunnel_event *ev)
+{
+	return turn_dump_out(ctx, MSG_TUNNEL_EVENT, ev, sizeof(*ev));
 }
 
 /* A STUN request for spcp: header and datagram written straight into the
@@ -195,6 +200,8 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 			struct msg_tunnel_event ev = { .seq = u.tc.seq, .kind = TUNNEL_EV_FAILED,
 						       .worker = w->id, .fwd_id = u.tc.fwd_id,
 						       .tunnel_id = u.tc.tunnel_id, .error = -EOPNOTSUPP };
+			if (u.tc.op == MSG_TUNNEL_DUMP)
+				ev.kind = TUNNEL_EV_DUMP_DONE, ev.error = 0; /* nothing to report */
 			worker_emit(w, w->evt, MSG_TUNNEL_EVENT, &ev, sizeof(ev));
 		}
 		break;
@@ -315,7 +322,7 @@ static int tunnel_init(struct dp_worker *w, uint32_t max_ports)
 				 .heartbeat_ns = (uint64_t)c->tunnel_heartbeat_ms * 1000000,
 				 .streampoint_id = c->tunnel_streampoint_id,
 				 .keys = w->dp->tunnel_keys, .tls = w->dp->tunnel_tls };
-	struct tunnel_hooks hooks = { .event = emit_tunnel_event, .ctx = w };
+	struct tunnel_hooks hooks = { .event = emit_tunnel_event, .dump = tunnel_dump_out, .ctx = w };
 	int rc;
 
 	w->tunnel = tunnel_create(&tc, &dp_backend_uring, w->be, w->stats, &hooks);

@@ -87,6 +87,27 @@ Test(endpoint, rendezvous_is_deterministic_and_moves_only_the_down_ones)
 	cr_assert_eq(ep_pick(sp, 0, "cam-1"), -1);
 }
 
+/* An avoided streampoint is skipped like a down one, for that device only:
+ * the device gets its second choice, the others keep theirs. */
+Test(endpoint, pick_avoid_skips_only_the_avoided)
+{
+	struct ep_streampoint sp[3] = { { .id = "sp-1" }, { .id = "sp-2" }, { .id = "sp-3" } };
+	char dev[32];
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(dev, sizeof(dev), "cam-%04d", i);
+		int first = ep_pick(sp, 3, dev);
+		cr_assert_eq(ep_pick_avoid(sp, 3, dev, 0), first);
+		int second = ep_pick_avoid(sp, 3, dev, 1ull << first);
+		cr_assert(second >= 0 && second != first);
+		sp[first].down = true; /* the same as its next pick when first is down */
+		cr_assert_eq(ep_pick(sp, 3, dev), second);
+		sp[first].down = false;
+		cr_assert_eq(ep_pick_avoid(sp, 3, dev, 7), -1);
+		cr_assert_eq(ep_pick_avoid(sp, 3, dev, 1ull << 5), first, "bits past n are ignored");
+	}
+}
+
 /* ---- lists ---- */
 
 struct sp_case {

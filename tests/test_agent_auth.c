@@ -423,6 +423,45 @@ Test(agent_auth, out_of_order)
 
 /* ---- assignment ---- */
 
+Test(agent_auth, unreachable_roundtrip_and_malformed)
+{
+	static const struct { const char *hex; enum agent_auth_err want; } rows[] = {
+		{ "01 09 31302e302e302e313a31", AGENT_AUTH_HS_BAD_MESSAGE }, /* a byte left over */
+		{ "01 0a 31302e302e302e313a31", AGENT_AUTH_OK },
+		{ "02 0a 31302e302e302e313a31", AGENT_AUTH_HS_BAD_VERSION },
+		{ "01 0b 31302e302e302e313a31", AGENT_AUTH_HS_BAD_MESSAGE }, /* length past the end */
+		{ "01 0a 31302e302e302e313a30", AGENT_AUTH_HS_BAD_MESSAGE }, /* port 0 */
+		{ "01 04 612062633a31", AGENT_AUTH_HS_BAD_MESSAGE },   /* space in the host */
+		{ "01", AGENT_AUTH_HS_BAD_MESSAGE },
+		{ "", AGENT_AUTH_HS_BAD_MESSAGE },
+	};
+	uint8_t buf[300];
+	const char *addr;
+	size_t al;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		size_t n = 0;
+		for (const char *h = rows[i].hex; *h;) {
+			if (*h == ' ') {
+				h++;
+				continue;
+			}
+			unsigned v;
+			cr_assert_eq(sscanf(h, "%2x", &v), 1);
+			buf[n++] = (uint8_t)v;
+			h += 2;
+		}
+		cr_assert_eq(agent_auth_unreachable_parse(buf, n, &addr, &al), rows[i].want, "row %zu", i);
+	}
+	int n = agent_auth_unreachable_encode("sp-2.example.net:443", 20, buf, sizeof(buf));
+	cr_assert_eq(n, 22);
+	cr_assert_eq(agent_auth_unreachable_parse(buf, (size_t)n, &addr, &al), AGENT_AUTH_OK);
+	cr_assert_eq(al, 20);
+	cr_assert_eq(memcmp(addr, "sp-2.example.net:443", 20), 0);
+	cr_assert_eq(agent_auth_unreachable_encode("sp-2.example.net:443", 20, buf, 21), -ENOSPC);
+	cr_assert_eq(agent_auth_unreachable_encode("no-port", 7, buf, sizeof(buf)), -EINVAL);
+}
+
 Test(agent_auth, assign_roundtrip_and_malformed)
 {
 	uint8_t buf[1024];

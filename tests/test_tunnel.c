@@ -31,6 +31,18 @@ static void on_event(void *ctx, const struct msg_tunnel_event *ev)
 	evs[nev++ % 64] = *ev;
 }
 
+static int dump_room = -1; /* dump records the "ring" takes; -1: any */
+
+static int on_dump(void *ctx, const struct msg_tunnel_event *ev)
+{
+	if (dump_room == 0)
+		return -ENOBUFS;
+	if (dump_room > 0)
+		dump_room--;
+	on_event(ctx, ev);
+	return 0;
+}
+
 static uint64_t unix_now(void *ctx)
 {
 	(void)ctx;
@@ -46,7 +58,8 @@ static void setup_window(uint32_t window)
 				  .max_streams = 8, .max_forwards = 4, .stream_window = window,
 				  .buf_size = TB_BUF_SIZE, .handshake_ns = 1 * S,
 				  .heartbeat_ns = 10 * S, .streampoint_id = "sp1", .keys = kr };
-	struct tunnel_hooks hooks = { .event = on_event, .unix_now = unix_now };
+	struct tunnel_hooks hooks = { .event = on_event, .dump = on_dump, .unix_now = unix_now };
+	dump_room = -1;
 	memset(&st, 0, sizeof(st));
 	memset(rd, 0, sizeof(rd));
 	nev = 0;
@@ -610,6 +623,49 @@ Test(tunnel, commands_fail_cleanly)
 	m.fwd_id = 99;
 	tunnel_cmd(tn, &m, now);
 	cr_assert_eq(evs[(nev - 1) % 64].error, -ENOENT);
+}
+
+/* spcp restarted: the dump reports live tunnels and forwards (not a
+ * replaced one), waits while the ring is full, and ends with DUMP_DONE. */
+Test(tunnel, dump_reports_live_tunnels_and_forwards)
+{
+	agent_up("cam1");
+	uint32_t c2 = agent_up("cam2");
+	uint64_t id2 = evs[(nev - 1) % 64].tunnel_id;
+	agent_up("cam1"); /* the first cam1 drains: not reported */
+	uint64_t id1 = evs[(nev - 1) % 64].tunnel_id;
+	uint32_t fp = forward("cam2", 5);
+	cr_assert(be->p[c2].open && be->p[fp].open);
+
+	nev = 0;
+	dump_room = 1;
+	struct msg_tunnel_cmd m = { .seq = 42, .op = MSG_TUNNEL_DUMP };
+	tunnel_cmd(tn, &m, now);
+	cr_assert_eq(nev, 1);
+	tunnel_timers(tn, now); /* ring full: waits */
+	cr_assert_eq(nev, 1);
+	dump_room = -1;
+	tunnel_timers(tn, now);
+	unsigned up1 = 0, up2 = 0, fwd = 0, done = 0;
+	for (unsigned i = 0; i < nev; i++) {
+		const struct msg_tunnel_event *ev = &evs[i];
+		if (ev->seq != 42)
+			continue;
+		up1 += ev->kind == TUNNEL_EV_UP && ev->tunnel_id == id1 && !strcmp(ev->device, "cam1");
+		up2 += ev->kind == TUNNEL_EV_UP && ev->tunnel_id == id2 && !strcmp(ev->device, "cam2");
+		fwd += ev->kind == TUNNEL_EV_LISTENING && ev->fwd_id == 5 && ev->tunnel_id == id2 &&
+		       ev->port == 40000u + fp && !strcmp(ev->device, "cam2");
+		if (ev->kind == TUNNEL_EV_DUMP_DONE) {
+			done++;
+			cr_assert_eq(ev->streams, 3);
+			cr_assert_eq(i, nev - 1, "DUMP_DONE comes last");
+		}
+		cr_assert_neq(ev->kind == TUNNEL_EV_UP && ev->tunnel_id != id1 && ev->tunnel_id != id2, 1,
+			      "a replaced tunnel was dumped");
+	}
+	cr_assert_eq(up1 + up2 + fwd + done, 4, "%u %u %u %u", up1, up2, fwd, done);
+	tunnel_timers(tn, now); /* done: nothing more */
+	cr_assert_eq(evs[(nev - 1) % 64].kind, TUNNEL_EV_DUMP_DONE);
 }
 
 Test(tunnel, forward_closes_when_idle)

@@ -105,13 +105,22 @@ static void fuzz_token(const char *buf, size_t len)
 	agent_auth_keyring_free(kr);
 }
 
+/* AUTH_OK / SWITCH and UNREACHABLE payloads: what parses re-encodes the same */
 static void fuzz_assign(const uint8_t *buf, size_t len)
 {
 	struct agent_auth_assign a;
+	uint8_t out[4096];
+	const char *addr;
+	size_t al;
+	int n;
+
+	if (agent_auth_unreachable_parse(buf, len, &addr, &al) == AGENT_AUTH_OK) {
+		n = agent_auth_unreachable_encode(addr, al, out, sizeof(out));
+		CHECK(n >= 0 && (size_t)n == len && memcmp(out, buf, len) == 0);
+	}
 	if (agent_auth_assign_parse(buf, len, &a) != AGENT_AUTH_OK)
 		return;
-	uint8_t out[4096];
-	int n = agent_auth_assign_encode(&a, out, sizeof(out));
+	n = agent_auth_assign_encode(&a, out, sizeof(out));
 	CHECK(n >= 0 && (size_t)n == len && memcmp(out, buf, len) == 0);
 }
 

@@ -264,12 +264,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				i += 2;
 				break;
 			}
-			struct msg_tunnel_cmd c = { .seq = 2, .op = (uint8_t)(arg % 3 + 1),
+			struct msg_tunnel_cmd c = { .seq = 2, .op = (uint8_t)(arg % MSG_TUNNEL__MAX + 1),
 						    .fwd_id = data[i], .idle_ms = data[i + 1] * 100u,
 						    .tunnel_id = (uint64_t)2 << 48 | data[i + 1],
 						    .device = "cam1", .target = "127.0.0.1:554" };
 			i += 2;
-			if (c.fwd_id || c.op == MSG_TUNNEL_KICK)
+			if (c.fwd_id || c.op == MSG_TUNNEL_KICK || c.op == MSG_TUNNEL_DUMP)
 				tunnel_cmd(t, &c, now);
 			for (uint32_t p = 0; p < TB_PORTS; p++)
 				if (be->p[p].open && be->p[p].listener && p != lport)

@@ -1,6 +1,9 @@
 """The real spagent through the real spdp tunnel (issue 6), end to end.
 
-Topology: spdp + spcp on the host; a camera network namespace "cam-<pid>"
+Topology: two streampoints on the host, each a real spdp + spcp pair (its
+own streampoint id, tunnel port, media ports, runtime directory); the first
+spcp runs the agent endpoint and lists both (`endpoint.streampoint`), the
+second has no endpoint. A camera network namespace "cam-<pid>"
 joined to the host by a veth pair. In cam: an HTTP service listening only
 on cam's loopback (so nothing outside cam can reach it; the agent is the
 only way in) serving a 50 MiB random file, and spagent allowed to reach it.
@@ -17,11 +20,20 @@ and a new fetch works; a wrong device key is refused at the endpoint
 (counted, no tunnel); an expired token is refused by spdp with 401
 (counted).
 
+Between the two real spdps: the tunnel is where the rendezvous hash puts
+it; `agent switch` moves it to the other (up there, gone here, a 50 MiB
+fetch through it) and `streampoint down` moves it back. spcp restarted
+while the tunnel stays up: the new spcp learns the tunnel and the forward
+from spdp (tunnel dump), `tunnel open` works. The spdp holding the tunnel
+is SIGKILLed: the agent's attempts there fail, it reports the streampoint
+unreachable (UNREACHABLE) and the endpoint SWITCHes it to the live one.
+
 Needs root (network namespaces); skipped otherwise.
-Ports: 41000-42999 (+ SP_TEST_PORT_OFFSET)."""
+Ports: 41000-41999 (+ SP_TEST_PORT_OFFSET)."""
 import hashlib
 import hmac
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,7 +49,9 @@ OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
 TUN = 41001 + OFF
 EP = 41002 + OFF
 HTTP = 41003 + OFF          # inside cam only
-MEDIA = 41100 + OFF
+TUN2 = 41004 + OFF
+MEDIA = 41100 + OFF         # 400 ports each
+MEDIA2 = 41500 + OFF
 SP_ID = "sp-e2e"
 SERVER_ID = "ep-e2e"
 BIG = 50 << 20
@@ -87,6 +101,23 @@ def write(d, name, text):
 
 def derive(master, device):
     return hmac.new(master, b"sp-device-key|" + device.encode(), hashlib.sha256).digest()
+
+
+def rendezvous(device, sp):
+    """ep_rendezvous (controlplane/endpoint.c): FNV-1a over device NUL sp, then mix64."""
+    m = (1 << 64) - 1
+    h = 0xcbf29ce484222325
+    for b in device.encode() + b"\0" + sp.encode():
+        h = ((h ^ b) * 0x100000001b3) & m
+    h = ((h ^ (h >> 30)) * 0xbf58476d1ce4e5b9) & m
+    h = ((h ^ (h >> 27)) * 0x94d049bb133111eb) & m
+    return h ^ (h >> 31)
+
+
+# The second streampoint's id: the first one cam-1 ranks below SP_ID, so
+# cam-1's home is SP_ID and the tests above need not know about SP2.
+SP2 = next(f"sp-e2e-{c}" for c in "bcdefghijk"
+           if rendezvous("cam-1", f"sp-e2e-{c}") < rendezvous("cam-1", SP_ID))
 
 
 FETCH = ("import hashlib,sys,time,urllib.request\n"
@@ -170,18 +201,22 @@ def env(tmp_path_factory):
         Streampoint.wait(lambda: sh(*in_cam("curl", "-s", "-o", "/dev/null", "-r", "0-0",
                                             f"http://127.0.0.1:{HTTP}/big.bin"),
                                     check=False).returncode == 0, 20, "http.server in cam")
-        dp = ["-o", f"tunnel.listen=127.0.0.1:{TUN},{HOST_IP}:{TUN}", "-o", f"tunnel.tls_cert={crt}",
-              "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyring}",
-              "-o", f"tunnel.streampoint_id={SP_ID}", "-o", "tunnel.heartbeat_ms=1000"]
+        def dp(sp_id, port):
+            return ["-o", f"tunnel.listen=127.0.0.1:{port},{HOST_IP}:{port}",
+                    "-o", f"tunnel.tls_cert={crt}", "-o", f"tunnel.tls_key={key}",
+                    "-o", f"tunnel.token_key_file={keyring}",
+                    "-o", f"tunnel.streampoint_id={sp_id}", "-o", "tunnel.heartbeat_ms=1000"]
         cp = ["-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{EP}",
               "-o", f"endpoint.tls_cert={crt}", "-o", f"endpoint.tls_key={key}",
               "-o", f"endpoint.server_id={SERVER_ID}", "-o", f"endpoint.master_key_file={master}",
               "-o", f"endpoint.token_key_file={keyring}", "-o", "endpoint.heartbeat_s=1",
-              "-o", f"endpoint.streampoint={SP_ID}@{HOST_IP}:{TUN}"]
-        sp = Streampoint(workers=2, port_base=MEDIA, spdp_opts=dp, spcp_opts=cp)
-        sp.spdp_opts += ["-o", f"media.port_max={MEDIA + 999}"]
-        with sp:
-            e.sp = sp
+              "-o", f"endpoint.streampoint={SP_ID}@{HOST_IP}:{TUN},{SP2}@{HOST_IP}:{TUN2}"]
+        sp = Streampoint(workers=2, port_base=MEDIA, spdp_opts=dp(SP_ID, TUN), spcp_opts=cp)
+        sp.spdp_opts += ["-o", f"media.port_max={MEDIA + 399}"]
+        sp2 = Streampoint(workers=2, port_base=MEDIA2, spdp_opts=dp(SP2, TUN2))
+        sp2.spdp_opts += ["-o", f"media.port_max={MEDIA2 + 399}"]
+        with sp, sp2:
+            e.sp, e.sp2 = sp, sp2
             yield e
             for p in reversed(e.procs):
                 p.stop()
@@ -278,3 +313,113 @@ def test_expired_token_refused_by_spdp(env):
     s.close()
     after = counters(sp)
     assert after["tun_token_expired"] == before["tun_token_expired"] + 1
+
+
+def where(env, device="cam-1"):
+    """The streampoint the endpoint has device on."""
+    return next(a["streampoint"] for a in env.sp.spctl("agents")["agents"] if a["device"] == device)
+
+
+def fetch_via(env, sp, device="cam-1"):
+    """A forward on sp's spdp to the camera's HTTP service; the 50 MiB file through it."""
+    fw = sp.spctl("tunnel", "open", device, str(HTTP), "--idle-ms", "60000")
+    assert fw["state"] == "listening", fw
+    h, n, _ = fetch(f"http://127.0.0.1:{fw['port']}/big.bin")
+    assert (h, n) == (env.sha, BIG)
+    return fw
+
+
+def test_switch_between_two_real_spdps(env, cam1):
+    """Steps: the tunnel at the hash's pick; agent switch to the other spdp;
+    streampoint down of that one. Verify: each time the tunnel is up at the
+    new spdp (its spctl tunnels), gone from the old one, and 50 MiB arrive
+    intact through it."""
+    sp, sp2 = env.sp, env.sp2
+    assert where(env) == SP_ID
+    sp.wait(lambda: "cam-1" in tunnels(sp), 30, "cam-1's tunnel at its assigned spdp")
+    assert "cam-1" not in tunnels(sp2)
+    fetch_via(env, sp)
+
+    assert sp.spctl("agent", "switch", "cam-1", SP2)["streampoint"] == SP2
+    sp.wait(lambda: "cam-1" in tunnels(sp2), 30, "cam-1's tunnel up at the second spdp")
+    sp.wait(lambda: "cam-1" not in tunnels(sp), 30, "cam-1's tunnel gone from the first spdp")
+    assert where(env) == SP2
+    fetch_via(env, sp2)
+
+    r = sp.spctl("streampoint", "down", SP2)
+    try:
+        assert r["moved"] == 1, r
+        sp.wait(lambda: "cam-1" in tunnels(sp), 30, "cam-1's tunnel back at the first spdp")
+        sp.wait(lambda: "cam-1" not in tunnels(sp2), 30, "cam-1's tunnel gone from the second")
+        assert where(env) == SP_ID
+        fetch_via(env, sp)
+    finally:
+        sp.spctl("streampoint", "up", SP2)
+
+
+def test_spcp_restart_keeps_tunnels(env, cam1):
+    """Steps: a forward through cam-1's tunnel; SIGKILL spcp (the endpoint's
+    too) and start it again. Verify: the tunnel never dropped (same id, no
+    new `tunnel up` at the agent); the new spcp lists it and the old forward
+    (learnt from spdp's tunnel dump); a new `tunnel open` gets another id and
+    both forwards carry the file intact; the agent re-authenticated by
+    itself and stays where it was."""
+    sp = env.sp
+    sp.wait(lambda: "cam-1" in tunnels(sp), 30, "cam-1's tunnel at the first spdp")
+    before = tunnels(sp)["cam-1"]
+    fw = sp.spctl("tunnel", "open", "cam-1", str(HTTP), "--idle-ms", "120000")
+    assert fw["state"] == "listening", fw
+    ups = cam1.count(r"tunnel .*: up")
+    auths = cam1.count(r"control: authenticated")
+
+    sp.procs["spcp"].send_signal(signal.SIGKILL)
+    sp.procs["spcp"].wait(10)
+    sp.start("spcp")
+    sp.wait(lambda: sp.status_rc() == 0, 30, "the new spcp attached to spdp")
+    sp.wait(lambda: sp.spctl("tunnels")["restore"]["workers_pending"] == 0, 30, "tunnel dump done")
+    t = sp.spctl("tunnels")
+    cam = {x["device"]: x for x in t["tunnels"]}["cam-1"]
+    assert cam["tunnel"] == before["tunnel"] and cam.get("restored"), cam
+    old = [f for f in t["forwards"] if f["id"] == fw["id"]]
+    assert old and old[0]["state"] == "listening" and old[0]["port"] == fw["port"], t["forwards"]
+
+    new = fetch_via(env, sp)
+    assert new["id"] != fw["id"]
+    h, n, _ = fetch(f"http://127.0.0.1:{fw['port']}/big.bin")
+    assert (h, n) == (env.sha, BIG)
+    assert cam1.count(r"tunnel .*: up") == ups
+    sp.wait(lambda: cam1.count(r"control: authenticated") > auths, 60, "agent back at the endpoint")
+    sp.wait(lambda: any(a["device"] == "cam-1" for a in sp.spctl("agents")["agents"]), 30,
+            "cam-1 in spctl agents")
+    assert where(env) == SP_ID
+    assert tunnels(sp)["cam-1"]["tunnel"] == before["tunnel"]
+
+
+def test_killed_spdp_agent_moves_to_the_live_one(env, cam1):
+    """Steps: SIGKILL the spdp holding cam-1's tunnel; later start it again.
+    Verify: the agent's attempts there fail, it reports the streampoint
+    unreachable, the endpoint (counted) SWITCHes it to the other spdp, where
+    the tunnel comes up and 50 MiB arrive intact; the restarted spdp's spcp
+    no longer lists the dead spdp's tunnel."""
+    sp, sp2 = env.sp, env.sp2
+    assert where(env) == SP_ID
+    sp.wait(lambda: "cam-1" in tunnels(sp), 30, "cam-1's tunnel at the first spdp")
+    reports = sp.spctl("agents")["unreachable"]["reports"]
+    start = len(cam1.lines)
+    sp.procs["spdp"].send_signal(signal.SIGKILL)
+    sp.procs["spdp"].wait(10)
+    try:
+        cam1.wait_line(r"tunnel .*: (connection lost|went silent)", 30, start)
+        cam1.wait_line(r"unreachable after \d+ attempts", 60, start)
+        sp.wait(lambda: "cam-1" in tunnels(sp2), 60, "cam-1's tunnel up at the live spdp")
+        a = sp.spctl("agents")
+        assert a["unreachable"]["reports"] > reports, a["unreachable"]
+        assert {s["id"]: s for s in a["streampoints"]}[SP_ID]["reported_unreachable"] >= 1
+        assert where(env) == SP2
+        fetch_via(env, sp2)
+    finally:
+        sp.start("spdp")
+        sp.wait(lambda: sp.status_rc() == 0, 30, "spcp attached to the restarted spdp")
+    sp.wait(lambda: sp.spctl("tunnels")["restore"]["workers_pending"] == 0, 30, "tunnel dump done")
+    assert "cam-1" not in tunnels(sp)
+    assert "cam-1" in tunnels(sp2)
