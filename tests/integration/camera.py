@@ -36,6 +36,9 @@ import urllib.parse
 BUILD = os.environ.get("SP_BUILD_DIR",
                        os.path.join(os.path.dirname(__file__), "..", "..", "build", "debug"))
 CAMERA = os.path.join(BUILD, "tests", "camera", "sp_camera")
+# GLib/GStreamer's process-lifetime allocations, for the asan build
+LSAN_SUPP = os.path.join(os.path.dirname(__file__), "..", "camera", "lsan.supp")
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
 def in_ns(netns, argv):
@@ -82,14 +85,15 @@ def make_snapshot(path, size="320x240"):
 class Proc:
     """A child whose stdout+stderr lines are kept and can be waited for."""
 
-    def __init__(self, name, argv, log_dir=None):
+    def __init__(self, name, argv, log_dir=None, env=None):
         self.name = name
         self.argv = argv
         self.lines = []
         self.cv = threading.Condition()
         self.log = open(os.path.join(log_dir, f"{name}.log"), "w") if log_dir else None
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, text=True, errors="replace")
+                                  stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                  env=env)
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
 
@@ -176,7 +180,10 @@ class Camera:
         return os.access(CAMERA, os.X_OK)
 
     def start(self, timeout=20):
-        self.proc = Proc(self.name, self.argv, self.log_dir)
+        env = dict(os.environ)
+        lsan = env.get("LSAN_OPTIONS", "")
+        env["LSAN_OPTIONS"] = (lsan + ":" if lsan else "") + f"suppressions={LSAN_SUPP}"
+        self.proc = Proc(self.name, self.argv, self.log_dir, env)
         self.proc.wait_line(r"^ready port=", timeout)
         return self
 
@@ -187,9 +194,14 @@ class Camera:
         self.stop()
 
     def stop(self):
-        if self.proc:
-            return self.proc.stop()
-        return None
+        """SIGTERM; returns the exit code. Raises on sanitizer reports."""
+        if not self.proc:
+            return None
+        rc = self.proc.stop()
+        bad = [l for l in self.proc.lines if SANITIZER.search(l)]
+        if bad:
+            raise AssertionError(f"{self.name}: sanitizer report:\n" + "\n".join(bad[:20]))
+        return rc
 
     def url(self, mount="/live", host=None, user=None, password=None):
         auth = ""
