@@ -233,10 +233,21 @@ class Camera:
         in its namespace: the camera-side view of "how many upstreams"."""
         return tcp_established(self.port, self.netns)
 
+    def bytes_acked(self):
+        """Bytes sent over the camera's open RTSP/TCP connections (not UDP)."""
+        return tcp_bytes_acked(self.port, self.netns)
+
 
 def tcp_established(port, netns=None):
     out = sh(*in_ns(netns, ["ss", "-Htn", "state", "established", f"( sport = :{port} )"]))
     return sum(1 for l in out.stdout.splitlines() if l.strip())
+
+
+def tcp_bytes_acked(port, netns=None):
+    """Bytes the peers acknowledged on the established connections from
+    `port` (ss -ti): a camera's upstream bytes over TCP, while they last."""
+    out = sh(*in_ns(netns, ["ss", "-Htin", "state", "established", f"( sport = :{port} )"]))
+    return sum(int(n) for n in re.findall(r"\bbytes_acked:(\d+)", out.stdout))
 
 
 class SnapshotServer:
