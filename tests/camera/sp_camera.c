@@ -8,11 +8,8 @@
  *   /live  videotestsrc ! x264enc (zerolatency, short GOP) ! rtph264pay,
  *          optional audio (PCMA or AAC) as a second stream
  *   /sub   the same at a lower resolution (-S), like a camera's substream
- *   /clip  an H.264 MP4/MKV file (-c), looped forever: a reader pipeline
- *          demuxes it in real time with segment seeks and feeds the mount's
- *          appsrc, timestamped with the mount's clock, so the mount looks
- *          live (no Range, no seeking that would disturb other viewers).
- *          Clips without B-frames are the safe kind (ffmpeg -bf 0).
+ *   /clip  an H.264 MP4/MKV file (-c), looped forever into the mount's
+ *          appsrc by clip_feed.c, so the mount looks live.
  * TCP interleaved and UDP transports; optional Basic or Digest auth.
  *
  * Events are printed one per line on stdout for tests to wait on:
@@ -36,10 +33,10 @@
 #include <string.h>
 
 #include <glib-unix.h>
-#include <gst/app/gstappsink.h>
-#include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <gst/rtsp-server/rtsp-server.h>
+
+#include "clip_feed.h"
 
 enum { M_LIVE, M_SUB, M_CLIP, M_COUNT };
 
@@ -58,16 +55,6 @@ struct cam_opts {
 	int udp_min, udp_max;	   /* 0: ephemeral ports */
 };
 
-/* The looping clip reader and the appsrc of /clip's current media. */
-struct clip_feed {
-	GstElement *reader;
-	GMutex lock;
-	GstElement *appsrc; /* ref held; NULL while /clip has no media */
-	unsigned gen;	    /* bumped when appsrc changes */
-	bool seeked;
-	unsigned loops;
-};
-
 static struct {
 	struct cam_opts o;
 	GMainLoop *loop;
@@ -76,7 +63,7 @@ static struct {
 	gint medias[M_COUNT];
 	gint clients;
 	unsigned status_seq;
-	struct clip_feed clip;
+	struct clip_feed *clip; /* NULL: no /clip */
 	int exit_code;
 } cam;
 
@@ -302,24 +289,11 @@ static void on_media_gone(gpointer data, GObject *media)
 	g_atomic_int_add(&cam.medias[GPOINTER_TO_INT(data)], -1);
 }
 
-static void clip_attach(GstElement *appsrc)
-{
-	GstElement *old;
-
-	g_mutex_lock(&cam.clip.lock);
-	old = cam.clip.appsrc;
-	cam.clip.appsrc = appsrc ? gst_object_ref(appsrc) : NULL;
-	cam.clip.gen++;
-	g_mutex_unlock(&cam.clip.lock);
-	if (old)
-		gst_object_unref(old);
-}
-
 static void on_clip_unprepared(GstRTSPMedia *media, gpointer data)
 {
 	(void)media;
 	(void)data;
-	clip_attach(NULL);
+	clip_feed_attach(cam.clip, NULL);
 }
 
 static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media, gpointer data)
@@ -333,7 +307,7 @@ static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media, gpoi
 		GstElement *bin = gst_rtsp_media_get_element(media);
 		GstElement *src = gst_bin_get_by_name_recurse_up(GST_BIN(bin), "clipsrc");
 
-		clip_attach(src);
+		clip_feed_attach(cam.clip, src);
 		if (src)
 			gst_object_unref(src);
 		gst_object_unref(bin);
@@ -341,173 +315,15 @@ static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media, gpoi
 	}
 }
 
-/* ---- the looping clip reader ----------------------------------------- */
-
-/*
- * Runs in the reader's streaming thread, paced by appsink's sync. Buffers
- * keep the reader's running time moved by one offset onto /clip's running
- * time, taken when a new appsrc gets its first keyframe: stamping each
- * buffer with "now" instead would add scheduling jitter, and viewers would
- * see equal or reordered DTS.
- *
- * Loop seams: after a segment seek the demuxer starts the next loop's
- * running time at the last frame's timestamp, not one frame later (and a
- * flushing rewind starts it at 0), so the reader's running time is bent by
- * "seam" to stay one frame duration apart, and appsink's ts-offset follows
- * so that the pacing does not run one frame ahead per loop.
- */
-static GstFlowReturn clip_new_sample(GstAppSink *sink, gpointer data)
+static void on_clip_event(const char *event, unsigned loops, const char *detail)
 {
-	/* only this streaming thread uses these */
-	static unsigned gen_seen;
-	static bool synced;
-	static gint64 offset, seam;
-	static GstClockTime last_t = GST_CLOCK_TIME_NONE, last_dur;
-	GstSample *sample = gst_app_sink_pull_sample(sink);
-	GstClockTime pts, dts, rt_pts, rt_dts, t;
-	const GstSegment *seg;
-	GstElement *src = NULL;
-	GstBuffer *buf;
-	GstClock *clock;
-	unsigned gen;
-
-	(void)data;
-	if (!sample)
-		return GST_FLOW_EOS;
-	buf = gst_sample_get_buffer(sample);
-	seg = gst_sample_get_segment(sample);
-	if (!buf || !seg)
-		goto out;
-	pts = GST_BUFFER_PTS(buf);
-	dts = GST_BUFFER_DTS_OR_PTS(buf);
-	if (!GST_CLOCK_TIME_IS_VALID(pts))
-		pts = dts;
-	rt_pts = gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts);
-	rt_dts = gst_segment_to_running_time(seg, GST_FORMAT_TIME, dts);
-	if (!GST_CLOCK_TIME_IS_VALID(rt_dts) || !GST_CLOCK_TIME_IS_VALID(rt_pts))
-		goto out;
-	t = (GstClockTime)((gint64)rt_dts + seam);
-	if (GST_CLOCK_TIME_IS_VALID(last_t) && t <= last_t) {
-		seam += (gint64)(last_t + last_dur) - (gint64)t;
-		g_object_set(sink, "ts-offset", seam, NULL);
-		t = last_t + last_dur;
+	if (strcmp(event, "looped") == 0) {
+		say("clip looped n=%u", loops);
+		return;
 	}
-	if (GST_CLOCK_TIME_IS_VALID(last_t))
-		last_dur = t - last_t;
-	last_t = t;
-
-	g_mutex_lock(&cam.clip.lock);
-	src = cam.clip.appsrc ? gst_object_ref(cam.clip.appsrc) : NULL;
-	gen = cam.clip.gen;
-	g_mutex_unlock(&cam.clip.lock);
-	if (gen != gen_seen)
-		synced = false;
-	gen_seen = gen;
-	if (!src)
-		goto out;
-	clock = gst_element_get_clock(src);
-	if (!clock || GST_STATE(src) != GST_STATE_PLAYING) {
-		synced = false;
-	} else if (synced || !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
-		GstBuffer *out = gst_buffer_copy(buf);
-
-		if (!synced) {
-			GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(src);
-			GstCaps *caps = gst_sample_get_caps(sample);
-
-			offset = (gint64)now - (gint64)t;
-			if (caps)
-				gst_app_src_set_caps(GST_APP_SRC(src), caps);
-			synced = true;
-		}
-		GST_BUFFER_DTS(out) = (GstClockTime)MAX((gint64)t + offset, 0);
-		GST_BUFFER_PTS(out) = (GstClockTime)MAX((gint64)rt_pts + seam + offset, 0);
-		gst_app_src_push_buffer(GST_APP_SRC(src), out);
-	}
-	if (clock)
-		gst_object_unref(clock);
-out:
-	if (src)
-		gst_object_unref(src);
-	gst_sample_unref(sample);
-	return GST_FLOW_OK;
-}
-
-static void clip_rewind(GstSeekFlags flush)
-{
-	if (!gst_element_seek(cam.clip.reader, 1.0, GST_FORMAT_TIME, flush | GST_SEEK_FLAG_SEGMENT,
-			       GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE))
-		say("clip seek failed");
-}
-
-static gboolean on_clip_bus(GstBus *bus, GstMessage *msg, gpointer data)
-{
-	GError *err = NULL;
-	char *dbg = NULL;
-
-	(void)bus;
-	(void)data;
-	switch (GST_MESSAGE_TYPE(msg)) {
-	case GST_MESSAGE_ASYNC_DONE:
-		/* prerolled: a segment seek makes the end a SEGMENT_DONE, not EOS */
-		if (!cam.clip.seeked) {
-			cam.clip.seeked = true;
-			clip_rewind(GST_SEEK_FLAG_FLUSH);
-			gst_element_set_state(cam.clip.reader, GST_STATE_PLAYING);
-		}
-		break;
-	case GST_MESSAGE_SEGMENT_DONE:
-		clip_rewind(0);
-		say("clip looped n=%u", ++cam.clip.loops);
-		break;
-	case GST_MESSAGE_EOS: /* a demuxer without segment seeks */
-		clip_rewind(GST_SEEK_FLAG_FLUSH);
-		say("clip looped n=%u", ++cam.clip.loops);
-		break;
-	case GST_MESSAGE_ERROR:
-		gst_message_parse_error(msg, &err, &dbg);
-		say("error clip %s: %s (%s)", cam.o.clip, err->message, dbg ? dbg : "");
-		g_error_free(err);
-		g_free(dbg);
-		cam.exit_code = 1;
-		g_main_loop_quit(cam.loop);
-		break;
-	default:
-		break;
-	}
-	return G_SOURCE_CONTINUE;
-}
-
-static int clip_start(const char *path)
-{
-	GError *err = NULL;
-	GstElement *fsrc, *sink;
-	GstBus *bus;
-
-	cam.clip.reader = gst_parse_launch(
-		"filesrc name=file ! parsebin ! h264parse config-interval=-1 ! "
-		"video/x-h264,stream-format=byte-stream,alignment=au ! "
-		"appsink name=sink sync=true max-buffers=8", &err);
-	if (!cam.clip.reader) {
-		fprintf(stderr, "sp_camera: clip reader: %s\n", err ? err->message : "?");
-		g_clear_error(&err);
-		return -1;
-	}
-	fsrc = gst_bin_get_by_name(GST_BIN(cam.clip.reader), "file");
-	g_object_set(fsrc, "location", path, NULL);
-	gst_object_unref(fsrc);
-	sink = gst_bin_get_by_name(GST_BIN(cam.clip.reader), "sink");
-	GstAppSinkCallbacks cb = { .new_sample = clip_new_sample };
-	gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, NULL, NULL);
-	gst_object_unref(sink);
-	bus = gst_element_get_bus(cam.clip.reader);
-	gst_bus_add_watch(bus, on_clip_bus, NULL);
-	gst_object_unref(bus);
-	if (gst_element_set_state(cam.clip.reader, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE) {
-		fprintf(stderr, "sp_camera: cannot open clip %s\n", path);
-		return -1;
-	}
-	return 0;
+	say("error clip %s: %s", cam.o.clip, detail ? detail : "?");
+	cam.exit_code = 1;
+	g_main_loop_quit(cam.loop);
 }
 
 /* ---- factories -------------------------------------------------------- */
@@ -687,7 +503,6 @@ int main(int argc, char **argv)
 	gst_init(&argc, &argv);
 	if (parse_opts(argc, argv) < 0)
 		return 2;
-	g_mutex_init(&cam.clip.lock);
 	cam.loop = g_main_loop_new(NULL, FALSE);
 	cam.server = gst_rtsp_server_new();
 	gst_rtsp_server_set_address(cam.server, cam.o.address);
@@ -715,8 +530,14 @@ int main(int argc, char **argv)
 		g_free(launch);
 	}
 	if (cam.o.clip) {
-		if (clip_start(cam.o.clip) < 0)
+		GError *err = NULL;
+
+		cam.clip = clip_feed_start(cam.o.clip, on_clip_event, &err);
+		if (!cam.clip) {
+			fprintf(stderr, "sp_camera: clip %s: %s\n", cam.o.clip, err ? err->message : "?");
+			g_clear_error(&err);
 			return 1;
+		}
 		mount(mp, M_CLIP, "( appsrc name=clipsrc is-live=true format=time ! h264parse ! "
 			  "rtph264pay name=pay0 pt=96 config-interval=-1 )", ports);
 	}
@@ -738,11 +559,7 @@ int main(int argc, char **argv)
 	say("ready port=%d", gst_rtsp_server_get_bound_port(cam.server));
 	g_main_loop_run(cam.loop);
 
-	if (cam.clip.reader) {
-		gst_element_set_state(cam.clip.reader, GST_STATE_NULL);
-		gst_object_unref(cam.clip.reader);
-	}
-	clip_attach(NULL);
+	clip_feed_stop(cam.clip);
 	if (ports)
 		g_object_unref(ports);
 	g_object_unref(cam.server);
