@@ -469,6 +469,10 @@ int rtsp_reader_feed(rtsp_reader *r, const uint8_t *buf, size_t len, size_t *use
 			const uint8_t *lf = memchr(buf + pos, '\n', n);
 			if (lf)
 				n = (size_t)(lf - (buf + pos)) + 1;
+			/* NUL refused on arrival, not at the line's end: a peer
+			 * sending binary garbage is dropped at once */
+			if (memchr(buf + pos, 0, n))
+				return fail(r, RTSP_ERR_NUL, pos, used);
 			if (n > r->lim.max_header_bytes - r->hlen)
 				return fail(r, RTSP_ERR_HEADER_TOO_LARGE, pos, used);
 			memcpy(r->hdr + r->hlen, buf + pos, n);
