@@ -470,10 +470,13 @@ int rtsp_reader_feed(rtsp_reader *r, const uint8_t *buf, size_t len, size_t *use
 			if (lf)
 				n = (size_t)(lf - (buf + pos)) + 1;
 			/* NUL refused on arrival, not at the line's end: a peer
-			 * sending binary garbage is dropped at once */
-			if (memchr(buf + pos, 0, n))
+			 * sending binary garbage is dropped at once. Only the
+			 * bytes within the limit count, so the first offending
+			 * byte decides the error whatever the chunking. */
+			size_t room = r->lim.max_header_bytes - r->hlen;
+			if (memchr(buf + pos, 0, n < room ? n : room))
 				return fail(r, RTSP_ERR_NUL, pos, used);
-			if (n > r->lim.max_header_bytes - r->hlen)
+			if (n > room)
 				return fail(r, RTSP_ERR_HEADER_TOO_LARGE, pos, used);
 			memcpy(r->hdr + r->hlen, buf + pos, n);
 			r->hlen += (uint32_t)n;
