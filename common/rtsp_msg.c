@@ -794,6 +794,15 @@ static bool safe_value(const char *s)
 	return true;
 }
 
+/* a separator inside a value would split the spec when read back */
+static bool strpbrk_n(struct rtsp_str s, const char *set)
+{
+	for (uint32_t i = 0; i < s.len; i++)
+		if (strchr(set, s.p[i]))
+			return true;
+	return false;
+}
+
 int rtsp_format_transport(const struct rtsp_transport *t, size_t n, char *buf, size_t cap)
 {
 	static const char *const prof[] = { [RTSP_PROF_AVP] = "RTP/AVP", [RTSP_PROF_SAVP] = "RTP/SAVP",
@@ -806,8 +815,8 @@ int rtsp_format_transport(const struct rtsp_transport *t, size_t n, char *buf, s
 			return -EINVAL;
 		if ((t->destination.p && !visible(t->destination)) ||
 		    (t->source.p && !visible(t->source)) ||
-		    memchr(t->destination.p ? t->destination.p : "", ';', t->destination.len) ||
-		    memchr(t->source.p ? t->source.p : "", ';', t->source.len))
+		    (t->destination.p && strpbrk_n(t->destination, ";,")) ||
+		    (t->source.p && strpbrk_n(t->source, ";,")))
 			return -EINVAL;
 		if (i)
 			puts_(&o, ",");

@@ -492,6 +492,13 @@ static void put_track(struct out *o, int idx)
 	put(o, tmp, (size_t)k);
 }
 
+/* The same name test parse_attr() makes. */
+static bool attr_is_control(struct sdp_str v)
+{
+	const char *colon = memchr(v.p, ':', v.len);
+	return str_ieq(trim(v.p, colon ? (size_t)(colon - v.p) : v.len), "control");
+}
+
 static bool one_line(const char *s, bool spaces)
 {
 	for (; *s; s++)
@@ -550,7 +557,7 @@ int sdp_write_proxy(const char *text, size_t len, const struct sdp_proxy_opts *o
 			puts_(&w, "\r\n");
 		} else if (k == 'c') {
 			puts_(&w, "c=IN IP4 0.0.0.0\r\n");
-		} else if (k == 'a' && has_prefix(v, "control:")) {
+		} else if (k == 'a' && attr_is_control(v)) {
 			if (sec < 0) {
 				puts_(&w, "a=control:*\r\n");
 			} else if (!sec_control) {

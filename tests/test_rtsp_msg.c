@@ -617,6 +617,10 @@ Test(rtsp_msg, transport_fields)
 	t[0].destination = S("1.2.3.4;evil=1");
 	char out[128];
 	cr_assert_eq(rtsp_format_transport(t, 1, out, sizeof(out)), -EINVAL);
+	t[0].destination = S("1.2.3.4,RTP/AVP");
+	cr_assert_eq(rtsp_format_transport(t, 1, out, sizeof(out)), -EINVAL);
+	t[0].destination = S("1.2.3.4");
+	cr_assert_gt(rtsp_format_transport(t, 1, out, sizeof(out)), 0);
 }
 
 Test(rtsp_msg, session_table)

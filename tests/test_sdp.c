@@ -475,6 +475,11 @@ Test(sdp, proxy_adds_missing_control_and_connection)
 	static const char two[] = "v=0\nc=IN IP4 1.1.1.1\nm=video 0 RTP/AVP 96\na=control:a\na=control:b\n";
 	n = sdp_write_proxy(two, sizeof(two) - 1, &o, out, sizeof(out), &e);
 	cr_assert_str_eq(out, "v=0\r\nc=IN IP4 0.0.0.0\r\nm=video 0 RTP/AVP 96\r\na=control:trackID=0\r\n");
+	/* spelled the way the parser still reads as control */
+	static const char odd[] = "v=0\nc=IN IP4 1.1.1.1\na=Control\nm=video 0 RTP/AVP 96\na=control :a\n";
+	n = sdp_write_proxy(odd, sizeof(odd) - 1, &o, out, sizeof(out), &e);
+	cr_assert_str_eq(out, "v=0\r\nc=IN IP4 0.0.0.0\r\na=control:*\r\nm=video 0 RTP/AVP 96\r\n"
+			      "a=control:trackID=0\r\n");
 }
 
 Test(sdp, proxy_refuses)
