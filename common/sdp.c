@@ -436,6 +436,8 @@ static size_t scheme_len(const char *s, size_t len)
 int sdp_control_url(const char *base, size_t blen, const char *control, size_t clen, char *out,
 		    size_t cap)
 {
+	if (!control)
+		clen = 0;
 	size_t sl = scheme_len(base, blen);
 	struct sdp_str b = { base, (uint32_t)blen };
 	if (!sl || !(has_prefix(b, "rtsp://") || has_prefix(b, "rtsps://") ||
@@ -459,7 +461,8 @@ int sdp_control_url(const char *base, size_t blen, const char *control, size_t c
 		return -ENOSPC;
 	memcpy(out, pre, prel);
 	memcpy(out + prel, sep, strlen(sep));
-	memcpy(out + prel + strlen(sep), control, clen);
+	if (clen)
+		memcpy(out + prel + strlen(sep), control, clen);
 	out[total] = '\0';
 	return (int)total;
 }

@@ -35,7 +35,7 @@ static char *load(const char *name, size_t *len)
 
 static bool eq(struct sdp_str s, const char *lit)
 {
-	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
+	return s.len == strlen(lit) && (s.len == 0 || memcmp(s.p, lit, s.len) == 0);
 }
 
 /* ---- camera samples ---- */
