@@ -188,6 +188,7 @@ struct rtsp_reader {
 	struct rtsp_limits lim;
 	enum rstate st;
 	enum rtsp_err err;
+	void *block;         /* hdrs then hdr, allocated with the first message */
 	char *hdr;           /* max_header_bytes */
 	uint32_t hlen;       /* bytes held */
 	uint32_t line_start; /* start of the line being received */
@@ -217,12 +218,6 @@ rtsp_reader *rtsp_reader_new(const struct rtsp_limits *lim)
 	if (!r)
 		return NULL;
 	r->lim = l;
-	r->hdr = malloc(l.max_header_bytes);
-	r->hdrs = calloc(l.max_headers, sizeof(*r->hdrs));
-	if (!r->hdr || !r->hdrs) {
-		rtsp_reader_free(r);
-		return NULL;
-	}
 	return r;
 }
 
@@ -230,8 +225,7 @@ void rtsp_reader_free(rtsp_reader *r)
 {
 	if (!r)
 		return;
-	free(r->hdr);
-	free(r->hdrs);
+	free(r->block);
 	free(r->body);
 	free(r);
 }
@@ -241,11 +235,23 @@ bool rtsp_reader_idle(const rtsp_reader *r) { return r->st == ST_IDLE; }
 
 void rtsp_reader_trim(rtsp_reader *r)
 {
-	if (r->st == ST_BODY && r->body_have)
-		return;
+	if (r->st == ST_HEAD || r->st == ST_BODY)
+		return; /* a message is half-received */
+	free(r->block);
+	r->block = NULL;
+	r->hdr = NULL;
+	r->hdrs = NULL;
 	free(r->body);
 	r->body = NULL;
 	r->body_cap = 0;
+}
+
+size_t rtsp_reader_footprint(const rtsp_reader *r)
+{
+	size_t n = sizeof(*r) + r->body_cap;
+	if (r->block)
+		n += r->lim.max_headers * sizeof(struct rtsp_header) + r->lim.max_header_bytes;
+	return n;
 }
 
 /* "RTSP/1.0"-shaped: proto "/" DIGIT "." DIGIT. Returns 1 for RTSP/1.0, 0
@@ -388,14 +394,23 @@ static int fail(rtsp_reader *r, enum rtsp_err e, size_t pos, size_t *used)
 	return -EPROTO;
 }
 
-static void start_msg(rtsp_reader *r)
+static int start_msg(rtsp_reader *r)
 {
+	if (!r->block) {
+		size_t hb = r->lim.max_headers * sizeof(struct rtsp_header);
+		r->block = malloc(hb + r->lim.max_header_bytes);
+		if (!r->block)
+			return -ENOMEM;
+		r->hdrs = r->block;
+		r->hdr = (char *)r->block + hb;
+	}
 	r->st = ST_HEAD;
 	r->hlen = 0;
 	r->line_start = 0;
 	r->have_start = false;
 	memset(&r->msg, 0, sizeof(r->msg));
 	r->msg.headers = r->hdrs;
+	return 0;
 }
 
 static int emit_msg(rtsp_reader *r, struct rtsp_event *ev, size_t pos, size_t *used)
@@ -442,8 +457,9 @@ int rtsp_reader_feed(rtsp_reader *r, const uint8_t *buf, size_t len, size_t *use
 			} else if (buf[pos] == '$') {
 				r->st = ST_FRAME_HDR;
 				r->fhn = 0;
-			} else {
-				start_msg(r);
+			} else if (start_msg(r)) {
+				*used = pos;
+				return -ENOMEM;
 			}
 			break;
 		case ST_FRAME_HDR:

@@ -8,9 +8,11 @@
  * offset reads the same as a whole one.
  *
  * Limits (struct rtsp_limits): the header block (start line, headers and the
- * blank line) is copied into a buffer of max_header_bytes, allocated at
- * creation; headers beyond max_headers and bodies above max_body are
- * refused. Interleaved payloads are never copied: each piece of a frame is
+ * blank line) is copied into a buffer of max_header_bytes (plus an array of
+ * max_headers views), allocated with the first message and released by
+ * rtsp_reader_trim(), so a connection that only carries interleaved frames
+ * holds ~100 bytes; headers beyond max_headers and bodies above max_body
+ * are refused. Interleaved payloads are never copied: each piece of a frame is
  * reported as a view into the caller's chunk (a frame split across feeds
  * comes as several pieces with their offset in the frame), so the caller
  * forwards it directly. A body is a view into the caller's chunk when it
@@ -165,15 +167,19 @@ void rtsp_reader_free(rtsp_reader *r);
  * piece (*used says how many bytes it took: feed the rest again), 0 when
  * all len bytes were taken and more are needed, -EPROTO when the stream is
  * invalid (rtsp_reader_err() says why; every later call fails the same
- * way), -ENOMEM when a split body's buffer cannot be allocated (*used bytes
- * were taken; retry later with the rest). */
+ * way), -ENOMEM when the header or split-body buffer cannot be allocated
+ * (*used bytes were taken; retry later with the rest). */
 int rtsp_reader_feed(rtsp_reader *r, const uint8_t *buf, size_t len, size_t *used,
 		     struct rtsp_event *ev);
 enum rtsp_err rtsp_reader_err(const rtsp_reader *r);
 /* True between messages/frames (nothing partial held). */
 bool rtsp_reader_idle(const rtsp_reader *r);
-/* Frees the body buffer unless a body is half-received. */
+/* Frees the header and body buffers unless a message is half-received
+ * (call it on idle connections, after the last event was handled: it ends
+ * the views of the last message). */
 void rtsp_reader_trim(rtsp_reader *r);
+/* Bytes the reader holds now. */
+size_t rtsp_reader_footprint(const rtsp_reader *r);
 
 /* ---- header value parsers: 0 or -EINVAL (-ENOSPC: more than max items) ---- */
 

@@ -498,6 +498,37 @@ Test(rtsp_msg, body_view_or_copy)
 	rtsp_reader_free(r);
 }
 
+Test(rtsp_msg, footprint_and_trim)
+{
+	rtsp_reader *r = rtsp_reader_new(NULL);
+	size_t idle = rtsp_reader_footprint(r), used;
+	struct rtsp_event ev;
+	cr_assert_lt(idle, 256);
+	static const char req[] = "PLAY rtsp://c/s RTSP/1.0\r\nCSeq: 5\r\n";
+	cr_assert_eq(rtsp_reader_feed(r, (const uint8_t *)req, sizeof(req) - 1, &used, &ev), 0);
+	cr_assert_geq(rtsp_reader_footprint(r), idle + RTSP_DEFAULT_MAX_HEADER_BYTES);
+	rtsp_reader_trim(r); /* half a message: kept */
+	cr_assert_eq(rtsp_reader_feed(r, (const uint8_t *)"\r\n", 2, &used, &ev), 1);
+	cr_assert_eq(ev.msg->cseq, 5);
+	rtsp_reader_trim(r);
+	cr_assert_eq(rtsp_reader_footprint(r), idle);
+	/* frames need no buffer */
+	static const uint8_t frames[] = "$\x00\x00\x02" "ab$\x01\x00\x01" "c";
+	size_t off = 0;
+	int n = 0;
+	while (off < sizeof(frames) - 1) {
+		cr_assert_eq(rtsp_reader_feed(r, frames + off, sizeof(frames) - 1 - off, &used, &ev), 1);
+		off += used;
+		n++;
+	}
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rtsp_reader_footprint(r), idle);
+	/* and the next message reads after a trim */
+	cr_assert_eq(rtsp_reader_feed(r, (const uint8_t *)"OPTIONS * RTSP/1.0\r\n\r\n", 22, &used, &ev), 1);
+	cr_assert_eq(ev.msg->method, RTSP_M_OPTIONS);
+	rtsp_reader_free(r);
+}
+
 Test(rtsp_msg, limits_config)
 {
 	struct rtsp_limits bad[] = { { .max_header_bytes = 63 },

@@ -9,6 +9,7 @@
  *    with the same length and payload checksum) and the same final error;
  *  - frame pieces lie inside the chunk just fed, in order, and add up to
  *    the frame length; bodies are exactly Content-Length <= max_body;
+ *  - trimming the reader after every event changes nothing;
  *  - header counts within max_headers; every header value parser runs on
  *    every header; a Transport that parses and formats, parses again to
  *    the same number of specs and formats identically.
@@ -133,6 +134,8 @@ static void run(const struct rtsp_limits *lim, const uint8_t *buf, size_t len, c
 					r->ev[r->n] = (struct ev_rec){ .kind = 2, .channel = ev.channel,
 								       .len = ev.frame_len, .sum = fsum };
 				r->n++;
+				if (!values)
+					rtsp_reader_trim(rd);
 				continue;
 			}
 			CHECK(ev.kind == RTSP_EV_MSG && !in_frame);
@@ -152,6 +155,10 @@ static void run(const struct rtsp_limits *lim, const uint8_t *buf, size_t len, c
 									     m->uri.len, 0)),
 					.method = m->method };
 			r->n++;
+			/* the chunked run drops its buffers after every message:
+			 * reading must not depend on them surviving */
+			if (!values)
+				rtsp_reader_trim(rd);
 		}
 		off += c;
 	}
