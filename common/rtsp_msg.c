@@ -454,6 +454,15 @@ int rtsp_reader_feed(rtsp_reader *r, const uint8_t *buf, size_t len, size_t *use
 		case ST_IDLE:
 			if (buf[pos] == '\r' || buf[pos] == '\n') {
 				pos++; /* empty lines between messages */
+			} else if (buf[pos] == '$' && len - pos >= RTSP_FRAME_HEADER_LEN) {
+				/* the common case: the whole frame header at hand */
+				memcpy(r->fh, buf + pos, RTSP_FRAME_HEADER_LEN);
+				pos += RTSP_FRAME_HEADER_LEN;
+				r->frame_len = (uint16_t)(r->fh[2] << 8 | r->fh[3]);
+				r->frame_off = 0;
+				r->st = ST_FRAME_DATA;
+				if (r->frame_len == 0)
+					return emit_piece(r, ev, buf + pos, 0, pos, used);
 			} else if (buf[pos] == '$') {
 				r->st = ST_FRAME_HDR;
 				r->fhn = 0;
