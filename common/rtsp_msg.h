@@ -11,7 +11,7 @@
  * blank line) is copied into a buffer of max_header_bytes (plus an array of
  * max_headers views), allocated with the first message and released by
  * rtsp_reader_trim(), so a connection that only carries interleaved frames
- * holds ~100 bytes; headers beyond max_headers and bodies above max_body
+ * holds ~200 bytes; headers beyond max_headers and bodies above max_body
  * are refused. Interleaved payloads are never copied: each piece of a frame is
  * reported as a view into the caller's chunk (a frame split across feeds
  * comes as several pieces with their offset in the frame), so the caller
