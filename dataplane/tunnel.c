@@ -9,6 +9,8 @@
  *   locals[]   streams: one forwarded local connection each, its stream id
  *              on its agent's session, chunks held back (local -> agent)
  *              and transmit buffers not yet handed over (agent -> local)
+ *              or, for an in-process stream (tunnel_stream_open), its
+ *              consumer's callbacks instead of a connection
  *   fwds[]     forward listeners (127.0.0.1:0), each bound to one agent
  *   owner[]    backend port index -> what it is, one load per packet
  *
@@ -23,6 +25,12 @@
  * Streams that could not finish their work (window or room short, a full
  * local queue, a drain before close) carry a flag; tunnel_timers() retries
  * them, and a send completion wakes the worker, so they resume promptly.
+ *
+ * In-process consumers are called back from inside the tunnel's work;
+ * what they ask for there that would free a slot under the caller (an
+ * abort) is deferred to the stream's next progress, and `closed` is
+ * queued (notes[]) and delivered at the end of the entry point, when no
+ * slot is being walked.
  */
 #include "tunnel.h"
 
@@ -97,6 +105,10 @@ struct local {
 	bool fin_sent, fin_recv;
 	bool work;              /* retry in tunnel_timers */
 	bool holding;           /* counted in STAT_TUN_HELD for this episode */
+	bool inproc;            /* a consumer's stream: cb/ctx, no port; lc_open = attached */
+	bool want_write;        /* a write came up short: `writable` is owed */
+	bool abort_req;         /* aborted inside a callback: CLOSE at the next progress */
+	uint8_t end;            /* enum tunnel_stream_end reported if freed while attached */
 	uint32_t port;
 	uint32_t agent, fwd;
 	uint32_t stream;
@@ -109,7 +121,17 @@ struct local {
 	 * one filling; a ring of out_cap */
 	struct dp_pkt *out;
 	uint32_t o_head, o_n;
+	uint32_t c_off;         /* in-process: bytes of out[o_head] the consumer took */
+	const struct tunnel_stream_cb *cb;
+	void *ctx;
 	uint32_t next_free;
+	uint32_t gen;           /* in-process handles: bumped per open, kept across frees */
+};
+
+struct note {
+	const struct tunnel_stream_cb *cb;
+	void *ctx;
+	enum tunnel_stream_end why;
 };
 
 struct fwd {
@@ -141,6 +163,10 @@ struct tunnel {
 	struct dp_pkt *outs;    /* out_cap per local */
 	uint32_t out_cap;
 	uint32_t free_local, n_locals, n_work;
+	struct note *notes;     /* closed() owed to consumers, a ring of max_streams */
+	uint32_t note_head, n_notes, n_attached, in_cb;
+	bool notifying;
+	uint64_t now;
 	struct fwd *fwds;
 	uint32_t free_fwd, n_fwds;
 	uint64_t seq;
@@ -217,7 +243,8 @@ tunnel *tunnel_create(const struct tunnel_cfg *cfg, const struct dp_backend_ops 
 	t->locals = calloc(cfg->max_streams, sizeof(*t->locals));
 	t->outs = calloc((size_t)cfg->max_streams * t->out_cap, sizeof(*t->outs));
 	t->fwds = calloc(cfg->max_forwards, sizeof(*t->fwds));
-	if (!t->owner || !t->agents || !t->locals || !t->outs || !t->fwds) {
+	t->notes = calloc(cfg->max_streams, sizeof(*t->notes));
+	if (!t->owner || !t->agents || !t->locals || !t->outs || !t->fwds || !t->notes) {
 		tunnel_destroy(t);
 		errno = ENOMEM;
 		return NULL;
@@ -249,6 +276,8 @@ static uint32_t local_release_out(tunnel *t, struct local *l)
 		bytes += l->out[l->o_head].len;
 		t->ops->release(t->be, &l->out[l->o_head]);
 	}
+	bytes -= bytes >= l->c_off ? l->c_off : bytes; /* credited when taken */
+	l->c_off = 0;
 	l->holding = false;
 	return bytes;
 }
@@ -284,7 +313,7 @@ void tunnel_destroy(tunnel *t)
 		if (l->state == LS_FREE)
 			continue;
 		local_release(t, l);
-		if (l->lc_open)
+		if (l->lc_open && !l->inproc)
 			t->ops->port_close(t->be, l->port);
 	}
 	for (uint32_t i = 0; t->fwds && i < t->cfg.max_forwards; i++)
@@ -302,6 +331,7 @@ void tunnel_destroy(tunnel *t)
 	free(t->locals);
 	free(t->outs);
 	free(t->fwds);
+	free(t->notes);
 	free(t);
 }
 
@@ -519,10 +549,49 @@ static void fwd_conn_gone(tunnel *t, uint32_t fi, uint64_t now)
 		f->deadline = now + f->idle_ns;
 }
 
+/* The consumer of an in-process stream hears closed(why) (queued) and is
+ * detached: nothing more is delivered to it. */
+static void consumer_end(tunnel *t, struct local *l, enum tunnel_stream_end why)
+{
+	if (!l->inproc || !l->cb)
+		return;
+	t->notes[(t->note_head + t->n_notes) % t->cfg.max_streams] =
+		(struct note){ .cb = l->cb, .ctx = l->ctx, .why = why };
+	t->n_notes++;
+	t->n_attached--;
+	l->cb = NULL;
+	l->ctx = NULL;
+	l->lc_open = false;
+	l->in_done = true;
+	l->want_write = false;
+}
+
+static void notes_flush(tunnel *t)
+{
+	if (t->notifying)
+		return;
+	t->notifying = true;
+	while (t->n_notes) {
+		struct note n = t->notes[t->note_head];
+		t->note_head = (t->note_head + 1) % t->cfg.max_streams;
+		t->n_notes--;
+		t->in_cb++;
+		if (n.cb->closed)
+			n.cb->closed(n.ctx, n.why);
+		t->in_cb--;
+	}
+	t->notifying = false;
+	stage_flush(t); /* what the callbacks wrote */
+}
+
 static void local_close_port(tunnel *t, struct local *l)
 {
 	if (!l->lc_open)
 		return;
+	if (l->inproc) {
+		consumer_end(t, l, (enum tunnel_stream_end)l->end);
+		return;
+	}
 	t->ops->port_close(t->be, l->port);
 	if (l->port < t->cfg.max_ports)
 		t->owner[l->port] = 0;
@@ -536,6 +605,7 @@ static void local_free(tunnel *t, struct local *l, uint64_t now)
 {
 	uint32_t li = (uint32_t)(l - t->locals);
 
+	consumer_end(t, l, (enum tunnel_stream_end)l->end);
 	local_release(t, l);
 	local_close_port(t, l);
 	if (l->agent != NO_IDX && t->agents[l->agent].n_streams)
@@ -567,7 +637,7 @@ static bool stream_gone(const struct agent *a, const struct local *l)
 
 static void pause_local(tunnel *t, struct local *l, bool pause)
 {
-	if (!l->lc_open || l->paused == pause)
+	if (l->inproc || !l->lc_open || l->paused == pause)
 		return;
 	if (t->ops->stream_pause(t->be, l->port, pause) == 0) {
 		l->paused = pause;
@@ -615,6 +685,35 @@ static void to_local(tunnel *t, struct agent *a, struct local *l)
 	cnt(t, STAT_TUN_FROM_AGENT, done);
 	if (!l->lc_open)
 		done += local_release_out(t, l); /* nobody to read them: credit anyway */
+	give_credit(t, a, l, done);
+}
+
+/* agent -> consumer: the buffers, as far as it takes them. */
+static void to_consumer(tunnel *t, struct agent *a, struct local *l)
+{
+	uint32_t done = 0;
+
+	while (l->o_n && l->lc_open && !l->abort_req) {
+		struct dp_pkt *p = &l->out[l->o_head];
+		uint32_t avail = p->len - l->c_off;
+		t->in_cb++;
+		size_t n = l->cb->data(l->ctx, p->data + l->c_off, avail);
+		t->in_cb--;
+		if (n > avail)
+			n = avail;
+		done += (uint32_t)n;
+		l->c_off += (uint32_t)n;
+		if (l->c_off < p->len)
+			break; /* it is full: offered again at the next progress */
+		t->ops->release(t->be, p);
+		l->o_head = (l->o_head + 1) % t->out_cap;
+		l->o_n--;
+		l->c_off = 0;
+	}
+	l->holding = l->o_n > 0;
+	cnt(t, STAT_TUN_FROM_AGENT, done);
+	if (!l->lc_open)
+		done += local_release_out(t, l);
 	give_credit(t, a, l, done);
 }
 
@@ -672,15 +771,39 @@ static void local_progress(tunnel *t, struct local *l, uint64_t now)
 
 	if (a->kill || !a->sess)
 		return;
-	to_local(t, a, l);
-	/* The agent finished and everything reached the local connection's
-	 * queue: close once the queue is empty (the backend has no
-	 * half-close; closing earlier would drop queued bytes). */
-	if (l->fin_recv && !l->o_n && l->lc_open &&
-	    t->ops->stream_room(t->be, l->port) >= l->room_empty)
-		local_close_port(t, l);
+	if (l->inproc) {
+		if (!l->abort_req)
+			to_consumer(t, a, l);
+		if (l->abort_req) {
+			local_abort(t, l, TUN_R_NONE, now);
+			return;
+		}
+		/* Everything reached the consumer: the stream is done for it. */
+		if (l->fin_recv && !l->o_n)
+			consumer_end(t, l, TUNNEL_STREAM_EOF);
+	} else {
+		to_local(t, a, l);
+		/* The agent finished and everything reached the local
+		 * connection's queue: close once the queue is empty (the
+		 * backend has no half-close; closing earlier would drop
+		 * queued bytes). */
+		if (l->fin_recv && !l->o_n && l->lc_open &&
+		    t->ops->stream_room(t->be, l->port) >= l->room_empty)
+			local_close_port(t, l);
+	}
 	from_local(t, a, l);
-	if (l->lc_open) {
+	if (l->inproc && l->want_write && l->lc_open && !l->in_done && l->state == LS_OPEN &&
+	    tun_session_send_window(a->sess, l->stream) > 0 && data_room(t, a)) {
+		l->want_write = false;
+		t->in_cb++;
+		l->cb->writable(l->ctx);
+		t->in_cb--;
+		if (l->abort_req) {
+			local_abort(t, l, TUN_R_NONE, now);
+			return;
+		}
+	}
+	if (l->lc_open && !l->inproc) {
 		if (l->h_n || l->state != LS_OPEN)
 			pause_local(t, l, true);
 		else if (!l->in_done)
@@ -694,7 +817,7 @@ static void local_progress(tunnel *t, struct local *l, uint64_t now)
 		if (!l->linger)
 			l->linger = now + LOCAL_LINGER_NS;
 	}
-	work_mark(t, l, l->h_n || l->o_n || (l->fin_recv && l->lc_open) ||
+	work_mark(t, l, l->h_n || l->o_n || (l->fin_recv && l->lc_open) || l->want_write ||
 			(l->in_done && !l->fin_sent && l->state == LS_OPEN));
 }
 
@@ -706,6 +829,20 @@ static void deliver(tunnel *t, struct agent *a, struct local *l, const uint8_t *
 		give_credit(t, a, l, len); /* nobody reads them any more */
 		return;
 	}
+	if (l->inproc && !l->o_n && !l->abort_req) {
+		/* Straight from the decrypted record; only a rest is copied. */
+		t->in_cb++;
+		size_t n = l->cb->data(l->ctx, d, len);
+		t->in_cb--;
+		if (n > len)
+			n = len;
+		cnt(t, STAT_TUN_FROM_AGENT, n);
+		give_credit(t, a, l, (uint32_t)n);
+		d += n;
+		len -= (uint32_t)n;
+		if (!l->lc_open || l->abort_req)
+			return; /* the stream goes at its next progress */
+	}
 	while (len) {
 		struct dp_pkt *tail = l->o_n ? &l->out[(l->o_head + l->o_n - 1) % t->out_cap] : NULL;
 		if (!tail || tail->len == t->cfg.buf_size) {
@@ -715,6 +852,7 @@ static void deliver(tunnel *t, struct agent *a, struct local *l, const uint8_t *
 			 * got a stream error from the session. */
 			if (l->o_n == t->out_cap || t->ops->tx_alloc(t->be, &p, &cap) < 0) {
 				drop(t, DROP_TX_NO_BUFFER);
+				l->end = TUNNEL_STREAM_NO_BUFFER;
 				local_abort(t, l, TUN_R_INTERNAL, now);
 				return;
 			}
@@ -821,8 +959,10 @@ static void agent_down(tunnel *t, struct agent *a, enum msg_tunnel_down why, boo
 			if (t->fwds[i].used && t->fwds[i].agent == ai)
 				fwd_close(t, &t->fwds[i], TUNNEL_FWD_TUNNEL_DOWN, 0);
 		for (uint32_t i = 0; i < t->cfg.max_streams; i++)
-			if (t->locals[i].state != LS_FREE && t->locals[i].agent == ai)
+			if (t->locals[i].state != LS_FREE && t->locals[i].agent == ai) {
+				t->locals[i].end = TUNNEL_STREAM_TUNNEL_DOWN;
 				local_free(t, &t->locals[i], now);
+			}
 		t->n_tunnels--;
 		cnt(t, STAT_TUN_DOWN, 1);
 		log_info("worker %u: tunnel %llx of device %s from %s down (%u)", t->cfg.worker,
@@ -869,6 +1009,11 @@ static void on_event(tunnel *t, struct agent *a, const struct tun_event *ev, uin
 	case TUN_EV_OPENED:
 		if (l) {
 			l->state = LS_OPEN;
+			if (l->inproc && l->lc_open && l->cb->opened) {
+				t->in_cb++;
+				l->cb->opened(l->ctx);
+				t->in_cb--;
+			}
 			local_progress(t, l, now);
 		}
 		break;
@@ -878,8 +1023,10 @@ static void on_event(tunnel *t, struct agent *a, const struct tun_event *ev, uin
 		drop(t, DROP_TUN_OPEN_FAILED);
 		log_rl(LOG_LVL_INFO, 0, "worker %u: device %s refused a stream: %s", t->cfg.worker,
 		       a->device, tun_reason_name((enum tun_reason)ev->reason));
-		if (l)
+		if (l) {
+			l->end = TUNNEL_STREAM_REFUSED;
 			local_free(t, l, now);
+		}
 		break;
 	case TUN_EV_DATA:
 		if (!l)
@@ -1212,6 +1359,7 @@ static void on_local_closed(tunnel *t, struct local *l, uint64_t now)
 
 void tunnel_input(tunnel *t, struct dp_pkt *pkts, unsigned n, uint64_t now)
 {
+	t->now = now;
 	for (unsigned i = 0; i < n; i++) {
 		struct dp_pkt *p = &pkts[i];
 		uint32_t at = p->kind == DP_PKT_OPEN ? p->parent : p->port;
@@ -1319,6 +1467,7 @@ void tunnel_cmd(tunnel *t, const struct msg_tunnel_cmd *m, uint64_t now)
 				       .tunnel_id = m->tunnel_id };
 	int rc = -EINVAL;
 
+	t->now = now;
 	snprintf(ev.device, sizeof(ev.device), "%.*s", (int)strnlen(m->device, sizeof(m->device)),
 		 m->device);
 	switch (m->op) {
@@ -1356,6 +1505,7 @@ void tunnel_cmd(tunnel *t, const struct msg_tunnel_cmd *m, uint64_t now)
 	ev.error = rc;
 	emit(t, &ev);
 	stage_flush(t);
+	notes_flush(t);
 }
 
 /* ------------------------------------------------------------ timers */
@@ -1404,6 +1554,7 @@ static void sweep_agent(tunnel *t, struct agent *a, uint64_t now)
 
 void tunnel_timers(tunnel *t, uint64_t now)
 {
+	t->now = now;
 	if (t->n_work)
 		for (uint32_t i = 0; i < t->cfg.max_streams; i++)
 			if (t->locals[i].work)
@@ -1420,8 +1571,10 @@ void tunnel_timers(tunnel *t, uint64_t now)
 	if (t->n_killed)
 		for (uint32_t i = 0; i < t->cfg.max_agents; i++)
 			agent_reap(t, &t->agents[i], now);
-	if (now < t->next_sweep)
+	if (now < t->next_sweep) {
+		notes_flush(t);
 		return;
+	}
 	t->next_sweep = now + SWEEP_NS;
 	for (uint32_t i = 0; i < t->cfg.max_agents; i++)
 		if (t->agents[i].state != AG_FREE)
@@ -1440,4 +1593,158 @@ void tunnel_timers(tunnel *t, uint64_t now)
 	if (t->n_killed)
 		for (uint32_t i = 0; i < t->cfg.max_agents; i++)
 			agent_reap(t, &t->agents[i], now);
+	notes_flush(t);
+}
+
+/* ------------------------------------------------------------ in-process streams */
+
+const char *tunnel_stream_end_name(enum tunnel_stream_end e)
+{
+	static const char *const names[TUNNEL_STREAM__COUNT] = {
+		[TUNNEL_STREAM_EOF] = "eof",
+		[TUNNEL_STREAM_REFUSED] = "refused",
+		[TUNNEL_STREAM_RESET] = "reset",
+		[TUNNEL_STREAM_TUNNEL_DOWN] = "tunnel down",
+		[TUNNEL_STREAM_NO_BUFFER] = "no buffer",
+	};
+	return (unsigned)e < TUNNEL_STREAM__COUNT ? names[e] : "?";
+}
+
+/* The attached stream a handle names, or NULL. */
+static struct local *stream_of(tunnel *t, uint64_t handle)
+{
+	uint32_t li = (uint32_t)handle, gen = (uint32_t)(handle >> 32);
+
+	if (li >= t->cfg.max_streams)
+		return NULL;
+	struct local *l = &t->locals[li];
+	if (l->state == LS_FREE || !l->inproc || !l->cb || l->gen != gen)
+		return NULL;
+	return l;
+}
+
+int tunnel_stream_open(tunnel *t, const char *device, const char *target,
+		       const struct tunnel_stream_cb *cb, void *ctx, uint64_t *handle)
+{
+	struct agent *a = find_device(t, device);
+	size_t tl = strnlen(target, TUN_TARGET_MAX + 1);
+	struct tun_frame fr;
+	uint32_t id;
+
+	if (!cb || !cb->data || !cb->writable || !cb->closed)
+		return -EINVAL;
+	if (!a)
+		return -ENOENT;
+	if (!tun_target_valid(target, tl))
+		return -EINVAL;
+	/* Each attached stream owes at most one note. */
+	if (t->free_local == NO_IDX || t->n_attached + t->n_notes >= t->cfg.max_streams)
+		return -ENOSPC;
+	if (tun_session_open(a->sess, target, tl, &id, &fr) < 0)
+		return -EAGAIN;
+	uint32_t li = t->free_local;
+	struct local *l = &t->locals[li];
+	t->free_local = l->next_free;
+	l->state = LS_OPENING;
+	l->inproc = true;
+	l->lc_open = true;
+	l->port = NO_IDX;
+	l->agent = aidx(t, a);
+	l->fwd = NO_IDX;
+	l->stream = id;
+	l->end = TUNNEL_STREAM_RESET;
+	l->cb = cb;
+	l->ctx = ctx;
+	l->gen = l->gen + 1 ? l->gen + 1 : 1;
+	t->n_locals++;
+	t->n_attached++;
+	a->n_streams++;
+	cnt(t, STAT_TUN_STREAMS, 1);
+	send_frame(t, a, &fr);
+	if (!t->in_cb)
+		stage_flush(t);
+	*handle = (uint64_t)l->gen << 32 | li;
+	return 0;
+}
+
+ssize_t tunnel_stream_write(tunnel *t, uint64_t handle, const void *d, size_t len)
+{
+	struct local *l = stream_of(t, handle);
+	const uint8_t *p = d;
+	uint8_t hdr[TUN_HEADER_LEN];
+	struct tun_frame f;
+	size_t done = 0, allowed;
+
+	if (!l)
+		return -EBADF;
+	struct agent *a = &t->agents[l->agent];
+	if (l->in_done || l->abort_req || a->kill || !a->sess)
+		return -EPIPE;
+	if (l->state != LS_OPEN)
+		return -ENOTCONN;
+	while (done < len) {
+		uint32_t room = data_room(t, a);
+		if (!room)
+			break;
+		int rc = tun_session_send(a->sess, l->stream, len - done < room ? len - done : room,
+					  false, &allowed, &f);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
+			if (!done)
+				return -EPIPE;
+			break;
+		}
+		tun_frame_header(hdr, TUN_DATA, f.flags, l->stream, (uint16_t)allowed);
+		ag_write(t, a, hdr, TUN_HEADER_LEN);
+		ag_write(t, a, p + done, (uint32_t)allowed);
+		done += allowed;
+	}
+	cnt(t, STAT_TUN_TO_AGENT, done);
+	if (done < len) {
+		l->want_write = true;
+		work_mark(t, l, true);
+	}
+	if (!t->in_cb)
+		stage_flush(t);
+	return (ssize_t)done;
+}
+
+int tunnel_stream_close(tunnel *t, uint64_t handle)
+{
+	struct local *l = stream_of(t, handle);
+
+	if (!l)
+		return -EBADF;
+	if (!l->in_done) {
+		l->in_done = true; /* from_local sends the FIN when it is open */
+		l->want_write = false;
+		work_mark(t, l, true);
+		if (!t->in_cb)
+			local_progress(t, l, t->now);
+	}
+	if (!t->in_cb)
+		stage_flush(t);
+	return 0;
+}
+
+int tunnel_stream_abort(tunnel *t, uint64_t handle)
+{
+	struct local *l = stream_of(t, handle);
+
+	if (!l)
+		return -EBADF;
+	l->cb = NULL; /* detached: no callback, no note */
+	l->ctx = NULL;
+	l->lc_open = false;
+	l->in_done = true;
+	t->n_attached--;
+	if (t->in_cb) {
+		l->abort_req = true;
+		work_mark(t, l, true);
+		return 0;
+	}
+	local_abort(t, l, TUN_R_NONE, t->now);
+	stage_flush(t);
+	return 0;
 }

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "agent_auth.h"
 #include "backend.h"
@@ -115,5 +116,56 @@ void tunnel_get_counts(const tunnel *t, struct tunnel_counts *out);
 /* Upgrade/token refusals per agent_auth_err, OPEN_FAILs per tun_reason. */
 uint64_t tunnel_refusals(const tunnel *t, enum agent_auth_err e);
 uint64_t tunnel_open_failures(const tunnel *t, enum tun_reason r);
+
+/* ------------------------------------------------------------ in-process streams
+ *
+ * A stream on a device's tunnel used by another module of the same worker
+ * (the RTSP client's upstream, a snapshot fetch) instead of a forwarded
+ * local connection. Same flow control: the agent never has more than
+ * stream_window bytes in flight towards the consumer, and a consumer that
+ * does not take its bytes holds back that stream only.
+ *
+ * Callbacks run on the worker thread, from tunnel_input / tunnel_timers /
+ * tunnel_cmd. Inside them the consumer may call tunnel_stream_write,
+ * _close and _abort; no other tunnel function.
+ */
+enum tunnel_stream_end {
+	TUNNEL_STREAM_EOF = 0,     /* the far side finished (FIN); every byte was delivered */
+	TUNNEL_STREAM_REFUSED,     /* OPEN_FAIL from the agent: not allowed, unreachable (counted) */
+	TUNNEL_STREAM_RESET,       /* CLOSE or a stream error: bytes may be missing */
+	TUNNEL_STREAM_TUNNEL_DOWN, /* the tunnel went away (agent gone, replaced, drained) */
+	TUNNEL_STREAM_NO_BUFFER,   /* no transmit buffer for the bytes the consumer left */
+	TUNNEL_STREAM__COUNT
+};
+const char *tunnel_stream_end_name(enum tunnel_stream_end e);
+
+struct tunnel_stream_cb {
+	/* OPEN_OK: writing may start. */
+	void (*opened)(void *ctx);
+	/* Bytes from the far side. Returns how many it took (<= len); the rest
+	 * is kept (copied into the stream's buffers) and offered again, first,
+	 * at the next call; only taken bytes are credited to the agent. */
+	size_t (*data)(void *ctx, const uint8_t *d, size_t len);
+	/* After a short tunnel_stream_write: room again (window or queue). */
+	void (*writable)(void *ctx);
+	/* Exactly once, unless the consumer aborted; the handle is dead after. */
+	void (*closed)(void *ctx, enum tunnel_stream_end why);
+};
+
+/* OPEN a stream to target ("host:port", from the device's allow-list) on
+ * the device's live tunnel on this worker. 0 and *handle (never 0), or
+ * -ENOENT (no tunnel), -EINVAL (target), -ENOSPC (streams), -EAGAIN (the
+ * session's stream limit). cb must outlive the stream. */
+int tunnel_stream_open(tunnel *t, const char *device, const char *target,
+		       const struct tunnel_stream_cb *cb, void *ctx, uint64_t *handle);
+/* Copies up to len bytes out as DATA within the window and the agent
+ * connection's room; returns the count (short: `writable` follows), or
+ * -ENOTCONN before `opened`, -EPIPE after close, -EBADF (stale handle). */
+ssize_t tunnel_stream_write(tunnel *t, uint64_t handle, const void *d, size_t len);
+/* FIN: no more writes; bytes keep coming until the far side finishes
+ * (closed(EOF)). 0 or -EBADF. */
+int tunnel_stream_close(tunnel *t, uint64_t handle);
+/* CLOSE now, buffers dropped, no callback. 0 or -EBADF. */
+int tunnel_stream_abort(tunnel *t, uint64_t handle);
 
 #endif

@@ -637,3 +637,239 @@ Test(tunnel, protocol_error_goaway)
 	cr_assert_eq(drops(DROP_TUN_PROTOCOL), 1);
 	cr_assert_eq(evs[(nev - 1) % 64].reason, TUNNEL_DOWN_PROTOCOL);
 }
+
+/* ------------------------------------------------------------ in-process streams */
+
+struct consumer {
+	uint64_t h;
+	int opened, writable, closed;
+	enum tunnel_stream_end why;
+	uint8_t got[1 << 16];
+	size_t got_len;
+	size_t take_max;     /* bytes taken per call; 0: all */
+	bool abort_in_data;
+	bool write_in_opened;
+	bool reopen_on_close;
+	uint64_t reopened;
+};
+
+static void c_opened(void *ctx)
+{
+	struct consumer *c = ctx;
+	c->opened++;
+	if (c->write_in_opened)
+		cr_assert_eq(tunnel_stream_write(tn, c->h, "OPTIONS", 7), 7);
+}
+
+static size_t c_data(void *ctx, const uint8_t *d, size_t len)
+{
+	struct consumer *c = ctx;
+	if (c->abort_in_data) {
+		cr_assert_eq(tunnel_stream_abort(tn, c->h), 0);
+		cr_assert_eq(tunnel_stream_write(tn, c->h, "x", 1), -EBADF, "dead after abort");
+		return 0;
+	}
+	size_t n = c->take_max && len > c->take_max ? c->take_max : len;
+	cr_assert_leq(c->got_len + n, sizeof(c->got));
+	memcpy(c->got + c->got_len, d, n);
+	c->got_len += n;
+	return n;
+}
+
+static void c_writable(void *ctx)
+{
+	((struct consumer *)ctx)->writable++;
+}
+
+static const struct tunnel_stream_cb ccb;
+
+static void c_closed(void *ctx, enum tunnel_stream_end why)
+{
+	struct consumer *c = ctx;
+	c->closed++;
+	c->why = why;
+	if (c->reopen_on_close)
+		cr_assert_eq(tunnel_stream_open(tn, "cam1", "127.0.0.1:554", &ccb, c, &c->reopened), 0);
+}
+
+static const struct tunnel_stream_cb ccb = { .opened = c_opened, .data = c_data,
+					     .writable = c_writable, .closed = c_closed };
+
+/* An in-process stream to 127.0.0.1:554 on cam1's tunnel, OPEN seen. */
+static uint32_t inproc_open(uint32_t a, struct consumer *c)
+{
+	uint8_t pl[TUN_MAX_PAYLOAD];
+	cr_assert_eq(tunnel_stream_open(tn, "cam1", "127.0.0.1:554", &ccb, c, &c->h), 0);
+	cr_assert_neq(c->h, 0);
+	struct tun_frame f = expect_frame(a, TUN_OPEN, pl);
+	cr_assert_eq(f.target_len, 13);
+	cr_assert(!memcmp(f.target, "127.0.0.1:554", 13));
+	return f.stream;
+}
+
+Test(tunnel, inproc_request_response_eof)
+{
+	uint8_t pl[TUN_MAX_PAYLOAD];
+	struct consumer c = { .write_in_opened = true };
+	uint32_t a = agent_up("cam1");
+	uint32_t s = inproc_open(a, &c);
+	cr_assert_eq(tunnel_stream_write(tn, c.h, "x", 1), -ENOTCONN, "not before OPEN_OK");
+	agent_frame(a, TUN_OPEN_OK, 0, s, NULL, 0, 1 << 20, 0);
+	cr_assert_eq(c.opened, 1);
+	struct tun_frame f = expect_frame(a, TUN_DATA, pl);
+	cr_assert_eq(f.stream, s);
+	cr_assert_eq(f.len, 7);
+	cr_assert(!memcmp(pl, "OPTIONS", 7), "written from inside opened()");
+	cr_assert_eq(tunnel_stream_write(tn, c.h, " rtsp://x RTSP/1.0\r\n\r\n", 22), 22);
+	f = expect_frame(a, TUN_DATA, pl);
+	cr_assert_eq(f.len, 22);
+
+	agent_frame(a, TUN_DATA, 0, s, "RTSP/1.0 200 OK\r\n", 17, 0, 0);
+	agent_frame(a, TUN_DATA, TUN_FLAG_FIN, s, "\r\n", 2, 0, 0);
+	cr_assert_eq(c.got_len, 19);
+	cr_assert(!memcmp(c.got, "RTSP/1.0 200 OK\r\n\r\n", 19));
+	tick(1);
+	cr_assert_eq(c.closed, 1);
+	cr_assert_eq(c.why, TUNNEL_STREAM_EOF);
+	f = expect_frame(a, TUN_DATA, pl);
+	cr_assert_eq(f.flags, TUN_FLAG_FIN, "our FIN follows theirs");
+	struct tunnel_counts tc;
+	tunnel_get_counts(tn, &tc);
+	cr_assert_eq(tc.streams, 0);
+	cr_assert_eq(tunnel_stream_write(tn, c.h, "x", 1), -EBADF, "the handle is dead");
+	cr_assert_eq(tunnel_stream_close(tn, c.h), -EBADF);
+	cr_assert_eq(stats_read(&st.counters[STAT_TUN_TO_AGENT]), 29);
+	cr_assert_eq(stats_read(&st.counters[STAT_TUN_FROM_AGENT]), 19);
+}
+
+Test(tunnel, inproc_slow_consumer_credit_only_for_taken_bytes)
+{
+	uint8_t pl[TUN_MAX_PAYLOAD], data[6000];
+	struct consumer c = { .take_max = 1000 };
+	uint32_t a = agent_up("cam1");
+	uint32_t s = inproc_open(a, &c);
+	agent_frame(a, TUN_OPEN_OK, 0, s, NULL, 0, 1 << 20, 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	agent_frame(a, TUN_DATA, 0, s, data, sizeof(data), 0, 0);
+	cr_assert_lt(c.got_len, sizeof(data), "took 1000 per offer, kept the rest");
+	cr_assert_eq(c.got_len % 1000, 0);
+	uint32_t credited = 0;
+	for (int i = 0; i < 20; i++) {
+		struct tun_frame f;
+		while (next_frame(a, &f, pl)) {
+			cr_assert_eq(f.type, TUN_WINDOW_UPDATE);
+			credited += f.window;
+			cr_assert_leq(credited, c.got_len, "credit only for taken bytes");
+		}
+		tick(1);
+	}
+	cr_assert_eq(c.got_len, sizeof(data));
+	cr_assert(!memcmp(c.got, data, sizeof(data)), "in order, nothing lost or repeated");
+	cr_assert_geq(credited, 4096, "window (8192) half used: credited");
+	tunnel_stream_abort(tn, c.h);
+	cr_assert_eq(c.closed, 0, "no callback after an abort");
+}
+
+Test(tunnel, inproc_short_write_then_writable)
+{
+	uint8_t pl[TUN_MAX_PAYLOAD], data[3000] = { 5 };
+	struct consumer c = { 0 };
+	uint32_t a = agent_up("cam1");
+	uint32_t s = inproc_open(a, &c);
+	agent_frame(a, TUN_OPEN_OK, 0, s, NULL, 0, 1000, 0);
+	cr_assert_eq(tunnel_stream_write(tn, c.h, data, sizeof(data)), 1000, "the window");
+	cr_assert_eq(expect_frame(a, TUN_DATA, pl).len, 1000);
+	tick(1);
+	cr_assert_eq(c.writable, 0, "no credit yet");
+	agent_frame(a, TUN_WINDOW_UPDATE, 0, s, NULL, 0, 5000, 0);
+	cr_assert_eq(c.writable, 1);
+	cr_assert_eq(tunnel_stream_write(tn, c.h, data + 1000, 2000), 2000);
+	cr_assert_eq(expect_frame(a, TUN_DATA, pl).len, 2000);
+	tick(1);
+	cr_assert_eq(c.writable, 1, "owed once");
+
+	/* The consumer's FIN; the far side still talks, then finishes. */
+	cr_assert_eq(tunnel_stream_close(tn, c.h), 0);
+	struct tun_frame f = expect_frame(a, TUN_DATA, pl);
+	cr_assert_eq(f.flags, TUN_FLAG_FIN);
+	cr_assert_eq(tunnel_stream_write(tn, c.h, "x", 1), -EPIPE);
+	agent_frame(a, TUN_DATA, TUN_FLAG_FIN, s, "bye", 3, 0, 0);
+	tick(1);
+	cr_assert_eq(c.got_len, 3);
+	cr_assert_eq(c.why, TUNNEL_STREAM_EOF);
+	struct tunnel_counts tc;
+	tunnel_get_counts(tn, &tc);
+	cr_assert_eq(tc.streams, 0);
+}
+
+Test(tunnel, inproc_refused_then_reopened_from_closed)
+{
+	uint8_t pl[TUN_MAX_PAYLOAD];
+	struct consumer c = { .reopen_on_close = true };
+	uint32_t a = agent_up("cam1");
+	uint32_t s = inproc_open(a, &c);
+	agent_frame(a, TUN_OPEN_FAIL, 0, s, NULL, 0, 0, TUN_R_REFUSED);
+	cr_assert_eq(c.closed, 1);
+	cr_assert_eq(c.why, TUNNEL_STREAM_REFUSED);
+	cr_assert_eq(tunnel_open_failures(tn, TUN_R_REFUSED), 1);
+	cr_assert_neq(c.reopened, 0);
+	cr_assert_neq(c.reopened, c.h, "a fresh handle");
+	struct tun_frame f = expect_frame(a, TUN_OPEN, pl);
+	cr_assert_neq(f.stream, s);
+	c.reopen_on_close = false;
+	agent_frame(a, TUN_CLOSE, 0, f.stream, NULL, 0, 0, TUN_R_NONE);
+	cr_assert_eq(c.closed, 2);
+	cr_assert_eq(c.why, TUNNEL_STREAM_RESET);
+}
+
+Test(tunnel, inproc_tunnel_down)
+{
+	struct consumer c1 = { 0 }, c2 = { 0 };
+	uint32_t a = agent_up("cam1");
+	uint32_t s1 = inproc_open(a, &c1);
+	inproc_open(a, &c2);
+	agent_frame(a, TUN_OPEN_OK, 0, s1, NULL, 0, 1 << 20, 0);
+	agent_frame(a, TUN_DATA, 0, s1, "abc", 3, 0, 0);
+	in(tb_closed(a));
+	cr_assert_eq(c1.closed, 1);
+	cr_assert_eq(c1.why, TUNNEL_STREAM_TUNNEL_DOWN);
+	cr_assert_eq(c2.closed, 1, "the one still opening too");
+	cr_assert_eq(c2.why, TUNNEL_STREAM_TUNNEL_DOWN);
+}
+
+Test(tunnel, inproc_abort_inside_data)
+{
+	uint8_t pl[TUN_MAX_PAYLOAD], data[5000] = { 0 };
+	struct consumer c = { .abort_in_data = true };
+	uint32_t a = agent_up("cam1");
+	uint32_t s = inproc_open(a, &c);
+	agent_frame(a, TUN_OPEN_OK, 0, s, NULL, 0, 1 << 20, 0);
+	agent_frame(a, TUN_DATA, 0, s, data, sizeof(data), 0, 0);
+	tick(1);
+	struct tun_frame f = expect_frame(a, TUN_CLOSE, pl);
+	cr_assert_eq(f.stream, s);
+	cr_assert_eq(c.closed, 0);
+	struct tunnel_counts tc;
+	tunnel_get_counts(tn, &tc);
+	cr_assert_eq(tc.streams, 0);
+	/* late frames on the closed stream are harmless */
+	agent_frame(a, TUN_DATA, 0, s, data, 10, 0, 0);
+	tick(1);
+}
+
+Test(tunnel, inproc_open_errors)
+{
+	struct consumer c[9] = { 0 };
+	uint64_t h;
+	cr_assert_eq(tunnel_stream_open(tn, "cam1", "127.0.0.1:554", &ccb, &c[0], &h), -ENOENT);
+	uint32_t a = agent_up("cam1");
+	cr_assert_eq(tunnel_stream_open(tn, "cam1", "no-port", &ccb, &c[0], &h), -EINVAL);
+	struct tunnel_stream_cb partial = { .data = c_data };
+	cr_assert_eq(tunnel_stream_open(tn, "cam1", "127.0.0.1:554", &partial, &c[0], &h), -EINVAL);
+	for (int i = 0; i < 8; i++)
+		inproc_open(a, &c[i]);
+	cr_assert_eq(tunnel_stream_open(tn, "cam1", "127.0.0.1:554", &ccb, &c[8], &h), -ENOSPC);
+	cr_assert_eq(tunnel_stream_write(tn, 0, "x", 1), -EBADF);
+	cr_assert_eq(tunnel_stream_abort(tn, (uint64_t)1 << 32 | 999), -EBADF);
+}

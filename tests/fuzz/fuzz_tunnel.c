@@ -16,13 +16,17 @@
  *   LCLOSE                   local connection arg % 3 ends
  *   TIME   advance arg * 700 ms; timers
  *   QUEUE  local arg % 3: drain its queue (even arg) or let it fill (odd)
- *   CMD    a command: listen / unlisten / kick with fuzzed ids
+ *   CMD    a command: listen / unlisten / kick with fuzzed ids; with arg
+ *          >= 24 an in-process stream op instead (open, write, close,
+ *          abort, how much the consumer takes, abort from its data())
  *   ROOM   the agent connection's room: arg * 512 bytes (0: unlimited)
  *
  * Invariants (abort): the fake backend aborts on any contract breach (a
  * send by reference without a reference, a buffer released twice, a pause
  * of a non-connection); no stream holds more transmit buffers than its
- * window needs; every buffer reference comes back at destroy. ASan/LSan
+ * window needs; every buffer reference comes back at destroy; an
+ * in-process consumer is called only while its stream lives, and closed()
+ * at most once, never after its abort. ASan/LSan
  * catch overreads and leaks.
  */
 #include <errno.h>
@@ -60,6 +64,79 @@ static uint64_t unix_now(void *ctx)
 	return UNIX_NOW;
 }
 
+/* The in-process consumer: one stream at a time. */
+static struct {
+	tunnel *t;
+	uint64_t h;
+	bool live;
+	bool abort_in_data;
+	size_t take;
+} cons;
+
+static void c_opened(void *ctx)
+{
+	CHECK(ctx == &cons && cons.live);
+}
+
+static size_t c_data(void *ctx, const uint8_t *d, size_t len)
+{
+	CHECK(ctx == &cons && cons.live && len);
+	volatile uint8_t x = d[0] ^ d[len - 1]; /* ASan: the whole range is readable */
+	(void)x;
+	if (cons.abort_in_data) {
+		CHECK(tunnel_stream_abort(cons.t, cons.h) == 0);
+		cons.live = false;
+		return 0;
+	}
+	return len < cons.take ? len : cons.take;
+}
+
+static void c_writable(void *ctx)
+{
+	CHECK(ctx == &cons && cons.live);
+	(void)tunnel_stream_write(cons.t, cons.h, "more", 4);
+}
+
+static void c_closed(void *ctx, enum tunnel_stream_end why)
+{
+	CHECK(ctx == &cons && cons.live && (unsigned)why < TUNNEL_STREAM__COUNT);
+	cons.live = false;
+}
+
+static const struct tunnel_stream_cb ccb = { c_opened, c_data, c_writable, c_closed };
+
+static void inproc_op(tunnel *t, unsigned op, uint8_t a, uint8_t b)
+{
+	uint8_t buf[256];
+
+	switch (op) {
+	case 0:
+		if (!cons.live && tunnel_stream_open(t, "cam1", "127.0.0.1:554", &ccb, &cons,
+						     &cons.h) == 0)
+			cons.live = true;
+		break;
+	case 1: {
+		memset(buf, b, sizeof(buf));
+		ssize_t n = tunnel_stream_write(t, cons.h, buf, a);
+		CHECK(n <= (ssize_t)a && (n >= 0 || !cons.live || n == -ENOTCONN || n == -EPIPE));
+		break;
+	}
+	case 2:
+		CHECK(tunnel_stream_close(t, cons.h) == (cons.live ? 0 : -EBADF));
+		break;
+	case 3:
+		CHECK(tunnel_stream_abort(t, cons.h) == (cons.live ? 0 : -EBADF));
+		cons.live = false;
+		break;
+	case 4:
+		cons.take = a ? (size_t)a * 64 : SIZE_MAX;
+		break;
+	default:
+		cons.abort_in_data = a & 1;
+		break;
+	}
+}
+
 static void feed(tunnel *t, struct dp_backend *be, uint32_t conn, const uint8_t *d, size_t len,
 		 uint64_t now)
 {
@@ -94,9 +171,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char tok[600], req[1200];
 
 	memset(&st, 0, sizeof(st));
+	memset(&cons, 0, sizeof(cons));
+	cons.take = SIZE_MAX;
 	agent_auth_keyring_add(kr, "k1", key, sizeof(key), true);
 	tunnel *t = tunnel_create(&cfg, &tb_ops, be, &st, &hooks);
 	CHECK(t);
+	cons.t = t;
 	CHECK(tb_listen_adopt(be, -1, &lport) == 0 && tunnel_add_listener(t, lport) == 0);
 	struct dp_pkt op = tb_accept(be, lport);
 	agent = op.port;
@@ -179,6 +259,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6: {
 			if (i + 2 > size)
 				goto out;
+			if (arg >= 24) {
+				inproc_op(t, arg - 24u, data[i], data[i + 1]);
+				i += 2;
+				break;
+			}
 			struct msg_tunnel_cmd c = { .seq = 2, .op = (uint8_t)(arg % 3 + 1),
 						    .fwd_id = data[i], .idle_ms = data[i + 1] * 100u,
 						    .tunnel_id = (uint64_t)2 << 48 | data[i + 1],
