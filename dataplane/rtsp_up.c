@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "rtsp_auth.h"
+#include "msg.h"
 #include "rtsp_msg.h"
 
 #define OUT_CAP 4096u
@@ -80,18 +81,11 @@ struct rtsp_up {
 	struct rtsp_up_stats stats;
 };
 
-static const char *const end_names[RTSP_UP__COUNT] = {
-	[RTSP_UP_CLOSED] = "closed",       [RTSP_UP_EOF] = "eof",
-	[RTSP_UP_REFUSED] = "refused",     [RTSP_UP_AUTH] = "auth",
-	[RTSP_UP_REDIRECT] = "redirect",   [RTSP_UP_NO_TRACKS] = "no tracks",
-	[RTSP_UP_TRANSPORT] = "transport", [RTSP_UP_PROTOCOL] = "protocol",
-	[RTSP_UP_TIMEOUT] = "timeout",     [RTSP_UP_SILENT] = "silent",
-	[RTSP_UP_IO] = "io",               [RTSP_UP_NO_MEMORY] = "no memory",
-};
+_Static_assert(RTSP_UP__COUNT == MSG_RTSP_END_COUNT, "msg_rtsp_end_name() names every end");
 
 const char *rtsp_up_end_name(enum rtsp_up_end e)
 {
-	return (unsigned)e < RTSP_UP__COUNT ? end_names[e] : "?";
+	return msg_rtsp_end_name(e);
 }
 
 /* A copy of s into out (cap) with no control characters; false if not. */
