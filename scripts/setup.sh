@@ -14,7 +14,29 @@ PKGS=(
   mosquitto mosquitto-clients openssl coturn iproute2 nftables procps psmisc util-linux
   python3 python3-pytest python3-yaml python3-pyroute2 python3-scapy python3-pylibsrtp
   gnuplot-nox socat stunnel4 openssh-server openssh-client
+  # RTSP: the camera stand-in (tests/camera, gst-rtsp-server) and real viewers
+  # (ffmpeg/ffprobe, gst-launch-1.0 rtspsrc); x264enc is in -ugly, h264parse in -bad
+  libgstrtspserver-1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
+  gstreamer1.0-libav ffmpeg
 )
+
+# The GStreamer elements tests/camera and tests/integration/camera.py use:
+# with --no-install-recommends a missing plugin would only show as a test
+# failure, so name it here.
+GST_ELEMENTS=(videotestsrc x264enc h264parse rtph264pay rtph264depay rtspsrc avdec_h264
+  parsebin qtdemux matroskademux appsrc appsink audiotestsrc alawenc rtppcmapay avenc_aac
+  rtpmp4gpay audioconvert fakesink)
+check_gst() {
+  local gone=()
+  for e in "${GST_ELEMENTS[@]}"; do
+    gst-inspect-1.0 --exists "$e" 2>/dev/null || gone+=("$e")
+  done
+  if [ ${#gone[@]} -ne 0 ]; then
+    echo "setup: GStreamer elements missing after install: ${gone[*]}" >&2
+    exit 1
+  fi
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -23,6 +45,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PKGS[@]} packages present"
+  check_gst
   exit 0
 fi
 
@@ -39,4 +62,5 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+check_gst
 echo "setup: done"
