@@ -198,8 +198,10 @@ static int check_fields(const struct ring_msg *m)
 	case MSG_FLOW_ADD: {
 		struct msg_flow_add p;
 		msg_read(m, &p, sizeof(p));
-		bool latch = p.flags & MSG_FLOW_F_LATCH;
-		if (p.flags & ~7u || !addr_ok(&p.source, latch) || (!latch && p.source.family == 0) ||
+		/* a latched or ingest flow has no source address; others must */
+		bool nosrc = p.flags & (MSG_FLOW_F_LATCH | MSG_FLOW_F_INGEST);
+		if (p.flags & ~15u || !addr_ok(&p.source, nosrc) || (!nosrc && p.source.family == 0) ||
+		    ((p.flags & MSG_FLOW_F_INGEST) && p.source.family) ||
 		    p.codec > MSG_CODEC_OTHER || !srtp_key_ok(&p.srtp_rx) || !srtp_key_ok(&p.srtp_tx) ||
 		    (p.srtp_tx.suite && (!p.srtp_rx.suite || p.srtp_tx.suite != p.srtp_rx.suite)))
 			return DROP_MSG_BAD_FIELD;

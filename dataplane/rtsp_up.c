@@ -638,13 +638,14 @@ void rtsp_up_timers(rtsp_up *u, uint64_t now)
 {
 	if (u->st == RU_DONE || u->st == RU_IDLE)
 		return;
-	if (u->in_flight && now - u->sent_at >= u->req_timeout) {
+	/* Times may come from different reads of the clock: never negative. */
+	if (u->in_flight && now > u->sent_at && now - u->sent_at >= u->req_timeout) {
 		end(u, u->st == RU_TEARDOWN ? RTSP_UP_CLOSED : RTSP_UP_TIMEOUT, 0);
 		return;
 	}
 	if (u->st != RU_PLAYING)
 		return;
-	if (now - u->last_rx >= u->silence) {
+	if (now > u->last_rx && now - u->last_rx >= u->silence) {
 		end(u, RTSP_UP_SILENT, 0);
 		return;
 	}
