@@ -455,6 +455,8 @@ struct msg_rtsp_event {
 	uint8_t reserved[3];
 	struct msg_rtsp_track tracks[MSG_RTSP_TRACKS];
 };
+_Static_assert(sizeof(struct msg_rtsp_pull) == 864, "docs/ring-messages.md");
+_Static_assert(sizeof(struct msg_rtsp_event) == 96, "docs/ring-messages.md");
 
 struct msg_info {
 	const char *name;
