@@ -126,5 +126,7 @@ typedef struct cp_tunnels cp_tunnels;
 void cp_flows_set_tunnels(cp_flows *f, const cp_tunnels *t);
 /* The worker of an ingest flow (flow add ingest=DEVICE), or -ENOENT. */
 int cp_flows_ingest_worker(cp_flows *f, uint32_t id);
+/* Subscribers of a flow (pending ones included), or -ENOENT. */
+int cp_flows_sub_count(cp_flows *f, uint32_t id);
 
 #endif

@@ -776,3 +776,9 @@ int cp_flows_ingest_worker(cp_flows *f, uint32_t id)
 		return -ENOENT;
 	return (int)fl->worker;
 }
+
+int cp_flows_sub_count(cp_flows *f, uint32_t id)
+{
+	const struct cp_flow *fl = find_flow(f, id);
+	return fl ? (int)fl->nsubs : -ENOENT;
+}

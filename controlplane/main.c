@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 		dp_link_poll(link);
 		dp_link_tick(link);
 		cp_turn_tick(turn, clock_mono_ns());
+		cp_pulls_tick(pulls, clock_mono_ns());
 		if (ep)
 			cp_endpoint_tick(ep, clock_mono_ns());
 	}

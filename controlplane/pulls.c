@@ -5,6 +5,11 @@
  *                -> MSG_RTSP_PULL start to the worker of the ingest flow
  *                (flow add ingest=DEVICE placed it where the tunnel is)
  *   /rtsp/stop   id -> MSG_RTSP_PULL stop (TEARDOWN, then stopped)
+ *   on_demand=1  the pull runs only while its flows have subscribers: the
+ *                first one starts it, and linger_ms after the last one
+ *                left it is stopped (state "idle"); the command, with its
+ *                credentials, is kept for the next start and wiped when
+ *                the pull is stopped for good
  *   /rtsp        every pull: state, attempts, the last end and its reason,
  *                the tracks playing; never the credentials
  *
@@ -25,9 +30,9 @@
 #include "tun_frame.h"
 
 enum pstate { PS_STARTING = 0, PS_CONNECTING, PS_PLAYING, PS_RETRYING, PS_STOPPING, PS_STOPPED,
-	      PS_FAILED };
+	      PS_FAILED, PS_IDLE };
 static const char *const pstate_names[] = { "starting", "connecting", "playing", "retrying",
-					    "stopping", "stopped", "failed" };
+					    "stopping", "stopped", "failed", "idle" };
 
 struct cp_pull {
 	bool used;
@@ -47,6 +52,13 @@ struct cp_pull {
 	uint8_t n_tracks;
 	struct msg_rtsp_track tracks[MSG_RTSP_TRACKS];
 	uint64_t since_ns;
+	/* on demand */
+	bool on_demand;
+	bool parking;           /* stopping because nobody watches: idle, not stopped, after */
+	uint32_t linger_ms;
+	uint64_t unwatched_since; /* 0: watched */
+	uint32_t starts;
+	struct msg_rtsp_pull cmd; /* kept (credentials too) to start again */
 };
 
 struct cp_pulls {
@@ -77,10 +89,12 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev
 	u->since_ns = clock_mono_ns();
 	switch (ev->kind) {
 	case RTSP_EV_STARTED:
-		u->state = PS_CONNECTING;
+		if (u->state != PS_STOPPING)
+			u->state = PS_CONNECTING;
 		break;
 	case RTSP_EV_PLAYING:
-		u->state = PS_PLAYING;
+		if (u->state != PS_STOPPING)
+			u->state = PS_PLAYING;
 		u->plays++;
 		u->n_tracks = ev->n_tracks;
 		memcpy(u->tracks, ev->tracks, sizeof(u->tracks));
@@ -96,8 +110,11 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev
 		u->n_tracks = 0;
 		break;
 	case RTSP_EV_STOPPED:
-		u->state = PS_STOPPED;
+		u->state = u->parking ? PS_IDLE : PS_STOPPED;
+		u->parking = false;
 		u->n_tracks = 0;
+		if (u->state == PS_STOPPED)
+			explicit_bzero(&u->cmd, sizeof(u->cmd));
 		break;
 	case RTSP_EV_FAILED:
 		u->state = PS_FAILED;
@@ -123,7 +140,70 @@ cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows)
 
 void cp_pulls_destroy(cp_pulls *p)
 {
+	if (p)
+		explicit_bzero(p->pulls, sizeof(p->pulls));
 	free(p);
+}
+
+static int send_start(cp_pulls *p, struct cp_pull *u)
+{
+	u->cmd.seq = ++p->seq;
+	u->cmd.op = MSG_RTSP_START;
+	int rc = dp_link_send(p->link, u->worker, MSG_RTSP_PULL, &u->cmd, sizeof(u->cmd));
+	if (rc < 0) {
+		p->cmd_drops++;
+		return rc;
+	}
+	u->seq = u->cmd.seq;
+	u->state = PS_STARTING;
+	u->starts++;
+	u->since_ns = clock_mono_ns();
+	return 0;
+}
+
+static int send_stop(cp_pulls *p, struct cp_pull *u)
+{
+	struct msg_rtsp_pull m = { .seq = ++p->seq, .op = MSG_RTSP_STOP, .pull_id = u->id };
+	if (dp_link_send(p->link, u->worker, MSG_RTSP_PULL, &m, sizeof(m)) < 0) {
+		p->cmd_drops++;
+		return -ENOBUFS;
+	}
+	u->state = PS_STOPPING;
+	return 0;
+}
+
+static bool watched(cp_pulls *p, const struct cp_pull *u)
+{
+	int a = cp_flows_sub_count(p->flows, u->flow_id[0]);
+	int b = u->flow_id[1] ? cp_flows_sub_count(p->flows, u->flow_id[1]) : 0;
+	return a > 0 || b > 0;
+}
+
+void cp_pulls_tick(cp_pulls *p, uint64_t now)
+{
+	for (unsigned i = 0; i < CP_PULLS_MAX; i++) {
+		struct cp_pull *u = &p->pulls[i];
+		if (!u->used || !u->on_demand)
+			continue;
+		bool w = watched(p, u);
+		if (u->state == PS_IDLE) {
+			if (w && send_start(p, u) == 0)
+				log_info("rtsp pull %u: a viewer came, starting", u->id);
+			continue;
+		}
+		if (u->state == PS_STOPPING || u->state == PS_STOPPED || u->state == PS_FAILED)
+			continue;
+		if (w) {
+			u->unwatched_since = 0;
+		} else if (!u->unwatched_since) {
+			u->unwatched_since = now;
+		} else if (now - u->unwatched_since >= (uint64_t)u->linger_ms * 1000000 &&
+			   send_stop(p, u) == 0) {
+			u->parking = true;
+			u->unwatched_since = 0;
+			log_info("rtsp pull %u: nobody watched for %u ms, stopping", u->id, u->linger_ms);
+		}
+	}
 }
 
 static cJSON *pull_json(const struct cp_pull *u)
@@ -141,6 +221,11 @@ static cJSON *pull_json(const struct cp_pull *u)
 	cJSON_AddNumberToObject(o, "flow", u->flow_id[0]);
 	if (u->flow_id[1])
 		cJSON_AddNumberToObject(o, "audio_flow", u->flow_id[1]);
+	cJSON_AddBoolToObject(o, "on_demand", u->on_demand);
+	if (u->on_demand) {
+		cJSON_AddNumberToObject(o, "linger_ms", u->linger_ms);
+		cJSON_AddNumberToObject(o, "starts", u->starts);
+	}
 	cJSON_AddNumberToObject(o, "attempts", u->attempts);
 	cJSON_AddNumberToObject(o, "plays", u->plays);
 	cJSON_AddNumberToObject(o, "ends", u->ends);
@@ -218,6 +303,12 @@ static int cmd_pull(void *ctx, const char *cmd, const char *params, cJSON **repl
 	} else if (!url_target(m.url, m.target, sizeof(m.target))) {
 		return ctl_error_reply(reply, "url has no usable host:port (give target=)");
 	}
+	uint32_t od = 0, linger = 10000;
+	(void)ctl_param_u32(params, "on_demand", 1, &od);
+	char lb[16];
+	if (ctl_param(params, "linger_ms", lb, sizeof(lb)) &&
+	    !ctl_param_u32(params, "linger_ms", 3600000, &linger))
+		return ctl_error_reply(reply, "linger_ms=<0..3600000> invalid");
 	bool hu = ctl_param(params, "user", m.user, sizeof(m.user));
 	bool hp = ctl_param(params, "pass", m.pass, sizeof(m.pass));
 	if (hu != hp || (hu && !m.user[0])) {
@@ -236,27 +327,29 @@ static int cmd_pull(void *ctx, const char *cmd, const char *params, cJSON **repl
 			return ctl_error_reply(reply, "too many pulls");
 		}
 	}
-	m.seq = ++p->seq;
-	int rc = dp_link_send(p->link, (uint32_t)w, MSG_RTSP_PULL, &m, sizeof(m));
-	explicit_bzero(m.pass, sizeof(m.pass));
-	if (rc < 0) {
-		p->cmd_drops++;
-		return ctl_error_reply(reply, "command ring to spdp full or detached; retry");
-	}
-	memset(u, 0, sizeof(*u));
+	explicit_bzero(u, sizeof(*u));
 	u->used = true;
 	u->id = m.pull_id;
 	u->worker = (uint32_t)w;
-	u->seq = m.seq;
-	u->state = PS_STARTING;
 	u->auth = hu;
+	u->on_demand = od;
+	u->linger_ms = linger;
+	u->state = PS_IDLE;
 	memcpy(u->flow_id, m.flow_id, sizeof(u->flow_id));
 	snprintf(u->device, sizeof(u->device), "%s", m.device);
 	snprintf(u->target, sizeof(u->target), "%s", m.target);
 	snprintf(u->url, sizeof(u->url), "%s", m.url);
+	u->cmd = m;
+	explicit_bzero(&m, sizeof(m));
 	u->since_ns = clock_mono_ns();
-	log_info("rtsp pull %u: %s via %s (%s) into flow %u on worker %d", u->id, u->url, u->device,
-		 u->target, u->flow_id[0], w);
+	if ((!u->on_demand || watched(p, u)) && send_start(p, u) < 0) {
+		explicit_bzero(u, sizeof(*u));
+		return ctl_error_reply(reply, "command ring to spdp full or detached; retry");
+	}
+	if (!u->on_demand)
+		explicit_bzero(&u->cmd, sizeof(u->cmd)); /* never started again: no copy kept */
+	log_info("rtsp pull %u: %s via %s (%s) into flow %u on worker %d%s", u->id, u->url, u->device,
+		 u->target, u->flow_id[0], w, u->on_demand ? ", on demand" : "");
 	*reply = pull_json(u);
 	return 0;
 }
@@ -272,12 +365,13 @@ static int cmd_stop(void *ctx, const char *cmd, const char *params, cJSON **repl
 		return ctl_error_reply(reply, "id=<pull id> unknown");
 	if (u->state == PS_STOPPED || u->state == PS_FAILED)
 		return ctl_error_reply(reply, "pull not running");
-	struct msg_rtsp_pull m = { .seq = ++p->seq, .op = MSG_RTSP_STOP, .pull_id = id };
-	if (dp_link_send(p->link, u->worker, MSG_RTSP_PULL, &m, sizeof(m)) < 0) {
-		p->cmd_drops++;
+	u->parking = false;
+	if (u->state == PS_IDLE) {
+		u->state = PS_STOPPED; /* nothing runs in spdp */
+	} else if (send_stop(p, u) < 0) {
 		return ctl_error_reply(reply, "command ring to spdp full or detached; retry");
 	}
-	u->state = PS_STOPPING;
+	explicit_bzero(&u->cmd, sizeof(u->cmd));
 	*reply = pull_json(u);
 	return 0;
 }
@@ -307,7 +401,7 @@ int cp_pulls_register_ctl(cp_pulls *p, struct ctlsock *cs)
 	if (ctlsock_register(cs, "/rtsp", cmd_list, p, "RTSP pulls: state, attempts, last end, tracks") ||
 	    ctlsock_register(cs, "/rtsp/pull", cmd_pull, p,
 			     "Pull a camera over its agent tunnel into ingest flows. id=N&device=D&url=rtsp://..."
-			     "&flow=N[&audio_flow=N][&target=HOST:PORT][&user=U&pass=P]") ||
+			     "&flow=N[&audio_flow=N][&target=HOST:PORT][&user=U&pass=P][&on_demand=1[&linger_ms=N]]") ||
 	    ctlsock_register(cs, "/rtsp/stop", cmd_stop, p, "Stop a pull (TEARDOWN). id=N"))
 		return -EINVAL;
 	return 0;

@@ -15,5 +15,7 @@ struct ctlsock;
 cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows);
 void cp_pulls_destroy(cp_pulls *p);
 int cp_pulls_register_ctl(cp_pulls *p, struct ctlsock *cs);
+/* On-demand pulls: start when watched, stop after the linger. Every tick. */
+void cp_pulls_tick(cp_pulls *p, uint64_t now_ns);
 
 #endif

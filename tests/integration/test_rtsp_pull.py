@@ -228,6 +228,33 @@ def test_digest_credentials(env):
     wait(lambda: pulls(sp)[2]["state"] == "stopped", 20, "stopped")
 
 
+def test_on_demand(env):
+    """Not pulled until a viewer comes; stopped a linger after the last left."""
+    sp = env.sp
+    sp.spctl("flow", "add", "id=5", "ingest=cam-1", "codec=h264")
+    wait(lambda: sp.spctl("flow", "5")["state"] == "active", 10, "ingest flow active")
+    sp.spctl("rtsp", "pull", "id=5", "device=cam-1", f"url=rtsp://127.0.0.1:{CAM_PORT}/live",
+             "flow=5", "on_demand=1", "linger_ms=500")
+    assert pulls(sp)[5]["state"] == "idle"
+    assert env.cam.sessions("/live") == 0, "no viewer: no upstream"
+    sdp = viewer_sdp(env.dir, "od", VIEW + 30)
+    v = SdpViewer(sdp, env.dir, "viewer-od")
+    try:
+        sp.spctl("sub", "add", "flow=5", "id=1", f"rtp=127.0.0.1:{VIEW + 30}")
+        wait(lambda: pulls(sp)[5]["state"] == "playing", 20, "started by the viewer")
+        v.wait_frames(10, 40)
+        assert env.cam.sessions("/live") == 1
+    finally:
+        v.stop()
+        sp.spctl("sub", "del", "flow=5", "id=1", check=False)
+    wait(lambda: pulls(sp)[5]["state"] == "idle", 20, "parked after the linger")
+    env.cam.wait_sessions("/live", 0, timeout=20)
+    p = pulls(sp)[5]
+    assert p["starts"] == 1
+    sp.spctl("rtsp", "stop", "id=5")
+    assert pulls(sp)[5]["state"] == "stopped"
+
+
 def test_refusals(env):
     sp = env.sp
     r = sp.spctl("rtsp", "pull", "id=3", "device=cam-1", "url=http://x/", "flow=1", check=False)
