@@ -53,7 +53,20 @@ static const struct msg_info catalogue[MSG__COUNT] = {
 			     sizeof(struct msg_tunnel_cmd), K(CMD) },
 	[MSG_TUNNEL_EVENT] = { "tunnel_event", 1, sizeof(struct msg_tunnel_event),
 			       sizeof(struct msg_tunnel_event), K(EVT) },
+	[MSG_RTSP_PULL] = { "rtsp_pull", 1, sizeof(struct msg_rtsp_pull), sizeof(struct msg_rtsp_pull),
+			    K(CMD) },
+	[MSG_RTSP_EVENT] = { "rtsp_event", 1, sizeof(struct msg_rtsp_event),
+			     sizeof(struct msg_rtsp_event), K(EVT) },
 };
+
+const char *msg_rtsp_end_name(unsigned reason)
+{
+	static const char *const names[MSG_RTSP_END_COUNT] = {
+		"closed", "eof", "refused", "auth", "redirect", "no tracks", "transport",
+		"protocol", "timeout", "silent", "io", "no memory",
+	};
+	return reason < MSG_RTSP_END_COUNT ? names[reason] : "?";
+}
 
 static bool addr_ok(const struct sp_addr *a, bool may_be_unset)
 {
@@ -139,6 +152,33 @@ static bool tunnel_cmd_ok(const struct msg_tunnel_cmd *p)
 	}
 }
 
+/* A NUL-terminated field without control characters (credentials and
+ * URLs end up in request lines). */
+static bool text_ok(const char *s, size_t cap, bool may_be_empty)
+{
+	const char *z = memchr(s, 0, cap);
+	if (!z || (!may_be_empty && z == s))
+		return false;
+	for (const char *c = s; c < z; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
+
+static bool rtsp_pull_ok(const struct msg_rtsp_pull *p)
+{
+	if (!p->pull_id)
+		return false;
+	if (p->op == MSG_RTSP_STOP)
+		return true;
+	return p->op == MSG_RTSP_START && p->flow_id[0] && p->flow_id[0] != p->flow_id[1] &&
+	       text_ok(p->device, sizeof(p->device), false) &&
+	       text_ok(p->target, sizeof(p->target), false) &&
+	       text_ok(p->url, sizeof(p->url), false) && !strncmp(p->url, "rtsp://", 7) &&
+	       text_ok(p->user, sizeof(p->user), true) && text_ok(p->pass, sizeof(p->pass), true) &&
+	       !p->user[0] == !p->pass[0];
+}
+
 static int check_fields(const struct ring_msg *m)
 {
 	switch (m->type) {
@@ -160,8 +200,10 @@ static int check_fields(const struct ring_msg *m)
 	case MSG_FLOW_ADD: {
 		struct msg_flow_add p;
 		msg_read(m, &p, sizeof(p));
-		bool latch = p.flags & MSG_FLOW_F_LATCH;
-		if (p.flags & ~7u || !addr_ok(&p.source, latch) || (!latch && p.source.family == 0) ||
+		/* a latched or ingest flow has no source address; others must */
+		bool nosrc = p.flags & (MSG_FLOW_F_LATCH | MSG_FLOW_F_INGEST);
+		if (p.flags & ~15u || !addr_ok(&p.source, nosrc) || (!nosrc && p.source.family == 0) ||
+		    ((p.flags & MSG_FLOW_F_INGEST) && p.source.family) ||
 		    p.codec > MSG_CODEC_OTHER || !srtp_key_ok(&p.srtp_rx) || !srtp_key_ok(&p.srtp_tx) ||
 		    (p.srtp_tx.suite && (!p.srtp_rx.suite || p.srtp_tx.suite != p.srtp_rx.suite)))
 			return DROP_MSG_BAD_FIELD;
@@ -226,6 +268,17 @@ static int check_fields(const struct ring_msg *m)
 		msg_read(m, &p, sizeof(p));
 		return p.kind >= 1 && p.kind <= TUNNEL_EV__MAX &&
 		       memchr(p.device, 0, sizeof(p.device)) ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_RTSP_PULL: {
+		struct msg_rtsp_pull p;
+		msg_read(m, &p, sizeof(p));
+		return rtsp_pull_ok(&p) ? 0 : DROP_MSG_BAD_FIELD;
+	}
+	case MSG_RTSP_EVENT: {
+		struct msg_rtsp_event p;
+		msg_read(m, &p, sizeof(p));
+		return p.kind >= 1 && p.kind <= RTSP_EV__MAX && p.pull_id &&
+		       p.n_tracks <= MSG_RTSP_TRACKS ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	default:
 		return 0;

@@ -43,6 +43,8 @@ enum msg_type {
 	MSG_TURN_STATE = 18,   /* worker -> spcp: one record of a TURN dump */
 	MSG_TUNNEL_CMD = 19,   /* spcp -> worker: agent tunnel forward listener, replace a tunnel */
 	MSG_TUNNEL_EVENT = 20, /* worker -> spcp: tunnel up/down, forward listening/failed/closed */
+	MSG_RTSP_PULL = 21,    /* spcp -> worker: pull a camera over RTSP through its tunnel into flows */
+	MSG_RTSP_EVENT = 22,   /* worker -> spcp: a pull started, plays, ended, stopped, failed */
 	MSG__COUNT
 };
 
@@ -115,6 +117,7 @@ struct msg_exc_packet {
 #define MSG_FLOW_F_RTCP_MUX 1u   /* camera sends RTCP on the RTP port */
 #define MSG_FLOW_F_LATCH 2u      /* accept the first source that sends (no source given) */
 #define MSG_FLOW_F_PINNED_PORT 4u /* rtp_port is the port to bind, not 0 = any */
+#define MSG_FLOW_F_INGEST 8u     /* the source is in spdp (an RTSP pull): nothing from the network */
 
 enum msg_codec { MSG_CODEC_H264 = 0, MSG_CODEC_H265 = 1, MSG_CODEC_OTHER = 2 };
 
@@ -390,6 +393,72 @@ struct msg_tunnel_event {
 	char device[MSG_TUNNEL_DEVICE_LEN];
 	struct sp_addr source; /* UP: the agent's address */
 };
+
+/* RTSP pulls (issue 7): a worker holding a device's tunnel pulls one of
+ * its cameras over RTSP (TCP interleaved, through an in-process tunnel
+ * stream) and feeds each track into an ingest flow on the same worker. */
+#define MSG_RTSP_URL_LEN 256
+#define MSG_RTSP_CRED_LEN 128
+#define MSG_RTSP_ENC_LEN 16
+#define MSG_RTSP_TRACKS 2   /* video, audio */
+
+enum msg_rtsp_op {
+	MSG_RTSP_START = 1,  /* start pulling (and keep at it: reconnects with backoff) */
+	MSG_RTSP_STOP = 2,   /* TEARDOWN, close, forget */
+};
+
+struct msg_rtsp_pull {
+	uint64_t seq;          /* echoed in the event that answers it */
+	uint8_t op;            /* enum msg_rtsp_op */
+	uint8_t reserved[3];
+	uint32_t pull_id;      /* chosen by spcp, never 0 */
+	uint32_t flow_id[MSG_RTSP_TRACKS]; /* START: ingest flows on this worker; [1] 0: no audio */
+	char device[MSG_TUNNEL_DEVICE_LEN]; /* START: whose tunnel */
+	char target[MSG_TUNNEL_TARGET_LEN]; /* START: camera-local "host:port" the agent opens */
+	char url[MSG_RTSP_URL_LEN];   /* START: rtsp://... as the camera sees it */
+	char user[MSG_RTSP_CRED_LEN]; /* START: empty: no credentials */
+	char pass[MSG_RTSP_CRED_LEN];
+};
+
+enum msg_rtsp_event_kind {
+	RTSP_EV_STARTED = 1,  /* START accepted: connecting */
+	RTSP_EV_PLAYING = 2,  /* PLAY answered: tracks[] */
+	RTSP_EV_ENDED = 3,    /* this attempt ended: reason (enum rtsp_up_end), status; retry_ms */
+	RTSP_EV_STOPPED = 4,  /* STOP done */
+	RTSP_EV_FAILED = 5,   /* a command could not be applied: error */
+	RTSP_EV__MAX = 5,
+};
+
+/* Why an attempt ended (msg_rtsp_event.reason): enum rtsp_up_end
+ * (dataplane/rtsp_up.h), MSG_RTSP_END_COUNT of them. */
+#define MSG_RTSP_END_COUNT 12
+const char *msg_rtsp_end_name(unsigned reason);
+
+struct msg_rtsp_track {
+	uint8_t media;         /* enum sdp_media_type */
+	uint8_t pt;
+	uint16_t reserved;
+	uint32_t clock;
+	uint32_t flow_id;
+	char encoding[MSG_RTSP_ENC_LEN];
+};
+
+struct msg_rtsp_event {
+	uint64_t seq;
+	uint32_t pull_id;
+	uint32_t worker;
+	uint8_t kind;          /* enum msg_rtsp_event_kind */
+	uint8_t reason;        /* ENDED: enum rtsp_up_end */
+	uint16_t status;       /* ENDED: the camera's RTSP status, if any */
+	int32_t error;         /* FAILED: negative errno */
+	uint32_t attempts;     /* connection attempts so far */
+	uint32_t retry_ms;     /* ENDED: next attempt in */
+	uint8_t n_tracks;
+	uint8_t reserved[3];
+	struct msg_rtsp_track tracks[MSG_RTSP_TRACKS];
+};
+_Static_assert(sizeof(struct msg_rtsp_pull) == 864, "docs/ring-messages.md");
+_Static_assert(sizeof(struct msg_rtsp_event) == 96, "docs/ring-messages.md");
 
 struct msg_info {
 	const char *name;

@@ -47,6 +47,9 @@ const char *const stats_counter_names[STAT__COUNT] = {
 	[STAT_TUN_FROM_AGENT] = "tun_bytes_from_agent",
 	[STAT_TUN_PAUSED] = "tun_paused",
 	[STAT_TUN_HELD] = "tun_held",
+	[STAT_RTSP_PULL_PLAYING] = "rtsp_pull_playing",
+	[STAT_RTSP_PULL_ENDED] = "rtsp_pull_ended",
+	[STAT_RTSP_IN_PKTS] = "rtsp_in_pkts",
 };
 
 const char *const stats_drop_names[DROP__COUNT] = {
@@ -102,4 +105,6 @@ const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_TUN_OPEN_FAILED] = "tun_open_failed",
 	[DROP_TUN_LOCAL_REFUSED] = "tun_local_refused",
 	[DROP_TUN_BACKLOG] = "tun_backlog",
+	[DROP_RTSP_CHANNEL] = "rtsp_channel",
+	[DROP_RTSP_OVERSIZE] = "rtsp_oversize",
 };

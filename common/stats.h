@@ -69,6 +69,9 @@ enum stat_counter {
 	STAT_TUN_FROM_AGENT,   /* tunnel: DATA payload bytes handed to local connections */
 	STAT_TUN_PAUSED,       /* tunnel: a local connection paused (agent window or TLS room short) */
 	STAT_TUN_HELD,         /* tunnel: agent data held because a local connection's queue was full */
+	STAT_RTSP_PULL_PLAYING, /* RTSP pulls that reached PLAY */
+	STAT_RTSP_PULL_ENDED,  /* RTSP pull attempts that ended (any reason; each retried) */
+	STAT_RTSP_IN_PKTS,     /* RTP/RTCP packets received from cameras over RTSP */
 	STAT__COUNT
 };
 
@@ -125,6 +128,8 @@ enum stat_drop {
 	DROP_TUN_OPEN_FAILED,  /* tunnel: the agent refused an OPEN (local connection closed) */
 	DROP_TUN_LOCAL_REFUSED, /* tunnel: local connection refused (no stream slot, tunnel gone) */
 	DROP_TUN_BACKLOG,      /* tunnel: agent connection closed, its output backlog over the bound */
+	DROP_RTSP_CHANNEL,     /* RTSP pull: interleaved frame on a channel not set up, or before PLAY */
+	DROP_RTSP_OVERSIZE,    /* RTSP pull: packet larger than a transmit buffer */
 	DROP__COUNT
 };
 

@@ -112,6 +112,8 @@ void dp_link_on_turn_state(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						   const struct msg_turn_effect *rec), void *ctx);
 void dp_link_on_tunnel_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 						     const struct msg_tunnel_event *ev), void *ctx);
+void dp_link_on_rtsp_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_rtsp_event *ev), void *ctx);
 
 /* ---- flows: spcp's registry of flows and subscribers (flows.c) ---- */
 typedef struct cp_flows cp_flows;
@@ -120,5 +122,11 @@ struct msg_flow_event;
 cp_flows *cp_flows_create(dp_link *link, uint32_t max_flows);
 void cp_flows_destroy(cp_flows *f);
 int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs);
+typedef struct cp_tunnels cp_tunnels;
+void cp_flows_set_tunnels(cp_flows *f, const cp_tunnels *t);
+/* The worker of an ingest flow (flow add ingest=DEVICE), or -ENOENT. */
+int cp_flows_ingest_worker(cp_flows *f, uint32_t id);
+/* Subscribers of a flow (pending ones included), or -ENOENT. */
+int cp_flows_sub_count(cp_flows *f, uint32_t id);
 
 #endif

@@ -78,6 +78,8 @@ struct dp_link {
 	void *state_ctx;
 	void (*tunnel_fn)(void *ctx, uint32_t worker, const struct msg_tunnel_event *ev);
 	void *tunnel_ctx;
+	void (*rtsp_fn)(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev);
+	void *rtsp_ctx;
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -387,6 +389,13 @@ static void handle_event(dp_link *l, uint32_t ring_idx, const struct ring_msg *m
 			l->tunnel_fn(l->tunnel_ctx, d->worker, &ev);
 		break;
 	}
+	case MSG_RTSP_EVENT: {
+		struct msg_rtsp_event ev;
+		msg_read(m, &ev, sizeof(ev));
+		if (l->rtsp_fn && d->worker < l->n_workers)
+			l->rtsp_fn(l->rtsp_ctx, d->worker, &ev);
+		break;
+	}
 	}
 }
 
@@ -572,4 +581,11 @@ void dp_link_on_tunnel_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
 const struct shm_seg *dp_link_segment(const dp_link *l)
 {
 	return l->attached ? l->seg : NULL;
+}
+
+void dp_link_on_rtsp_event(dp_link *l, void (*fn)(void *ctx, uint32_t worker,
+						   const struct msg_rtsp_event *ev), void *ctx)
+{
+	l->rtsp_fn = fn;
+	l->rtsp_ctx = ctx;
 }

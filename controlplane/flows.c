@@ -25,6 +25,7 @@
 #include "ctlsock.h"
 #include "log.h"
 #include "sdes.h"
+#include "tunnels.h"
 #include "status.h"
 
 enum st { ST_PENDING, ST_ACTIVE, ST_FAILED };
@@ -61,6 +62,7 @@ struct cp_flow {
 
 struct cp_flows {
 	dp_link *link;
+	const cp_tunnels *tunnels; /* ingest flows live where a device's tunnel is */
 	struct cp_flow *flows;
 	uint32_t n, max;
 	uint64_t seq;
@@ -377,7 +379,8 @@ static cJSON *flow_json(cp_flows *f, const struct cp_flow *fl, bool with_subs)
 		cJSON_AddStringToObject(o, "error", strerror(-fl->error));
 	cJSON_AddNumberToObject(o, "rtp_port", fl->rtp_port);
 	cJSON_AddNumberToObject(o, "rtcp_port", fl->rtcp_port);
-	cJSON_AddStringToObject(o, "source", fl->source.family ? sp_addr_str(&fl->source, a) : "latch");
+	cJSON_AddStringToObject(o, "source", fl->flags & MSG_FLOW_F_INGEST ? "ingest" :
+					     fl->source.family ? sp_addr_str(&fl->source, a) : "latch");
 	cJSON_AddBoolToObject(o, "rtcp_mux", fl->flags & MSG_FLOW_F_RTCP_MUX);
 	static const char *const codecs[] = { "h264", "h265", "other" };
 	cJSON_AddStringToObject(o, "codec", codecs[fl->codec <= 2 ? fl->codec : 2]);
@@ -436,13 +439,19 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 		return ctl_error_reply(reply, "flow id exists");
 	if (f->n == f->max)
 		return ctl_error_reply(reply, "flow limit reached");
-	if (ctl_param(params, "source", buf, sizeof(buf))) {
+	int ingest_worker = -1;
+	if (ctl_param(params, "ingest", buf, sizeof(buf))) {
+		/* Fed by an RTSP pull over the device's tunnel: on its worker. */
+		if (!f->tunnels || (ingest_worker = cp_tunnels_worker(f->tunnels, buf)) < 0)
+			return ctl_error_reply(reply, "ingest=<device with a tunnel up> required");
+		fl.flags |= MSG_FLOW_F_INGEST;
+	} else if (ctl_param(params, "source", buf, sizeof(buf))) {
 		if (sp_addr_parse(&fl.source, buf) < 0 || !fl.source.port)
 			return ctl_error_reply(reply, "source=<ip:port> invalid");
 	} else if (ctl_param_u32(params, "latch", 1, &v) && v) {
 		fl.flags |= MSG_FLOW_F_LATCH;
 	} else {
-		return ctl_error_reply(reply, "source=<ip:port> or latch=1 required");
+		return ctl_error_reply(reply, "source=<ip:port>, latch=1 or ingest=<device> required");
 	}
 	if (ctl_param(params, "port", buf, sizeof(buf))) {
 		if (!ctl_param_u32(params, "port", 65534, &v))
@@ -477,7 +486,9 @@ static int cmd_flow_add(void *ctx, const char *cmd, const char *params, cJSON **
 	/* A flow with a known source lives on the worker the kernel steers that
 	 * source to on the shared port (same hash); latched flows on the
 	 * least-loaded worker. */
-	if (fl.source.family)
+	if (ingest_worker >= 0)
+		fl.worker = (uint32_t)ingest_worker;
+	else if (fl.source.family)
 		fl.worker = sp_addr_steer(&fl.source, nw);
 	else
 		fl.worker = least_loaded(f, nw);
@@ -735,7 +746,7 @@ void cp_flows_destroy(cp_flows *f)
 int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs)
 {
 	if (ctlsock_register(cs, "/flow/add", cmd_flow_add, f,
-			     "Create a flow. id=N&source=IP:PORT (or latch=1)[&port=P][&ssrc=N][&rtcp_mux=1][&codec=h264|h265|other]"
+			     "Create a flow. id=N&source=IP:PORT (or latch=1, or ingest=DEVICE: fed by an RTSP pull)[&port=P][&ssrc=N][&rtcp_mux=1][&codec=h264|h265|other]"
 			     "[&srtp=SUITE&srtp_key=BASE64[&srtp_tx_key=BASE64][&srtp_window=N]]") ||
 	    ctlsock_register(cs, "/flow/del", cmd_flow_del, f, "Delete a flow. id=N") ||
 	    ctlsock_register(cs, "/flow", cmd_flow, f, "One flow with its subscribers. id=N") ||
@@ -750,4 +761,24 @@ int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs)
 	    ctlsock_register(cs, "/sub/del", cmd_sub_del, f, "Remove a subscriber. flow=N&id=N"))
 		return -EINVAL;
 	return 0;
+}
+
+void cp_flows_set_tunnels(cp_flows *f, const cp_tunnels *t)
+{
+	f->tunnels = t;
+}
+
+int cp_flows_ingest_worker(cp_flows *f, uint32_t id)
+{
+	const struct cp_flow *fl = find_flow(f, id);
+
+	if (!fl || !(fl->flags & MSG_FLOW_F_INGEST))
+		return -ENOENT;
+	return (int)fl->worker;
+}
+
+int cp_flows_sub_count(cp_flows *f, uint32_t id)
+{
+	const struct cp_flow *fl = find_flow(f, id);
+	return fl ? (int)fl->nsubs : -ENOENT;
 }

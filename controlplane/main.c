@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "endpoint.h"
 #include "log.h"
+#include "pulls.h"
 #include "tunnels.h"
 #include "turn.h"
 
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
 	cp_turn *turn = NULL;
 	cp_endpoint *ep = NULL;
 	cp_tunnels *tunnels = NULL;
+	cp_pulls *pulls = NULL;
 
 	rc = cfg_from_args(cp_config_keys, cp_config_nkeys, &cfg, argc, argv, "spcp",
 			   "spcp: streampoint control plane");
@@ -114,9 +116,12 @@ int main(int argc, char **argv)
 	flows = link ? cp_flows_create(link, cfg.max_flows) : NULL;
 	turn = flows ? cp_turn_create(&cfg, link) : NULL;
 	tunnels = turn ? cp_tunnels_create(link) : NULL;
-	if (!link || !flows || !turn || !tunnels || ctl_register(cs, &cfg, link) < 0 ||
+	pulls = tunnels ? cp_pulls_create(link, flows) : NULL;
+	if (flows && tunnels)
+		cp_flows_set_tunnels(flows, tunnels);
+	if (!link || !flows || !turn || !tunnels || !pulls || ctl_register(cs, &cfg, link) < 0 ||
 	    cp_flows_register_ctl(flows, cs) < 0 || cp_turn_register_ctl(turn, cs) < 0 ||
-	    cp_tunnels_register_ctl(tunnels, cs) < 0) {
+	    cp_tunnels_register_ctl(tunnels, cs) < 0 || cp_pulls_register_ctl(pulls, cs) < 0) {
 		log_error(errno, "startup");
 		goto out_ctl;
 	}
@@ -172,6 +177,7 @@ int main(int argc, char **argv)
 		dp_link_poll(link);
 		dp_link_tick(link);
 		cp_turn_tick(turn, clock_mono_ns());
+		cp_pulls_tick(pulls, clock_mono_ns());
 		if (ep)
 			cp_endpoint_tick(ep, clock_mono_ns());
 	}
@@ -182,6 +188,7 @@ int main(int argc, char **argv)
 	}
 out_ctl:
 	cp_endpoint_destroy(ep);
+	cp_pulls_destroy(pulls);
 	cp_tunnels_destroy(tunnels);
 	cp_turn_destroy(turn);
 	cp_flows_destroy(flows);

@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"                      a local port forwarded through DEVICE's tunnel to H:PORT\n"
 		"                      (default 127.0.0.1 on the agent side); prints 127.0.0.1:LOCALPORT\n"
 		"  tunnel close ID     close forward ID's listener\n"
+		"  rtsp                RTSP pulls: state, attempts, last end, tracks\n"
+		"  rtsp pull|stop K=V... pull a camera through its agent into ingest flows, e.g.\n"
+		"                      flow add id=1 ingest=cam-1 codec=h264; rtsp pull id=1 device=cam-1\n"
+		"                      url=rtsp://127.0.0.1:554/live flow=1 [user=U pass=P]; rtsp stop id=1\n"
 		"  call PATH[,PARAMS]  raw control-socket request (e.g. call /)\n"
 		"environment: SP_INSTANCE, SP_RUNTIME_DIR\n"
 		"exit: 0 ok, 2 spcp unreachable, 3 spdp unreachable, 4 neither, 5 not attached, 1 error\n");
@@ -431,8 +435,12 @@ int main(int argc, char **argv)
 		snprintf(req, sizeof(req), "/flow,id=%s", argv[optind]);
 		return print_call(req);
 	}
-	if ((!strcmp(cmd, "flow") || !strcmp(cmd, "sub")) && argc - optind >= 2 &&
-	    (!strcmp(argv[optind], "add") || !strcmp(argv[optind], "del"))) {
+	if (!strcmp(cmd, "rtsp") && optind == argc)
+		return print_call("/rtsp");
+	if (((!strcmp(cmd, "flow") || !strcmp(cmd, "sub")) && argc - optind >= 2 &&
+	     (!strcmp(argv[optind], "add") || !strcmp(argv[optind], "del"))) ||
+	    (!strcmp(cmd, "rtsp") && argc - optind >= 2 &&
+	     (!strcmp(argv[optind], "pull") || !strcmp(argv[optind], "stop")))) {
 		/* spctl flow add id=1 source=... -> /flow/add,id=1&source=... */
 		int n = snprintf(req, sizeof(req), "/%s/%s,", cmd, argv[optind]);
 		for (int i = optind + 1; i < argc && n > 0 && (size_t)n < sizeof(req); i++)

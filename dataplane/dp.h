@@ -60,6 +60,9 @@ struct dp_config {
 	uint32_t tunnel_max_agents, tunnel_max_streams, tunnel_max_forwards;
 	uint64_t tunnel_stream_window;
 	uint32_t tunnel_handshake_ms, tunnel_heartbeat_ms;
+	/* [rtsp] */
+	uint32_t rtsp_max_pulls, rtsp_retry_min_ms, rtsp_retry_max_ms;
+	uint32_t rtsp_request_timeout_ms, rtsp_silence_ms;
 };
 
 #define DP_TURN_MAX_LISTENERS 4 /* per transport: UDP, TCP, TLS */
@@ -87,6 +90,7 @@ struct dp_worker {
 	uint32_t n_turn_fds;
 	struct tunnel *tunnel;     /* owned by the worker thread; NULL: tunnels off */
 	int tun_fds[DP_TURN_MAX_LISTENERS]; /* this worker's agent listener sockets */
+	struct rtsp_pulls *pulls;  /* RTSP pulls over its tunnels; NULL: tunnels off */
 	uint32_t n_tun_fds;
 };
 

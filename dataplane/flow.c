@@ -143,6 +143,8 @@ struct flow_table {
 	uint32_t src_mask;
 	uint32_t shared_port;    /* backend port index, or NO_IDX */
 	uint32_t crypto_tick;    /* picks the SRTP operations that are timed */
+	flow_upstream_fn upstream; /* RTCP for an ingest flow's source */
+	void *upstream_ctx;
 };
 
 /* One SRTP protect or unprotect in CRYPTO_SAMPLE is timed (two clock reads,
@@ -523,7 +525,11 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 	f->ssrc = m->ssrc;
 	f->ssrc_filter = m->ssrc_filter;
 	f->source = m->source;
-	f->have_source = !(m->flags & MSG_FLOW_F_LATCH);
+	/* An ingest flow's source is in spdp: a zero address nothing on the
+	 * network matches, so its ports take subscribers' RTCP only. */
+	f->have_source = !(m->flags & MSG_FLOW_F_LATCH) || (m->flags & MSG_FLOW_F_INGEST);
+	if (m->flags & MSG_FLOW_F_INGEST)
+		memset(&f->source, 0, sizeof(f->source));
 	f->srx = srx;
 	f->stx = stx;
 	f->srtp_suite = m->srtp_rx.suite;
@@ -559,7 +565,7 @@ void flow_cmd_add(flow_table *ft, const struct msg_flow_add *m)
 	atomic_store_explicit(&fs->active, 1, memory_order_release);
 	ft->ports[f->rtp_port] = (struct port_ref){ slot, PR_RTP };
 	ft->ports[f->rtcp_port] = (struct port_ref){ slot, PR_RTCP };
-	if (f->have_source)
+	if (f->have_source && !(f->flags & MSG_FLOW_F_INGEST))
 		src_hash_add(ft, slot);
 	struct msg_flow_event ev = { .seq = m->seq, .kind = FLOW_EV_ADDED, .flow_id = f->id,
 				     .rtp_port = f->rtp_num, .rtcp_port = f->rtcp_num,
@@ -771,6 +777,11 @@ static void send_upstream(flow_table *ft, struct flow *f, const uint8_t *pkt, ui
 	struct sp_addr dst;
 	uint32_t port;
 
+	if (f->flags & MSG_FLOW_F_INGEST) {
+		if (ft->upstream)
+			ft->upstream(ft->upstream_ctx, f->id, pkt, len);
+		return;
+	}
 	if (!f->have_source)
 		return;
 	if (f->flags & MSG_FLOW_F_RTCP_MUX) {
@@ -1409,4 +1420,53 @@ void flow_timers(flow_table *ft, uint64_t now)
 				sub_remove(ft, f, k, 0, SUB_RM_RTCP_TIMEOUT);
 		}
 	}
+}
+
+/* ------------------------------------------------------------ ingest */
+
+bool flow_is_ingest(flow_table *ft, uint32_t flow_id)
+{
+	struct flow *f = find_flow(ft, flow_id, NULL);
+	return f && (f->flags & MSG_FLOW_F_INGEST);
+}
+
+void flow_set_upstream(flow_table *ft, flow_upstream_fn fn, void *ctx)
+{
+	ft->upstream = fn;
+	ft->upstream_ctx = ctx;
+}
+
+int flow_ingest(flow_table *ft, uint32_t flow_id, bool rtcp, const uint8_t *d, uint32_t len,
+		uint64_t now)
+{
+	struct flow *f = find_flow(ft, flow_id, NULL);
+	struct dp_pkt p;
+	uint32_t cap;
+
+	if (!f || !(f->flags & MSG_FLOW_F_INGEST))
+		return -ENOENT;
+	if (!len) {
+		drop(ft, rtcp ? DROP_RTCP_MALFORMED : DROP_RTP_MALFORMED);
+		return -EINVAL;
+	}
+	/* One copy, into a buffer the fan-out then sends by reference. */
+	if (ft->ops->tx_alloc(ft->be, &p, &cap) < 0) {
+		drop(ft, DROP_TX_NO_BUFFER);
+		return -ENOBUFS;
+	}
+	if (cap < len) {
+		ft->ops->release(ft->be, &p);
+		drop(ft, DROP_RTSP_OVERSIZE);
+		return -EMSGSIZE;
+	}
+	memcpy(p.data, d, len);
+	p.len = len;
+	p.port = f->rtp_port;
+	p.src = f->source;
+	if (rtcp)
+		on_rtcp(ft, f, &p, true, now);
+	else
+		on_rtp(ft, f, &p, now);
+	ft->ops->release(ft->be, &p);
+	return 0;
 }

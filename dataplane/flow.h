@@ -16,6 +16,7 @@
 #ifndef SP_DP_FLOW_H
 #define SP_DP_FLOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -70,6 +71,18 @@ void flow_timers(flow_table *ft, uint64_t now_ns);
 /* Packets on this backend port are demultiplexed by source address/port
  * (and SSRC, for flows that filter on it) instead of by port. */
 void flow_set_shared_port(flow_table *ft, uint32_t port);
+
+/* Ingest flows (MSG_FLOW_F_INGEST): their source is another module of the
+ * worker (an RTSP pull). A packet from it: copied once into a transmit
+ * buffer, then the same path as a camera's packet (keyframes, history,
+ * fan-out). 0, -ENOENT (no such ingest flow), -EINVAL, -ENOBUFS, -EMSGSIZE
+ * (dropped, counted). */
+int flow_ingest(flow_table *ft, uint32_t flow_id, bool rtcp, const uint8_t *d, uint32_t len,
+		uint64_t now_ns);
+bool flow_is_ingest(flow_table *ft, uint32_t flow_id);
+/* Where an ingest flow's RTCP for its source (PLI, FIR) goes. */
+typedef void (*flow_upstream_fn)(void *ctx, uint32_t flow_id, const uint8_t *rtcp, uint32_t len);
+void flow_set_upstream(flow_table *ft, flow_upstream_fn fn, void *ctx);
 
 uint32_t flow_count(const flow_table *ft);
 uint32_t flow_sub_count(const flow_table *ft);

@@ -24,6 +24,7 @@
 #include "flow.h"
 #include "log.h"
 #include "msg.h"
+#include "rtsp_pull.h"
 #include "tunnel.h"
 #include "turn_relay.h"
 
@@ -83,6 +84,12 @@ static int tunnel_dump_out(void *ctx, const struct msg_tunnel_event *ev)
 	return turn_dump_out(ctx, MSG_TUNNEL_EVENT, ev, sizeof(*ev));
 }
 
+static void emit_rtsp_event(void *ctx, const struct msg_rtsp_event *ev)
+{
+	struct dp_worker *w = ctx;
+	worker_emit(w, w->evt, MSG_RTSP_EVENT, ev, sizeof(*ev));
+}
+
 /* A STUN request for spcp: header and datagram written straight into the
  * exception ring. */
 static int turn_exc_up(void *ctx, const struct msg_exc_packet *h, const uint8_t *payload)
@@ -133,6 +140,7 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 		struct msg_turn_effect te;
 		struct msg_turn_dump td;
 		struct msg_tunnel_cmd tc;
+		struct msg_rtsp_pull rp;
 	} u;
 
 	switch (m->type) {
@@ -191,6 +199,18 @@ static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t n
 		break;
 	case MSG_EXC_PACKET:
 		handle_exc_down(w, m, now);
+		break;
+	case MSG_RTSP_PULL:
+		msg_read(m, &u.rp, sizeof(u.rp));
+		if (w->pulls) {
+			rtsp_pulls_cmd(w->pulls, &u.rp, now);
+		} else {
+			struct msg_rtsp_event ev = { .seq = u.rp.seq, .pull_id = u.rp.pull_id,
+						     .kind = RTSP_EV_FAILED, .worker = w->id,
+						     .error = -EOPNOTSUPP };
+			worker_emit(w, w->evt, MSG_RTSP_EVENT, &ev, sizeof(ev));
+		}
+		memset(&u.rp, 0, sizeof(u.rp)); /* a camera password */
 		break;
 	case MSG_TUNNEL_CMD:
 		msg_read(m, &u.tc, sizeof(u.tc));
@@ -342,6 +362,20 @@ static int tunnel_init(struct dp_worker *w, uint32_t max_ports)
 		}
 	}
 	w->n_tun_fds = 0;
+	/* RTSP pulls ride this worker's tunnels into its flows. */
+	struct rtsp_pull_cfg pc = { .worker = w->id, .max_pulls = c->rtsp_max_pulls,
+				    .retry_min_ns = (uint64_t)c->rtsp_retry_min_ms * 1000000,
+				    .retry_max_ns = (uint64_t)c->rtsp_retry_max_ms * 1000000,
+				    .request_timeout_ns = (uint64_t)c->rtsp_request_timeout_ms * 1000000,
+				    .silence_ns = (uint64_t)c->rtsp_silence_ms * 1000000 };
+	struct rtsp_pull_hooks ph = { .event = emit_rtsp_event, .ctx = w };
+	w->pulls = rtsp_pulls_create(&pc, w->tunnel, w->flows, w->stats, &ph);
+	if (!w->pulls) {
+		rc = -errno;
+		log_error(errno, "worker %u: rtsp pulls", w->id);
+		return rc;
+	}
+	flow_set_upstream(w->flows, rtsp_pulls_upstream, w->pulls);
 	return 0;
 }
 
@@ -418,6 +452,8 @@ static int worker_init(struct dp_worker *w)
 	if ((w->n_turn_fds && (rc = turn_init(w, max_ports)) < 0) ||
 	    (w->n_tun_fds && (rc = tunnel_init(w, max_ports)) < 0)) {
 		close_tun_fds(w, 0);
+		rtsp_pulls_destroy(w->pulls);
+		w->pulls = NULL;
 		tunnel_destroy(w->tunnel);
 		w->tunnel = NULL;
 		turn_relay_destroy(w->turn);
@@ -502,9 +538,12 @@ static void *worker_main(void *arg)
 		}
 		if (w->tunnel)
 			tunnel_timers(w->tunnel, now);
+		if (w->pulls)
+			rtsp_pulls_timers(w->pulls, now);
 		ops->flush(w->be);
 		idle = n <= 0 && work == 0;
 	}
+	rtsp_pulls_destroy(w->pulls);
 	tunnel_destroy(w->tunnel);
 	turn_relay_destroy(w->turn);
 	flow_table_destroy(w->flows);

@@ -56,6 +56,9 @@ echo "== spctl status   (worker counters: rx/tx packets, fan-out sends)"
 "${SPCTL[@]}" status | sed -n '/^WORKER/,$p'
 "${SPCTL[@]}" status >/dev/null
 rc=$?
+echo
+echo "== a camera behind NAT, watched through streampoint (agent tunnel, one RTSP pull, fan-out)"
+/usr/bin/python3 scripts/demo_camera.py "$B" || rc=$?
 echo "== logs"
 sed 's/^/  /' "$RUN/spdp.log" "$RUN/spcp.log"
 if [ $HOLD -eq 1 ]; then

@@ -184,6 +184,7 @@ class Camera:
         lsan = env.get("LSAN_OPTIONS", "")
         env["LSAN_OPTIONS"] = (lsan + ":" if lsan else "") + f"suppressions={LSAN_SUPP}"
         self.proc = Proc(self.name, self.argv, self.log_dir, env)
+        self._seq = 0  # a new process counts its status lines from 1
         self.proc.wait_line(r"^ready port=", timeout)
         return self
 

@@ -1,0 +1,272 @@
+"""RTSP pulls through agent tunnels (issue 7, upstream half), end to end.
+
+Topology: spdp + spcp on the host; a camera network namespace joined by a
+veth pair. In the camera namespace: the real RTSP camera stand-in
+(tests/camera/sp_camera, gst-rtsp-server: live H.264 from videotestsrc)
+listening on the namespace's loopback only, and spagent allowed to reach
+it. Nothing outside the namespace can reach the camera; spdp pulls it
+through the agent's tunnel (an in-process tunnel stream, RTSP TCP
+interleaved) into an ingest flow, and fans it out to UDP subscribers.
+
+Viewers are real ffmpeg processes reading RTP through an SDP file, each a
+subscriber of the one flow; `-progress` frame counts prove decoding. The
+camera's own session count and its established connections prove there
+is one upstream however many viewers. Also: Digest credentials (wrong,
+then right), the camera going away and coming back (the pull retries),
+and STOP (TEARDOWN seen by the camera).
+
+Needs root (network namespaces) and sp_camera; skipped otherwise.
+Ports: 39100-39999 (+ SP_TEST_PORT_OFFSET)."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from camera import Camera, FfmpegViewer, _Viewer  # noqa: E402
+from pki import derive, make_pki, write  # noqa: E402
+from sp_procs import BUILD, SANITIZER, Streampoint  # noqa: E402
+from test_agent import Proc  # noqa: E402
+
+OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
+TUN, EP = 39101 + OFF, 39102 + OFF
+CAM_PORT, CAM_AUTH_PORT = 39103 + OFF, 39104 + OFF   # inside the camera namespace only
+VIEW = 39110 + OFF                                   # viewers' RTP ports on the host
+MEDIA = 39200 + OFF
+SP_ID, SERVER_ID = "sp-rtsp", "ep-rtsp"
+PID = os.getpid()
+NS = f"rp-{PID}"
+VH, VC = f"rph{PID}"[:15], f"rpc{PID}"[:15]
+HOST_IP = f"10.214.{PID % 250 + 1}.1"
+CAM_IP = f"10.214.{PID % 250 + 1}.2"
+
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+              pytest.mark.skipif(not Camera.available(), reason="sp_camera not built")]
+
+
+def sh(*argv, check=True, timeout=30):
+    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode:
+        raise AssertionError(f"{argv}: {out.stderr}")
+    return out
+
+
+def in_ns(*argv):
+    return ["ip", "netns", "exec", NS] + list(argv)
+
+
+def wait(cond, timeout, what):
+    Streampoint.wait(cond, timeout, what)
+
+
+class SdpViewer(FfmpegViewer):
+    """ffmpeg decoding the RTP a subscriber gets, described by an SDP file."""
+
+    def __init__(self, sdp_path, log_dir, name):
+        argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+                "-protocol_whitelist", "file,udp,rtp", "-i", sdp_path, "-map", "0:v:0",
+                "-stats_period", "0.2", "-progress", "pipe:1", "-f", "null", "-"]
+        _Viewer.__init__(self, argv, None, log_dir, name)
+
+
+def viewer_sdp(d, name, port):
+    return write(d, f"{name}.sdp", "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=viewer\r\n"
+                 "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                 f"m=video {port} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                 "a=fmtp:96 packetization-mode=1\r\n")
+
+
+def pulls(sp):
+    return {p["id"]: p for p in sp.spctl("rtsp")["pulls"]}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("rtsp"))
+    procs = []
+    ca, crt, key = make_pki(d, [HOST_IP, "127.0.0.1"])
+    master = os.urandom(32)
+    keyring = write(d, "token.keys", f"k1 {os.urandom(32).hex()} current\n")
+    mfile = write(d, "master.hex", master.hex() + "\n")
+    sh("ip", "netns", "add", NS)
+    try:
+        sh("ip", "link", "add", VH, "type", "veth", "peer", "name", VC)
+        sh("ip", "link", "set", VC, "netns", NS)
+        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", VH)
+        sh("ip", "link", "set", VH, "up")
+        sh(*in_ns("ip", "link", "set", "lo", "up"))
+        sh(*in_ns("ip", "addr", "add", f"{CAM_IP}/30", "dev", VC))
+        sh(*in_ns("ip", "link", "set", VC, "up"))
+        dp = ["-o", f"tunnel.listen={HOST_IP}:{TUN}", "-o", f"tunnel.tls_cert={crt}",
+              "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyring}",
+              "-o", f"tunnel.streampoint_id={SP_ID}", "-o", "tunnel.heartbeat_ms=1000",
+              "-o", f"media.port_max={MEDIA + 399}", "-o", "rtsp.retry_min_ms=200",
+              "-o", "rtsp.retry_max_ms=1000", "-o", "rtsp.silence_ms=3000"]
+        cp = ["-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{EP}",
+              "-o", f"endpoint.tls_cert={crt}", "-o", f"endpoint.tls_key={key}",
+              "-o", f"endpoint.server_id={SERVER_ID}", "-o", f"endpoint.master_key_file={mfile}",
+              "-o", f"endpoint.token_key_file={keyring}", "-o", "endpoint.heartbeat_s=1",
+              "-o", f"endpoint.streampoint={SP_ID}@{HOST_IP}:{TUN}"]
+        sp = Streampoint(workers=2, port_base=MEDIA, spdp_opts=dp, spcp_opts=cp)
+        sp.spdp_opts += ["-o", f"media.port_max={MEDIA + 399}"]
+        cam = Camera(CAM_PORT, netns=NS, size="320x240", fps=15, keyint=15, log_dir=d).start()
+        cam_auth = Camera(CAM_AUTH_PORT, netns=NS, size="160x120", fps=10, keyint=10,
+                          user="admin", password="s3cret", auth="digest", log_dir=d,
+                          name="camera-auth").start()
+        kf = write(d, "cam-1.key", derive(master, "cam-1").hex() + "\n")
+        with sp:
+            agent = Proc("agent", in_ns(
+                os.path.join(BUILD, "agent/spagent"), "-o", "agent.device_id=cam-1",
+                "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={ca}",
+                "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{EP}",
+                "-o", f"agent.allow=127.0.0.1:{CAM_PORT},127.0.0.1:{CAM_AUTH_PORT}",
+                "-o", "agent.heartbeat_s=1", "-o", "agent.backoff_base_ms=100",
+                "-o", "agent.backoff_cap_ms=1000"), d)
+            procs.append(agent)
+            agent.wait_line(r"tunnel .*: up", 30)
+            wait(lambda: any(t["device"] == "cam-1" for t in sp.spctl("tunnels")["tunnels"]), 20,
+                 "cam-1's tunnel at spdp")
+            yield type("Env", (), dict(dir=d, sp=sp, cam=cam, cam_auth=cam_auth, agent=agent))
+            for p in procs:
+                p.stop()
+        cam.stop()
+        cam_auth.stop()
+    finally:
+        for p in procs:
+            p.stop()
+        sh("ip", "netns", "del", NS, check=False)
+        sh("ip", "link", "del", VH, check=False)
+    bad = [f"{p.name}: {l}" for p in procs for _, l in p.lines if SANITIZER.search(l)]
+    assert not bad, "\n".join(bad[:20])
+
+
+def test_camera_unreachable_from_outside(env):
+    r = sh("curl", "-s", "-m", "2", f"rtsp://127.0.0.1:{CAM_PORT}/live", check=False)
+    assert r.returncode != 0
+    assert env.cam.established() == 0
+
+
+def test_one_pull_many_viewers(env):
+    sp = env.sp
+    sp.spctl("flow", "add", "id=1", "ingest=cam-1", "codec=h264")
+    wait(lambda: sp.spctl("flow", "1")["state"] == "active", 10, "ingest flow active")
+    r = sp.spctl("rtsp", "pull", "id=1", "device=cam-1", f"url=rtsp://127.0.0.1:{CAM_PORT}/live",
+                 "flow=1")
+    assert r["target"] == f"127.0.0.1:{CAM_PORT}"
+    wait(lambda: pulls(sp)[1]["state"] == "playing", 20, "pull playing")
+    p = pulls(sp)[1]
+    assert p["tracks"][0]["encoding"] == "H264" and p["tracks"][0]["clock"] == 90000
+    viewers = []
+    try:
+        for i in range(3):
+            sdp = viewer_sdp(env.dir, f"v{i}", VIEW + 2 * i)
+            viewers.append(SdpViewer(sdp, env.dir, f"viewer{i}"))
+            sp.spctl("sub", "add", "flow=1", f"id={i + 1}", f"rtp=127.0.0.1:{VIEW + 2 * i}")
+        for v in viewers:
+            v.wait_frames(20, 40)
+        # Exactly one upstream: one RTSP session and one TCP connection at the camera.
+        assert env.cam.sessions("/live") == 1
+        assert env.cam.established() == 1
+        flow = sp.spctl("flow", "1")
+        assert flow["subscribers"] == 3
+        ws = sp.spctl("status")["spdp"]["workers_stats"]
+        assert sum(w["counters"].get("rtsp_in_pkts", 0) for w in ws) > 0
+        assert sum(w["counters"].get("rtsp_pull_playing", 0) for w in ws) >= 1
+    finally:
+        for v in viewers:
+            v.stop()
+        for i in range(3):
+            sp.spctl("sub", "del", "flow=1", f"id={i + 1}", check=False)
+
+
+def test_camera_restart_pull_retries(env):
+    sp = env.sp
+    wait(lambda: pulls(sp)[1]["state"] == "playing", 20, "pull playing")
+    ends = pulls(sp)[1]["ends"]
+    env.cam.stop()
+    wait(lambda: pulls(sp)[1]["ends"] > ends, 20, "the pull noticed")
+    assert pulls(sp)[1]["state"] in ("retrying", "connecting")
+    env.cam.start()
+    wait(lambda: pulls(sp)[1]["state"] == "playing", 30, "playing again")
+    sdp = viewer_sdp(env.dir, "after", VIEW + 20)
+    v = SdpViewer(sdp, env.dir, "viewer-after")
+    try:
+        sp.spctl("sub", "add", "flow=1", "id=9", f"rtp=127.0.0.1:{VIEW + 20}")
+        v.wait_frames(10, 40)
+    finally:
+        v.stop()
+        sp.spctl("sub", "del", "flow=1", "id=9", check=False)
+
+
+def test_stop_tears_down(env):
+    sp = env.sp
+    wait(lambda: env.cam.sessions("/live") == 1, 20, "one session")
+    sp.spctl("rtsp", "stop", "id=1")
+    wait(lambda: pulls(sp)[1]["state"] == "stopped", 20, "stopped")
+    env.cam.wait_sessions("/live", 0, timeout=20)
+    wait(lambda: env.cam.established() == 0, 20, "the tunnel stream closed at the camera")
+
+
+def test_digest_credentials(env):
+    sp = env.sp
+    sp.spctl("flow", "add", "id=2", "ingest=cam-1", "codec=h264")
+    wait(lambda: sp.spctl("flow", "2")["state"] == "active", 10, "ingest flow active")
+    url = f"url=rtsp://127.0.0.1:{CAM_AUTH_PORT}/live"
+    sp.spctl("rtsp", "pull", "id=2", "device=cam-1", url, "flow=2", "user=admin", "pass=wrong")
+    wait(lambda: pulls(sp)[2]["ends"] >= 1, 20, "refused")
+    p = pulls(sp)[2]
+    assert p["last_end"]["reason"] == "auth" and p["last_end"]["status"] == 401
+    assert "wrong" not in str(sp.spctl("rtsp")), "credentials never shown"
+    sp.spctl("rtsp", "stop", "id=2")
+    wait(lambda: pulls(sp)[2]["state"] == "stopped", 20, "stopped")
+    sp.spctl("rtsp", "pull", "id=2", "device=cam-1", url, "flow=2", "user=admin", "pass=s3cret")
+    wait(lambda: pulls(sp)[2]["state"] == "playing", 20, "playing with the right password")
+    assert env.cam_auth.sessions("/live") == 1
+    sp.spctl("rtsp", "stop", "id=2")
+    wait(lambda: pulls(sp)[2]["state"] == "stopped", 20, "stopped")
+
+
+def test_on_demand(env):
+    """Not pulled until a viewer comes; stopped a linger after the last left."""
+    sp = env.sp
+    sp.spctl("flow", "add", "id=5", "ingest=cam-1", "codec=h264")
+    wait(lambda: sp.spctl("flow", "5")["state"] == "active", 10, "ingest flow active")
+    sp.spctl("rtsp", "pull", "id=5", "device=cam-1", f"url=rtsp://127.0.0.1:{CAM_PORT}/live",
+             "flow=5", "on_demand=1", "linger_ms=500")
+    assert pulls(sp)[5]["state"] == "idle"
+    assert env.cam.sessions("/live") == 0, "no viewer: no upstream"
+    sdp = viewer_sdp(env.dir, "od", VIEW + 30)
+    v = SdpViewer(sdp, env.dir, "viewer-od")
+    try:
+        sp.spctl("sub", "add", "flow=5", "id=1", f"rtp=127.0.0.1:{VIEW + 30}")
+        wait(lambda: pulls(sp)[5]["state"] == "playing", 20, "started by the viewer")
+        v.wait_frames(10, 40)
+        assert env.cam.sessions("/live") == 1
+    finally:
+        v.stop()
+        sp.spctl("sub", "del", "flow=5", "id=1", check=False)
+    wait(lambda: pulls(sp)[5]["state"] == "idle", 20, "parked after the linger")
+    env.cam.wait_sessions("/live", 0, timeout=20)
+    p = pulls(sp)[5]
+    assert p["starts"] == 1
+    sp.spctl("rtsp", "stop", "id=5")
+    assert pulls(sp)[5]["state"] == "stopped"
+
+
+def test_refusals(env):
+    sp = env.sp
+    r = sp.spctl("rtsp", "pull", "id=3", "device=cam-1", "url=http://x/", "flow=1", check=False)
+    assert "error" in r
+    r = sp.spctl("rtsp", "pull", "id=3", "device=cam-1", "url=rtsp://127.0.0.1/x", "flow=77",
+                 check=False)
+    assert "error" in r
+    r = sp.spctl("flow", "add", "id=3", "ingest=no-such-device", check=False)
+    assert "error" in r
+    # a target the agent does not allow: refused by the agent, counted, retried
+    sp.spctl("rtsp", "pull", "id=4", "device=cam-1", "url=rtsp://127.0.0.1:1/x", "flow=1")
+    wait(lambda: pulls(sp)[4]["ends"] >= 1, 20, "refused by the agent")
+    assert pulls(sp)[4]["last_end"]["stream_error"]
+    sp.spctl("rtsp", "stop", "id=4")
+    wait(lambda: pulls(sp)[4]["state"] == "stopped", 20, "stopped")
