@@ -135,6 +135,18 @@ static void valid_payload(uint16_t type, uint8_t *p, uint32_t len)
 		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
 		break;
 	}
+	case MSG_RTSP_PULL: {
+		struct msg_rtsp_pull v = { .seq = 1, .op = MSG_RTSP_START, .pull_id = 4,
+					   .flow_id = { 7, 0 }, .device = "cam-1",
+					   .target = "127.0.0.1:554", .url = "rtsp://127.0.0.1/live" };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
+	case MSG_RTSP_EVENT: {
+		struct msg_rtsp_event v = { .seq = 1, .pull_id = 4, .kind = RTSP_EV_PLAYING, .n_tracks = 1 };
+		memcpy(p, &v, sizeof(v) < len ? sizeof(v) : len);
+		break;
+	}
 	}
 }
 
@@ -327,6 +339,28 @@ TE(tc_kick_0, SET(msg_tunnel_cmd, op, MSG_TUNNEL_KICK))
 TE(tn_kind_0, SET(msg_tunnel_event, kind, 0))
 TE(tn_kind_past, SET(msg_tunnel_event, kind, TUNNEL_EV__MAX + 1))
 TE(tn_device_unterminated, memset(p + offsetof(struct msg_tunnel_event, device), 'a', MSG_TUNNEL_DEVICE_LEN))
+/* rtsp_pull: op, ids, flows, text fields without control bytes, credentials in pairs */
+TE(rp_op_0, SET(msg_rtsp_pull, op, 0))
+TE(rp_op_3, SET(msg_rtsp_pull, op, 3))
+TE(rp_id_0, SET(msg_rtsp_pull, pull_id, 0))
+TE(rp_flow_0, SET(msg_rtsp_pull, flow_id[0], 0))
+TE(rp_same_flows, SET(msg_rtsp_pull, flow_id[1], 7))
+TE(rp_audio, SET(msg_rtsp_pull, flow_id[1], 8))
+TE(rp_no_device, SET(msg_rtsp_pull, device[0], 0))
+TE(rp_no_target, SET(msg_rtsp_pull, target[0], 0))
+TE(rp_url_http, memcpy(p + offsetof(struct msg_rtsp_pull, url), "http://x/", 10))
+TE(rp_url_crlf, memcpy(p + offsetof(struct msg_rtsp_pull, url), "rtsp://x/\r\nX: y", 16))
+TE(rp_url_unterminated, memset(p + offsetof(struct msg_rtsp_pull, url), 'a', MSG_RTSP_URL_LEN))
+TE(rp_user_only, memcpy(p + offsetof(struct msg_rtsp_pull, user), "admin", 6))
+TE(rp_creds, memcpy(p + offsetof(struct msg_rtsp_pull, user), "admin", 6);
+   memcpy(p + offsetof(struct msg_rtsp_pull, pass), "pw", 3))
+TE(rp_pass_ctl, memcpy(p + offsetof(struct msg_rtsp_pull, user), "admin", 6);
+   memcpy(p + offsetof(struct msg_rtsp_pull, pass), "p\nw", 4))
+TE(rp_stop, SET(msg_rtsp_pull, op, MSG_RTSP_STOP); SET(msg_rtsp_pull, device[0], 0))
+TE(re_kind_0, SET(msg_rtsp_event, kind, 0))
+TE(re_kind_past, SET(msg_rtsp_event, kind, RTSP_EV__MAX + 1))
+TE(re_id_0, SET(msg_rtsp_event, pull_id, 0))
+TE(re_tracks_3, SET(msg_rtsp_event, n_tracks, 3))
 /* exc_packet down with a dependency on an allocation */
 TE(exc_alloc_id, SET(msg_exc_packet, alloc_id, 77))
 
@@ -371,6 +405,8 @@ static void fe_kind_huge(uint8_t *p, uint32_t l) { (void)l; SET(msg_flow_event, 
 	ROW(#t " wrong ring", t, ver, mx, badring, DROP_MSG_WRONG_RING)
 #define TCM sizeof(struct msg_tunnel_cmd)
 #define TNE sizeof(struct msg_tunnel_event)
+#define RPL sizeof(struct msg_rtsp_pull)
+#define REV sizeof(struct msg_rtsp_event)
 
 /* Rows for the two commands whose SRTP keys may be left off the end. */
 #define VARIABLE(t, mn, mx, okring, badring)                                                   \
@@ -575,6 +611,28 @@ static const struct msg_case cases[] = {
 	{ "tunnel_event kind past last", MSG_TUNNEL_EVENT, V, TNE, RING_KIND_EVT, tn_kind_past, DROP_MSG_BAD_FIELD },
 	{ "tunnel_event device unterminated", MSG_TUNNEL_EVENT, V, TNE, RING_KIND_EVT, tn_device_unterminated,
 	  DROP_MSG_BAD_FIELD },
+	FIXED(MSG_RTSP_PULL, msg_rtsp_pull, RING_KIND_CMD, RING_KIND_EVT),
+	{ "rtsp_pull op 0", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_op_0, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull op 3", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_op_3, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull id 0", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_id_0, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull no video flow", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_flow_0, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull audio = video flow", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_same_flows, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull audio flow", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_audio, OK },
+	{ "rtsp_pull no device", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_no_device, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull no target", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_no_target, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull http url", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_url_http, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull url with CRLF", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_url_crlf, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull url unterminated", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_url_unterminated,
+	  DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull user without pass", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_user_only, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull credentials", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_creds, OK },
+	{ "rtsp_pull password with LF", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_pass_ctl, DROP_MSG_BAD_FIELD },
+	{ "rtsp_pull stop", MSG_RTSP_PULL, V, RPL, RING_KIND_CMD, rp_stop, OK },
+	FIXED(MSG_RTSP_EVENT, msg_rtsp_event, RING_KIND_EVT, RING_KIND_CMD),
+	{ "rtsp_event kind 0", MSG_RTSP_EVENT, V, REV, RING_KIND_EVT, re_kind_0, DROP_MSG_BAD_FIELD },
+	{ "rtsp_event kind past last", MSG_RTSP_EVENT, V, REV, RING_KIND_EVT, re_kind_past, DROP_MSG_BAD_FIELD },
+	{ "rtsp_event pull 0", MSG_RTSP_EVENT, V, REV, RING_KIND_EVT, re_id_0, DROP_MSG_BAD_FIELD },
+	{ "rtsp_event 3 tracks", MSG_RTSP_EVENT, V, REV, RING_KIND_EVT, re_tracks_3, DROP_MSG_BAD_FIELD },
 
 	/* ---- unknown types, padding */
 	ROW("type PAD", RING_MSG_PAD, V, 16, RING_KIND_MAIN_CMD, DROP_MSG_BAD_TYPE),
@@ -658,6 +716,8 @@ static bool allowed(uint16_t type, enum ring_kind k)
 	case MSG_TURN_STATE: return k == RING_KIND_EVT;
 	case MSG_TUNNEL_CMD: return k == RING_KIND_CMD;
 	case MSG_TUNNEL_EVENT: return k == RING_KIND_EVT;
+	case MSG_RTSP_PULL: return k == RING_KIND_CMD;
+	case MSG_RTSP_EVENT: return k == RING_KIND_EVT;
 	case MSG_FLOW_ADD:
 	case MSG_FLOW_DEL:
 	case MSG_SUB_ADD:
@@ -723,6 +783,8 @@ Test(msg, catalogue_lookup_and_names)
 		{ MSG_TURN_STATE, "turn_state", TEF1, TEF },
 		{ MSG_TUNNEL_CMD, "tunnel_cmd", TCM, TCM },
 		{ MSG_TUNNEL_EVENT, "tunnel_event", TNE, TNE },
+		{ MSG_RTSP_PULL, "rtsp_pull", RPL, RPL },
+		{ MSG_RTSP_EVENT, "rtsp_event", REV, REV },
 	};
 	cr_assert_eq(sizeof(want) / sizeof(want[0]), MSG__COUNT - 1, "table covers every type");
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
