@@ -508,11 +508,15 @@ bool http_resp_header_at(const http_resp *r, uint32_t i, struct http_str *name,
 
 bool http_resp_header(const http_resp *r, const char *name, uint32_t idx, struct http_str *value)
 {
-	struct http_str n;
+	struct http_str n, v;
 
-	for (uint32_t i = 0; http_resp_header_at(r, i, &n, value); i++)
-		if (str_ieq(n, name) && !idx--)
+	/* value is only written on a match: callers test a second lookup */
+	for (uint32_t i = 0; http_resp_header_at(r, i, &n, &v); i++)
+		if (str_ieq(n, name) && !idx--) {
+			if (value)
+				*value = v;
 			return true;
+		}
 	return false;
 }
 

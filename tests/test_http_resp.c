@@ -85,6 +85,9 @@ static const struct tcase cases[] = {
 	  "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n"
 	  "0000b\r\nhello world\r\nB\r\nHELLO WORLD\r\n000\r\nX-Sum: 1\r\nX-More: 2\r\n\r\n", false,
 	  HTTP_RESP_DONE, 0, 200, "hello worldHELLO WORLD", HTTP_RESP_CHUNKED },
+	{ "chunked, headers after TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	  "Connection: close\r\n\r\n2\r\nab\r\n0\r\n\r\n", false, HTTP_RESP_DONE, 0, 200, "ab",
+	  HTTP_RESP_CHUNKED },
 	{ "chunked bare LF", "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n", false,
 	  HTTP_RESP_DONE, 0, 200, "abc", HTTP_RESP_CHUNKED },
 	{ "chunk BWS before ext", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -284,6 +287,7 @@ Test(http_resp, headers_and_extra)
 	cr_assert(http_resp_header(r, "www-authenticate", 1, &v));
 	cr_assert(v.len == 15 && !memcmp(v.p, "Basic realm=\"a\"", 15));
 	cr_assert(!http_resp_header(r, "www-authenticate", 2, &v));
+	cr_assert(v.len == 15 && !memcmp(v.p, "Basic realm=\"a\"", 15), "untouched on a miss");
 	cr_assert(http_resp_header_at(r, 2, &nm, &v));
 	cr_assert(nm.len == 14 && v.len == 1 && v.p[0] == '2');
 	cr_assert_eq(http_resp_extra(r), 5);

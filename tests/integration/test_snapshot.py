@@ -8,13 +8,17 @@ on the namespace's loopback only, and spagent allowed to reach them.
 it and closes it: the file must be byte-identical to the one served and
 ffprobe must read it as a JPEG. Also: wrong password -> 401, path not
 found -> 404, a device without a tunnel, a target outside the agent's
-allow-list; no forward is left open afterwards.
+allow-list; no forward is left open afterwards. A third server (this file
+run as a script) offers Digest and Basic and answers chunked: spctl must
+pick Digest and reassemble the chunks.
 
 Needs root (network namespaces); skipped otherwise.
 Ports: 38100-38199 (+ SP_TEST_PORT_OFFSET)."""
 import hashlib
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -28,7 +32,7 @@ from test_agent import Proc  # noqa: E402
 
 OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
 TUN, EP = 38101 + OFF, 38102 + OFF
-SNAP, SNAP_AUTH = 38103 + OFF, 38104 + OFF   # inside the camera namespace only
+SNAP, SNAP_AUTH, SNAP_DIGEST = 38103 + OFF, 38104 + OFF, 38105 + OFF  # in the camera namespace
 MEDIA = 38110 + OFF
 SP_ID, SERVER_ID = "sp-snap", "ep-snap"
 PID = os.getpid()
@@ -110,10 +114,15 @@ def env(tmp_path_factory):
                 os.path.join(BUILD, "agent/spagent"), "-o", "agent.device_id=cam-1",
                 "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={ca}",
                 "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{EP}",
-                "-o", f"agent.allow=127.0.0.1:{SNAP},127.0.0.1:{SNAP_AUTH}",
+                "-o", f"agent.allow=127.0.0.1:{SNAP},127.0.0.1:{SNAP_AUTH},127.0.0.1:{SNAP_DIGEST}",
                 "-o", "agent.heartbeat_s=1", "-o", "agent.backoff_base_ms=100",
                 "-o", "agent.backoff_cap_ms=1000"), d)
             procs.append(agent)
+            digest = Proc("digest", in_ns(sys.executable, "-u", os.path.abspath(__file__),
+                                          "serve-digest", str(SNAP_DIGEST), jpeg, "admin",
+                                          PASSWORD), d)
+            procs.append(digest)
+            digest.wait_line(r"^ready", 20)
             agent.wait_line(r"tunnel .*: up", 30)
             Streampoint.wait(lambda: any(t["device"] == "cam-1"
                                          for t in sp.spctl("tunnels")["tunnels"]),
@@ -212,3 +221,75 @@ def test_bad_arguments(env):
     rc, _, _, err = snapshot(env, "--user", "admin")
     assert rc == 1 and "together" in err
     assert not open_forwards(env)
+
+
+def test_digest_and_chunked(env):
+    out = os.path.join(env.dir, "digest.jpg")
+    rc, s, _, err = snapshot(env, "--port", str(SNAP_DIGEST), "--user", "admin",
+                             "--pass", PASSWORD, out=out)
+    assert rc == 0, err
+    assert s["auth"] == "digest" and s["status"] == 200
+    assert sha256(out) == sha256(env.jpeg)
+    rc, s, _, err = snapshot(env, "--port", str(SNAP_DIGEST), "--user", "admin", "--pass", "x")
+    assert rc == 7 and s["status"] == 401 and s["auth"] == "digest"
+
+
+# ---- a Digest-only camera answering chunked (run as a script) ----------------
+
+def _serve_digest(port, jpeg, user, password):
+    import http.server
+
+    with open(jpeg, "rb") as f:
+        body = f.read()
+    realm, nonce = "snapcam", os.urandom(8).hex()
+
+    def md5(x):
+        return hashlib.md5(x.encode()).hexdigest()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def ok(self, h):
+            if not h.startswith("Digest "):
+                return False
+            p = dict(re.findall(r'(\w+)="?([^",]*)"?', h[7:]))
+            ha1 = md5(f"{user}:{realm}:{password}")
+            ha2 = md5(f"GET:{p.get('uri')}")
+            want = md5(f"{ha1}:{nonce}:{p.get('nc')}:{p.get('cnonce')}:auth:{ha2}")
+            return (p.get("username") == user and p.get("nonce") == nonce
+                    and p.get("uri") == self.path and p.get("response") == want)
+
+        def do_GET(self):
+            if not self.ok(self.headers.get("Authorization", "")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", f'Basic realm="{realm}"')
+                self.send_header("WWW-Authenticate",
+                                 f'Digest realm="{realm}", nonce="{nonce}", qop="auth", '
+                                 'algorithm=MD5')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            at, step = 0, 1
+            while at < len(body):
+                piece = body[at:at + step]
+                self.wfile.write(b"%x;n=%d\r\n%s\r\n" % (len(piece), step, piece))
+                at, step = at + len(piece), step * 3 + 1
+            self.wfile.write(b"0\r\nX-Done: yes\r\n\r\n")
+            self.close_connection = True
+
+        def log_message(self, fmt, *args):
+            print("http " + fmt % args, flush=True)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    print("ready", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "serve-digest":
+    _serve_digest(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
