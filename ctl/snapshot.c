@@ -39,12 +39,12 @@ struct sink {
 	bool nomem;
 };
 
-/* Keeps the body of a successful answer only; error pages are dropped. */
+/* Keeps the body of a 2xx answer only; error pages and redirects are dropped. */
 static int on_body(void *ctx, const uint8_t *p, size_t n)
 {
 	struct sink *s = ctx;
 
-	if (http_resp_status(s->r) >= 400)
+	if (http_resp_status(s->r) >= 300)
 		return 0;
 	if (n > s->cap - s->len) {
 		size_t cap = s->cap ? s->cap : 65536;
@@ -245,15 +245,21 @@ int snap_fetch(const struct snap_req *q, struct snap_result *res)
 			http_resp_free(r);
 			continue;
 		}
-		http_resp_free(r);
-		if (res->fail == SNAP_OK && res->status >= 400) {
+		if (res->fail == SNAP_OK && res->status >= 300) {
+			struct http_str loc = { "", 0 };
+			char where[128];
+			http_resp_header(r, "Location", 0, &loc);
+			copy_printable(where, sizeof(where), loc);
 			res->fail = SNAP_HTTP;
-			snprintf(res->why, sizeof(res->why), "HTTP %d %s%s", res->status, res->reason,
+			snprintf(res->why, sizeof(res->why), "HTTP %d %s%s%s", res->status, res->reason,
+				 res->status < 400 ? ": redirect not followed, Location: " :
 				 res->status != 401 ? "" :
 				 authz[0] ? ": the camera refused the credentials" :
 				 creds ? ": no authentication scheme we can answer" :
-				 ": the camera needs credentials (--user/--pass or --auth-file)");
+				 ": the camera needs credentials (--user/--pass or --auth-file)",
+				 res->status < 400 ? where : "");
 		}
+		http_resp_free(r);
 		break;
 	}
 	OPENSSL_cleanse(authz, sizeof(authz));

@@ -15,7 +15,7 @@
 
 enum snap_fail {
 	SNAP_OK = 0,
-	SNAP_HTTP,      /* the camera answered >= 400 */
+	SNAP_HTTP,      /* the camera answered >= 300 (redirects are not followed) */
 	SNAP_TIMEOUT,
 	SNAP_MALFORMED, /* the response broke http_resp's rules or limits */
 	SNAP_NO_ANSWER, /* the stream closed before any byte: OPEN refused or target down */
@@ -38,7 +38,7 @@ struct snap_result {
 	char reason[64];
 	char content_type[128]; /* printable ASCII only */
 	const char *auth;       /* "none", "basic", "digest" */
-	uint8_t *body;          /* malloc'd (the caller frees); NULL unless status < 400 */
+	uint8_t *body;          /* malloc'd (the caller frees); NULL unless 2xx */
 	size_t len;
 	int attempts;
 	char why[256];          /* for fail != SNAP_OK */

@@ -61,7 +61,7 @@ static void usage(FILE *f)
 		"           [--user U --pass P | --auth-file F] [-o FILE] [--timeout-ms 10000]\n"
 		"                      GET a camera-local HTTP path through DEVICE's tunnel (a\n"
 		"                      short-lived forward); body to FILE or stdout, summary to stderr;\n"
-		"                      exit 6 no tunnel, 7 HTTP >= 400, 8 timeout, 9 malformed,\n"
+		"                      exit 6 no tunnel, 7 HTTP >= 400 (or 3xx), 8 timeout, 9 malformed,\n"
 		"                      10 refused by the agent / no answer\n"
 		"  rtsp                RTSP pulls: state, attempts, last end, tracks\n"
 		"  rtsp pull|stop K=V... pull a camera through its agent into ingest flows, e.g.\n"

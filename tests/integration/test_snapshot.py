@@ -234,6 +234,23 @@ def test_digest_and_chunked(env):
     assert rc == 7 and s["status"] == 401 and s["auth"] == "digest"
 
 
+
+def test_malformed_timeout_redirect(env):
+    out = os.path.join(env.dir, "odd.jpg")
+    rc, s, stdout, err = snapshot(env, "--port", str(SNAP_DIGEST), "--path", "/bad", out=out)
+    assert rc == 9, err
+    assert "malformed response (content_length)" in s["error"]
+    assert not os.path.exists(out) and stdout == b""
+    rc, s, _, err = snapshot(env, "--port", str(SNAP_DIGEST), "--path", "/stall",
+                             "--timeout-ms", "1500")
+    assert rc == 8, err
+    assert "timed out: no complete response after" in s["error"]
+    rc, s, _, err = snapshot(env, "--port", str(SNAP_DIGEST), "--path", "/moved")
+    assert rc == 7, err
+    assert s["status"] == 302 and "Location: http://127.0.0.1/snapshot.jpg" in s["error"]
+    assert not open_forwards(env)
+
+
 # ---- a Digest-only camera answering chunked (run as a script) ----------------
 
 def _serve_digest(port, jpeg, user, password):
@@ -260,6 +277,21 @@ def _serve_digest(port, jpeg, user, password):
                     and p.get("uri") == self.path and p.get("response") == want)
 
         def do_GET(self):
+            if self.path == "/bad":      # two Content-Lengths that disagree
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                 b"Content-Length: 6\r\n\r\nhello!")
+                self.close_connection = True
+                return
+            if self.path == "/stall":    # headers, then never the body
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe")
+                self.wfile.flush()
+                signal.pause()
+            if self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.1/snapshot.jpg")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if not self.ok(self.headers.get("Authorization", "")):
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", f'Basic realm="{realm}"')
