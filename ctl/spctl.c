@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,12 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 
 #include "attach.h"
 #include "ctlsock.h"
 #include "shm.h"
+#include "snapshot.h"
 #include "status.h"
 
 enum { EXIT_USAGE = 1, EXIT_NO_CP = 2, EXIT_NO_DP = 3, EXIT_NONE = 4, EXIT_DETACHED = 5 };
@@ -54,6 +57,12 @@ static void usage(FILE *f)
 		"                      a local port forwarded through DEVICE's tunnel to H:PORT\n"
 		"                      (default 127.0.0.1 on the agent side); prints 127.0.0.1:LOCALPORT\n"
 		"  tunnel close ID     close forward ID's listener\n"
+		"  snapshot DEVICE [--port 80] [--host 127.0.0.1] [--path /snapshot.jpg]\n"
+		"           [--user U --pass P | --auth-file F] [-o FILE] [--timeout-ms 10000]\n"
+		"                      GET a camera-local HTTP path through DEVICE's tunnel (a\n"
+		"                      short-lived forward); body to FILE or stdout, summary to stderr;\n"
+		"                      exit 6 no tunnel, 7 HTTP >= 400 (or 3xx), 8 timeout, 9 malformed,\n"
+		"                      10 refused by the agent / no answer\n"
 		"  rtsp                RTSP pulls: state, attempts, last end, tracks\n"
 		"  rtsp pull|stop K=V... pull a camera through its agent into ingest flows, e.g.\n"
 		"                      flow add id=1 ingest=cam-1 codec=h264; rtsp pull id=1 device=cam-1\n"
@@ -384,6 +393,258 @@ usage:
 	return EXIT_USAGE;
 }
 
+/* ---- snapshot: a short-lived forward, one GET through it, closed ---- */
+
+enum { EXIT_SNAP_NO_TUNNEL = 6, EXIT_SNAP_HTTP, EXIT_SNAP_TIMEOUT, EXIT_SNAP_MALFORMED,
+       EXIT_SNAP_NO_ANSWER };
+
+/* One line USER:PASSWORD (the password may hold ':'). */
+static int read_auth_file(const char *path, char *user, size_t ucap, char *pass, size_t pcap)
+{
+	char line[1024];
+	FILE *f = fopen(path, "re");
+	int rc = -EINVAL;
+
+	if (!f)
+		return -errno;
+	if (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		char *c = strchr(line, ':');
+		if (c && c != line && (size_t)(c - line) < ucap && strlen(c + 1) < pcap) {
+			*c = '\0';
+			snprintf(user, ucap, "%s", line);
+			snprintf(pass, pcap, "%s", c + 1);
+			rc = 0;
+		}
+	}
+	fclose(f);
+	OPENSSL_cleanse(line, sizeof(line));
+	return rc;
+}
+
+/* One of spdp's drop counters, or -1 when spdp cannot be observed. */
+static double dp_drop(const char *name)
+{
+	char err[256];
+	cJSON *dp = dp_observe(err, sizeof(err));
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(dp, "drops"),
+							 name);
+	double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
+
+	cJSON_Delete(dp);
+	return x;
+}
+
+/* Asks for the forward's state until it leaves `from` or the deadline. */
+static cJSON *fwd_poll(cJSON *reply, uint32_t id, const char *from, uint64_t deadline)
+{
+	char req[64], err[256];
+
+	while (!cJSON_GetObjectItemCaseSensitive(reply, "error") && !strcmp(str(reply, "state"), from) &&
+	       snap_now_ms() < deadline) {
+		usleep(20000);
+		snprintf(req, sizeof(req), "/tunnel/forward,id=%u", id);
+		cJSON_Delete(reply);
+		reply = NULL;
+		if (cp_call(req, &reply, err, sizeof(err)) < 0)
+			break;
+	}
+	return reply;
+}
+
+static void fwd_close(uint32_t id)
+{
+	char req[64], err[256];
+	cJSON *reply = NULL;
+
+	snprintf(req, sizeof(req), "/tunnel/close,id=%u", id);
+	if (cp_call(req, &reply, err, sizeof(err)) < 0 || cJSON_GetObjectItemCaseSensitive(reply, "error")) {
+		fprintf(stderr, "spctl: snapshot: closing forward %u: %s\n", id,
+			reply ? str(reply, "error") : err);
+		cJSON_Delete(reply);
+		return;
+	}
+	/* spdp answers through the ring: wait a little so `spctl tunnels` is current */
+	cJSON_Delete(fwd_poll(reply, id, "listening", snap_now_ms() + 1000));
+}
+
+static void snap_summary(const char *dev, const struct snap_req *q, const struct snap_result *r,
+			 const char *why, uint64_t ms, uint32_t fwd)
+{
+	if (opt.json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "device", dev);
+		cJSON_AddStringToObject(o, "host", q->host);
+		cJSON_AddNumberToObject(o, "port", q->port);
+		cJSON_AddStringToObject(o, "path", q->path);
+		if (r->status)
+			cJSON_AddNumberToObject(o, "status", r->status);
+		if (r->content_type[0])
+			cJSON_AddStringToObject(o, "content_type", r->content_type);
+		cJSON_AddNumberToObject(o, "bytes", (double)r->len);
+		cJSON_AddNumberToObject(o, "ms", (double)ms);
+		cJSON_AddStringToObject(o, "auth", r->auth ? r->auth : "none");
+		if (fwd)
+			cJSON_AddNumberToObject(o, "forward", fwd);
+		if (why)
+			cJSON_AddStringToObject(o, "error", why);
+		char *s = cJSON_PrintUnformatted(o);
+		fprintf(stderr, "%s\n", s ? s : "{}");
+		free(s);
+		cJSON_Delete(o);
+		return;
+	}
+	if (why)
+		fprintf(stderr, "spctl: snapshot %s %s:%u%s: %s\n", dev, q->host, q->port, q->path, why);
+	else
+		fprintf(stderr, "snapshot %s %s:%u%s: %d %s, %s, %zu bytes, %" PRIu64 " ms, auth %s\n",
+			dev, q->host, q->port, q->path, r->status, r->reason,
+			r->content_type[0] ? r->content_type : "no content-type", r->len, ms, r->auth);
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	const char *dev, *file = NULL, *auth_file = NULL;
+	char user[256] = "", pass[256] = "", req[1024], err[512], why[320];
+	struct snap_req q = { .host = "127.0.0.1", .port = 80, .path = "/snapshot.jpg",
+			      .max_body = 16u << 20 };
+	struct snap_result r = { .auth = "none" };
+	uint32_t timeout_ms = 10000, port = 80, id = 0;
+	cJSON *reply = NULL;
+	int code = 0;
+
+	if (argc < 1 || argv[0][0] == '-')
+		goto usage;
+	dev = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end;
+		if (!v)
+			goto usage;
+		i++;
+		if (!strcmp(a, "--port")) {
+			unsigned long x = strtoul(v, &end, 10);
+			if (*end || !x || x > 65535)
+				goto usage;
+			port = (uint32_t)x;
+		} else if (!strcmp(a, "--host")) {
+			q.host = v;
+		} else if (!strcmp(a, "--path")) {
+			q.path = v;
+		} else if (!strcmp(a, "--user")) {
+			snprintf(user, sizeof(user), "%s", v);
+		} else if (!strcmp(a, "--pass")) {
+			snprintf(pass, sizeof(pass), "%s", v);
+		} else if (!strcmp(a, "--auth-file")) {
+			auth_file = v;
+		} else if (!strcmp(a, "-o")) {
+			file = v;
+		} else if (!strcmp(a, "--timeout-ms")) {
+			unsigned long x = strtoul(v, &end, 10);
+			if (*end || !x || x > 3600000)
+				goto usage;
+			timeout_ms = (uint32_t)x;
+		} else {
+			goto usage;
+		}
+	}
+	if (q.path[0] != '/')
+		goto usage;
+	if ((user[0] != 0) != (pass[0] != 0) || (auth_file && user[0])) {
+		fprintf(stderr, "spctl: snapshot: give --user and --pass together, or --auth-file\n");
+		return EXIT_USAGE;
+	}
+	if (auth_file) {
+		int rc = read_auth_file(auth_file, user, sizeof(user), pass, sizeof(pass));
+		if (rc < 0) {
+			fprintf(stderr, "spctl: snapshot: %s: %s\n", auth_file,
+				rc == -EINVAL ? "want one line USER:PASSWORD" : strerror(-rc));
+			return EXIT_USAGE;
+		}
+	}
+	q.port = (uint16_t)port;
+	q.user = user[0] ? user : NULL;
+	q.pass = user[0] ? pass : NULL;
+	uint64_t t0 = snap_now_ms();
+	q.deadline_ms = t0 + timeout_ms;
+
+	/* The forward idles out on its own if we die before closing it. */
+	int n = snprintf(req, sizeof(req), "/tunnel/open,device=%s&port=%u&host=%s&idle_ms=%u", dev,
+			 port, q.host, timeout_ms + 5000);
+	if (n <= 0 || (size_t)n >= sizeof(req) || strpbrk(dev, "& ,") || strpbrk(q.host, "& ,"))
+		goto usage;
+	if (cp_call(req, &reply, err, sizeof(err)) < 0) {
+		fprintf(stderr, "spctl: %s\n", err);
+		code = EXIT_NO_CP;
+		goto out;
+	}
+	id = (uint32_t)num(reply, "id");
+	reply = fwd_poll(reply, id, "pending", q.deadline_ms);
+	if (!reply || strcmp(str(reply, "state"), "listening")) {
+		const char *e = str(reply, "error");
+		if (reply && !strcmp(str(reply, "state"), "pending")) {
+			snprintf(why, sizeof(why), "timed out waiting for spdp to open the forward");
+			code = EXIT_SNAP_TIMEOUT;
+		} else if (!strcmp(e, "no tunnel for this device") ||
+			   !strcmp(e, "no tunnel for the device on its worker")) {
+			snprintf(why, sizeof(why), "no tunnel for device %s (its agent is not connected "
+				 "to this streampoint)", dev);
+			code = EXIT_SNAP_NO_TUNNEL;
+		} else {
+			snprintf(why, sizeof(why), "forward refused: %s", reply ? e : "spcp went away");
+			code = EXIT_SNAP_NO_TUNNEL;
+		}
+		if (cJSON_GetObjectItemCaseSensitive(reply, "error"))
+			id = 0; /* nothing was opened */
+		snap_summary(dev, &q, &r, why, snap_now_ms() - t0, id);
+		goto out;
+	}
+	q.fwd_port = (uint16_t)num(reply, "port");
+	double refused0 = dp_drop("tun_open_failed");
+	if (snap_fetch(&q, &r) < 0) {
+		fprintf(stderr, "spctl: snapshot: out of memory\n");
+		code = EXIT_USAGE;
+		goto out;
+	}
+	snprintf(why, sizeof(why), "%s", r.why);
+	switch (r.fail) {
+	case SNAP_OK: code = 0; break;
+	case SNAP_HTTP: code = EXIT_SNAP_HTTP; break;
+	case SNAP_TIMEOUT: code = EXIT_SNAP_TIMEOUT; break;
+	case SNAP_MALFORMED: code = EXIT_SNAP_MALFORMED; break;
+	case SNAP_LOCAL: code = EXIT_USAGE; break;
+	case SNAP_NO_ANSWER:
+		code = EXIT_SNAP_NO_ANSWER;
+		if (refused0 >= 0 && dp_drop("tun_open_failed") > refused0)
+			snprintf(why, sizeof(why), "the device's agent refused to open %s:%u (not in its "
+				 "allow-list, or nothing listens there)", q.host, q.port);
+		break;
+	}
+	uint64_t ms = snap_now_ms() - t0;
+	if (!code) {
+		FILE *f = file ? fopen(file, "we") : stdout;
+		if (!f || fwrite(r.body ? (void *)r.body : "", 1, r.len, f) != r.len ||
+		    (file ? fclose(f) : fflush(f)) != 0) {
+			snprintf(why, sizeof(why), "writing %s: %s", file ? file : "stdout", strerror(errno));
+			code = EXIT_USAGE;
+		}
+	}
+	snap_summary(dev, &q, &r, code ? why : NULL, ms, id);
+out:
+	cJSON_Delete(reply);
+	if (id)
+		fwd_close(id);
+	free(r.body);
+	OPENSSL_cleanse(user, sizeof(user));
+	OPENSSL_cleanse(pass, sizeof(pass));
+	return code;
+usage:
+	fprintf(stderr, "spctl: snapshot DEVICE [--port 80] [--host 127.0.0.1] [--path /snapshot.jpg] "
+		"[--user U --pass P | --auth-file F] [-o FILE] [--timeout-ms N]\n");
+	OPENSSL_cleanse(pass, sizeof(pass));
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -477,6 +738,8 @@ int main(int argc, char **argv)
 		snprintf(req, sizeof(req), "/tunnel/close,id=%s", argv[optind + 1]);
 		return print_call(req);
 	}
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_snapshot(argc - optind, argv + optind);
 	if (!strcmp(cmd, "call") && argc - optind == 1)
 		return print_call(argv[optind]);
 	fprintf(stderr, "spctl: unknown command or wrong arguments: %s\n", cmd);
