@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "base64.h"
+#include "strbuf.h"
 
 #define DEFAULT_TTL 300
 #define FUTURE_SKEW 30 /* seconds a nonce's time may be ahead of ours */
@@ -335,36 +336,18 @@ static int digest_response(enum rtsp_auth_alg alg, const char *user, const char 
 
 /* ---- client ---- */
 
-struct out {
-	char *p;
-	size_t cap, len;
-	bool full;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->full || n >= o->cap - o->len) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
 
 /* name="value" with '"' and '\' escaped */
-static void put_quoted(struct out *o, const char *name, const char *v)
+static void put_quoted(struct strbuf *o, const char *name, const char *v)
 {
-	puts_(o, name);
-	puts_(o, "=\"");
+	strbuf_puts(o, name);
+	strbuf_puts(o, "=\"");
 	for (; *v; v++) {
 		if (*v == '"' || *v == '\\')
-			puts_(o, "\\");
-		put(o, v, 1);
+			strbuf_puts(o, "\\");
+		strbuf_put(o, v, 1);
 	}
-	puts_(o, "\"");
+	strbuf_puts(o, "\"");
 }
 
 static bool clean(const char *s, size_t max)
@@ -380,7 +363,7 @@ int rtsp_auth_client_header(const struct rtsp_auth_challenge *c, const char *use
 			    const char *pass, const char *method, const char *uri, uint32_t nc,
 			    const char *cnonce, char *buf, size_t cap)
 {
-	struct out o = { buf, cap, 0, cap == 0 || cap > INT32_MAX };
+	struct strbuf o = { buf, cap, 0, cap == 0 || cap > INT32_MAX };
 	if (cap)
 		buf[0] = '\0';
 	if (!user || !pass || !clean(user, RTSP_AUTH_MAX_FIELD - 1) ||
@@ -396,8 +379,8 @@ int rtsp_auth_client_header(const struct rtsp_auth_challenge *c, const char *use
 		OPENSSL_cleanse(up, sizeof(up));
 		if (k < 0)
 			return -EINVAL;
-		puts_(&o, "Basic ");
-		puts_(&o, b64);
+		strbuf_puts(&o, "Basic ");
+		strbuf_puts(&o, b64);
 		OPENSSL_cleanse(b64, sizeof(b64));
 		return o.full ? -ENOSPC : (int)o.len;
 	}
@@ -412,30 +395,30 @@ int rtsp_auth_client_header(const struct rtsp_auth_challenge *c, const char *use
 	if (digest_response(c->alg, user, c->realm, pass, c->nonce, method, uri, c->qop_auth, nc,
 			    cnonce ? cnonce : "", resp))
 		return -EIO;
-	puts_(&o, "Digest ");
+	strbuf_puts(&o, "Digest ");
 	put_quoted(&o, "username", user);
-	puts_(&o, ", ");
+	strbuf_puts(&o, ", ");
 	put_quoted(&o, "realm", c->realm);
-	puts_(&o, ", ");
+	strbuf_puts(&o, ", ");
 	put_quoted(&o, "nonce", c->nonce);
-	puts_(&o, ", ");
+	strbuf_puts(&o, ", ");
 	put_quoted(&o, "uri", uri);
-	puts_(&o, ", ");
+	strbuf_puts(&o, ", ");
 	put_quoted(&o, "response", resp);
 	if (c->has_alg) {
-		puts_(&o, ", algorithm=");
-		puts_(&o, alg_names[c->alg]);
+		strbuf_puts(&o, ", algorithm=");
+		strbuf_puts(&o, alg_names[c->alg]);
 	}
 	if (c->has_opaque) {
-		puts_(&o, ", ");
+		strbuf_puts(&o, ", ");
 		put_quoted(&o, "opaque", c->opaque);
 	}
 	if (c->qop_auth) {
 		char ncs[16];
 		snprintf(ncs, sizeof(ncs), "%08x", (unsigned)nc);
-		puts_(&o, ", qop=auth, nc=");
-		puts_(&o, ncs);
-		puts_(&o, ", ");
+		strbuf_puts(&o, ", qop=auth, nc=");
+		strbuf_puts(&o, ncs);
+		strbuf_puts(&o, ", ");
 		put_quoted(&o, "cnonce", cnonce);
 	}
 	return o.full ? -ENOSPC : (int)o.len;
@@ -519,19 +502,19 @@ int rtsp_auth_server_challenge(const rtsp_auth_server *s, uint64_t now, bool sta
 			       size_t cap)
 {
 	char nonce[RTSP_AUTH_NONCE_LEN + 1];
-	struct out o = { buf, cap, 0, cap == 0 || cap > INT32_MAX };
+	struct strbuf o = { buf, cap, 0, cap == 0 || cap > INT32_MAX };
 	if (cap)
 		buf[0] = '\0';
 	if (make_nonce(s, now, nonce))
 		return -EIO;
-	puts_(&o, "Digest ");
+	strbuf_puts(&o, "Digest ");
 	put_quoted(&o, "realm", s->realm);
-	puts_(&o, ", ");
+	strbuf_puts(&o, ", ");
 	put_quoted(&o, "nonce", nonce);
-	puts_(&o, s->sha256 ? ", algorithm=SHA-256" : ", algorithm=MD5");
-	puts_(&o, ", qop=\"auth\"");
+	strbuf_puts(&o, s->sha256 ? ", algorithm=SHA-256" : ", algorithm=MD5");
+	strbuf_puts(&o, ", qop=\"auth\"");
 	if (stale)
-		puts_(&o, ", stale=true");
+		strbuf_puts(&o, ", stale=true");
 	return o.full ? -ENOSPC : (int)o.len;
 }
 

@@ -10,6 +10,7 @@
  * pieces that point into the caller's chunk.
  */
 #include "rtsp_msg.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -766,42 +767,22 @@ int rtsp_parse_transport(struct rtsp_str v, struct rtsp_transport *out, size_t m
 	return *n ? 0 : -EINVAL;
 }
 
-/* Appends to a bounded buffer; remembers overflow instead of failing at
- * every call site. */
-struct out {
-	char *p;
-	size_t cap, len;
-	bool full;
-};
 
-static void put(struct out *o, const void *s, size_t n)
-{
-	if (o->full || n >= o->cap - o->len) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
-
-static void putu(struct out *o, const char *prefix, unsigned long v)
+static void putu(struct strbuf *o, const char *prefix, unsigned long v)
 {
 	char tmp[32];
 	int k = snprintf(tmp, sizeof(tmp), "%s%lu", prefix, v);
-	put(o, tmp, (size_t)k);
+	strbuf_put(o, tmp, (size_t)k);
 }
 
-static int done(struct out *o)
+static int done(struct strbuf *o)
 {
 	if (o->full)
 		return -ENOSPC;
 	return (int)o->len;
 }
 
-static void out_init(struct out *o, char *p, size_t cap)
+static void out_init(struct strbuf *o, char *p, size_t cap)
 {
 	o->p = p;
 	o->cap = cap;
@@ -833,7 +814,7 @@ int rtsp_format_transport(const struct rtsp_transport *t, size_t n, char *buf, s
 	static const char *const prof[] = { [RTSP_PROF_AVP] = "RTP/AVP", [RTSP_PROF_SAVP] = "RTP/SAVP",
 					    [RTSP_PROF_AVPF] = "RTP/AVPF",
 					    [RTSP_PROF_SAVPF] = "RTP/SAVPF" };
-	struct out o;
+	struct strbuf o;
 	out_init(&o, buf, cap);
 	for (size_t i = 0; i < n; i++, t++) {
 		if (t->profile == RTSP_PROF_UNKNOWN || (unsigned)t->profile > RTSP_PROF_SAVPF)
@@ -844,17 +825,17 @@ int rtsp_format_transport(const struct rtsp_transport *t, size_t n, char *buf, s
 		    (t->source.p && strpbrk_n(t->source, ";,")))
 			return -EINVAL;
 		if (i)
-			puts_(&o, ",");
-		puts_(&o, prof[t->profile]);
-		puts_(&o, t->tcp ? "/TCP" : "");
-		puts_(&o, t->multicast ? ";multicast" : ";unicast");
+			strbuf_puts(&o, ",");
+		strbuf_puts(&o, prof[t->profile]);
+		strbuf_puts(&o, t->tcp ? "/TCP" : "");
+		strbuf_puts(&o, t->multicast ? ";multicast" : ";unicast");
 		if (t->destination.p) {
-			puts_(&o, ";destination=");
-			put(&o, t->destination.p, t->destination.len);
+			strbuf_puts(&o, ";destination=");
+			strbuf_put(&o, t->destination.p, t->destination.len);
 		}
 		if (t->source.p) {
-			puts_(&o, ";source=");
-			put(&o, t->source.p, t->source.len);
+			strbuf_puts(&o, ";source=");
+			strbuf_put(&o, t->source.p, t->source.len);
 		}
 		if (t->has_interleaved) {
 			putu(&o, ";interleaved=", t->interleaved[0]);
@@ -877,10 +858,10 @@ int rtsp_format_transport(const struct rtsp_transport *t, size_t n, char *buf, s
 		if (t->has_ssrc) {
 			char tmp[16];
 			snprintf(tmp, sizeof(tmp), ";ssrc=%08X", (unsigned)t->ssrc);
-			puts_(&o, tmp);
+			strbuf_puts(&o, tmp);
 		}
 		if (t->record)
-			puts_(&o, ";mode=RECORD");
+			strbuf_puts(&o, ";mode=RECORD");
 	}
 	return done(&o);
 }
@@ -959,29 +940,29 @@ uint32_t rtsp_parse_public(struct rtsp_str v)
 
 /* ---- writers ---- */
 
-static int headers_and_body(struct out *o, uint32_t cseq, const struct rtsp_kv *hdrs, size_t n,
+static int headers_and_body(struct strbuf *o, uint32_t cseq, const struct rtsp_kv *hdrs, size_t n,
 			    const void *body, size_t body_len)
 {
 	putu(o, "CSeq: ", cseq);
-	puts_(o, "\r\n");
+	strbuf_puts(o, "\r\n");
 	for (size_t i = 0; i < n; i++) {
 		const char *nm = hdrs[i].name, *v = hdrs[i].value;
 		if (!nm || !v || !all_tchar(nm, strlen(nm)) || !safe_value(v))
 			return -EINVAL;
-		puts_(o, nm);
-		puts_(o, ": ");
-		puts_(o, v);
-		puts_(o, "\r\n");
+		strbuf_puts(o, nm);
+		strbuf_puts(o, ": ");
+		strbuf_puts(o, v);
+		strbuf_puts(o, "\r\n");
 	}
 	if (body_len) {
 		if (!body || body_len > UINT32_MAX)
 			return -EINVAL;
 		putu(o, "Content-Length: ", (unsigned long)body_len);
-		puts_(o, "\r\n");
+		strbuf_puts(o, "\r\n");
 	}
-	puts_(o, "\r\n");
+	strbuf_puts(o, "\r\n");
 	if (body_len)
-		put(o, body, body_len);
+		strbuf_put(o, body, body_len);
 	return done(o);
 }
 
@@ -989,16 +970,16 @@ int rtsp_write_request(char *buf, size_t cap, enum rtsp_method m, const char *me
 		       const char *uri, uint32_t cseq, const struct rtsp_kv *hdrs, size_t n,
 		       const void *body, size_t body_len)
 {
-	struct out o;
+	struct strbuf o;
 	const char *mt = m == RTSP_M_UNKNOWN ? method_text : rtsp_method_name(m);
 	if (!mt || !uri || !all_tchar(mt, strlen(mt)) || !*uri || !visible((struct rtsp_str){
 		uri, (uint32_t)strlen(uri) }))
 		return -EINVAL;
 	out_init(&o, buf, cap);
-	puts_(&o, mt);
-	puts_(&o, " ");
-	puts_(&o, uri);
-	puts_(&o, " RTSP/1.0\r\n");
+	strbuf_puts(&o, mt);
+	strbuf_puts(&o, " ");
+	strbuf_puts(&o, uri);
+	strbuf_puts(&o, " RTSP/1.0\r\n");
 	return headers_and_body(&o, cseq, hdrs, n, body, body_len);
 }
 
@@ -1006,7 +987,7 @@ int rtsp_write_response(char *buf, size_t cap, unsigned status, const char *reas
 			uint32_t cseq, const struct rtsp_kv *hdrs, size_t n, const void *body,
 			size_t body_len)
 {
-	struct out o;
+	struct strbuf o;
 	if (status < 100 || status > 999)
 		return -EINVAL;
 	if (!reason)
@@ -1015,9 +996,9 @@ int rtsp_write_response(char *buf, size_t cap, unsigned status, const char *reas
 		return -EINVAL;
 	out_init(&o, buf, cap);
 	putu(&o, "RTSP/1.0 ", status);
-	puts_(&o, " ");
-	puts_(&o, reason);
-	puts_(&o, "\r\n");
+	strbuf_puts(&o, " ");
+	strbuf_puts(&o, reason);
+	strbuf_puts(&o, "\r\n");
 	return headers_and_body(&o, cseq, hdrs, n, body, body_len);
 }
 

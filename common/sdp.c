@@ -10,6 +10,7 @@
 #include "sdp.h"
 
 #include "base64.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -469,30 +470,12 @@ int sdp_control_url(const char *base, size_t blen, const char *control, size_t c
 
 /* ---- proxy rewrite ---- */
 
-struct out {
-	char *p;
-	size_t cap, len;
-	bool full;
-};
 
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->full || n >= o->cap - o->len) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
-
-static void put_track(struct out *o, int idx)
+static void put_track(struct strbuf *o, int idx)
 {
 	char tmp[48];
 	int k = snprintf(tmp, sizeof(tmp), "a=control:trackID=%d\r\n", idx);
-	put(o, tmp, (size_t)k);
+	strbuf_put(o, tmp, (size_t)k);
 }
 
 /* The same name test parse_attr() makes. */
@@ -524,7 +507,7 @@ int sdp_write_proxy(const char *text, size_t len, const struct sdp_proxy_opts *o
 	if (*err != SDP_OK)
 		return -EINVAL;
 
-	struct out w = { buf, cap, 0, cap == 0 || cap > INT32_MAX };
+	struct strbuf w = { buf, cap, 0, cap == 0 || cap > INT32_MAX };
 	if (cap)
 		buf[0] = '\0';
 	struct lines it = { text, text + len };
@@ -537,7 +520,7 @@ int sdp_write_proxy(const char *text, size_t len, const struct sdp_proxy_opts *o
 			continue;
 		char k = l.p[0];
 		if (sec < 0 && need_conn && strchr("btrzkam", k)) {
-			puts_(&w, "c=IN IP4 0.0.0.0\r\n");
+			strbuf_puts(&w, "c=IN IP4 0.0.0.0\r\n");
 			need_conn = false;
 		}
 		if (k == 'm') {
@@ -551,29 +534,29 @@ int sdp_write_proxy(const char *text, size_t len, const struct sdp_proxy_opts *o
 			int n = snprintf(tmp, sizeof(tmp), "o=- %llu %llu IN IP4 ",
 					 (unsigned long long)o->sess_id,
 					 (unsigned long long)o->sess_version);
-			put(&w, tmp, (size_t)n);
-			puts_(&w, addr);
-			puts_(&w, "\r\n");
+			strbuf_put(&w, tmp, (size_t)n);
+			strbuf_puts(&w, addr);
+			strbuf_puts(&w, "\r\n");
 		} else if (k == 's' && sec < 0 && o->session_name) {
-			puts_(&w, "s=");
-			puts_(&w, *o->session_name ? o->session_name : " ");
-			puts_(&w, "\r\n");
+			strbuf_puts(&w, "s=");
+			strbuf_puts(&w, *o->session_name ? o->session_name : " ");
+			strbuf_puts(&w, "\r\n");
 		} else if (k == 'c') {
-			puts_(&w, "c=IN IP4 0.0.0.0\r\n");
+			strbuf_puts(&w, "c=IN IP4 0.0.0.0\r\n");
 		} else if (k == 'a' && attr_is_control(v)) {
 			if (sec < 0) {
-				puts_(&w, "a=control:*\r\n");
+				strbuf_puts(&w, "a=control:*\r\n");
 			} else if (!sec_control) {
 				put_track(&w, sec);
 				sec_control = true;
 			}
 		} else {
-			put(&w, l.p, l.len);
-			puts_(&w, "\r\n");
+			strbuf_put(&w, l.p, l.len);
+			strbuf_puts(&w, "\r\n");
 		}
 	}
 	if (sec < 0 && need_conn)
-		puts_(&w, "c=IN IP4 0.0.0.0\r\n");
+		strbuf_puts(&w, "c=IN IP4 0.0.0.0\r\n");
 	if (sec >= 0 && !sec_control)
 		put_track(&w, sec);
 	if (w.full)

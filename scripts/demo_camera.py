@@ -23,10 +23,10 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO,
 os.environ["SP_BUILD_DIR"] = BUILD
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from camera import PROBE, Camera, Proc, _Viewer  # noqa: E402
+from camnet import CamNet, agent_argv, endpoint_opts, tunnel_opts  # noqa: E402
 from pki import derive, make_pki, write  # noqa: E402
 
-NS, VH, VC = "spdemo-cam", "spdemo-h", "spdemo-c"
-HOST_IP, CAM_IP = "10.215.250.1", "10.215.250.2"
+NET = CamNet("spdemo", 216)
 TUN, EP, CAM_PORT, VIEW, MEDIA = 41501, 41502, 554, 41510, 41600  # demo.sh's spdp has 40000-40999
 
 
@@ -75,47 +75,31 @@ def main():
     run = os.path.join(d, "run")
     os.makedirs(run)
     procs, cam = [], None
-    sh("ip", "netns", "del", NS, check=False)
-    sh("ip", "link", "del", VH, check=False)
+    NET.up()
+    host = NET.host_ip
     try:
-        sh("ip", "netns", "add", NS)
-        sh("ip", "link", "add", VH, "type", "veth", "peer", "name", VC)
-        sh("ip", "link", "set", VC, "netns", NS)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", VH)
-        sh("ip", "link", "set", VH, "up")
-        ns = ["ip", "netns", "exec", NS]
-        sh(*ns, "ip", "link", "set", "lo", "up")
-        sh(*ns, "ip", "addr", "add", f"{CAM_IP}/30", "dev", VC)
-        sh(*ns, "ip", "link", "set", VC, "up")
-        ca, crt, key = make_pki(d, [HOST_IP])
+        ca, crt, key = make_pki(d, [host])
         master = os.urandom(32)
         keyring = write(d, "token.keys", f"k1 {os.urandom(32).hex()} current\n")
         mfile = write(d, "master.hex", master.hex() + "\n")
         kf = write(d, "cam-1.key", derive(master, "cam-1").hex() + "\n")
 
-        print(f"== camera: RTSP on 127.0.0.1:{CAM_PORT} inside namespace {NS} (no route in)")
-        cam = Camera(CAM_PORT, netns=NS, size="640x360", fps=15, keyint=15, log_dir=d).start()
+        print(f"== camera: RTSP on 127.0.0.1:{CAM_PORT} inside namespace {NET.ns} (no route in)")
+        cam = Camera(CAM_PORT, netns=NET.ns, size="640x360", fps=15, keyint=15, log_dir=d).start()
         procs.append(Proc("spdp", [os.path.join(BUILD, "dataplane", "spdp"), "-o", f"spdp.runtime_dir={run}",
                                    "-o", "spdp.workers=2", "-o", "media.address=127.0.0.1",
                                    "-o", f"media.port_min={MEDIA}", "-o", f"media.port_max={MEDIA + 199}",
-                                   "-o", f"tunnel.listen={HOST_IP}:{TUN}", "-o", f"tunnel.tls_cert={crt}",
-                                   "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyring}",
-                                   "-o", "tunnel.streampoint_id=sp-demo"], d))
+                                   *tunnel_opts(f"{host}:{TUN}", crt, key, keyring, "sp-demo")], d))
         procs.append(Proc("spcp", [os.path.join(BUILD, "controlplane", "spcp"), "-o", f"spcp.runtime_dir={run}",
-                                   "-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{EP}",
-                                   "-o", f"endpoint.tls_cert={crt}", "-o", f"endpoint.tls_key={key}",
-                                   "-o", "endpoint.server_id=ep-demo", "-o", f"endpoint.master_key_file={mfile}",
-                                   "-o", f"endpoint.token_key_file={keyring}",
-                                   "-o", f"endpoint.streampoint=sp-demo@{HOST_IP}:{TUN}"], d))
+                                   *endpoint_opts(f"{host}:{EP}", crt, key, "ep-demo", mfile, keyring,
+                                                  f"sp-demo@{host}:{TUN}")], d))
         for _ in range(100):
             if sh(os.path.join(BUILD, "ctl", "spctl"), "-r", run, "status", check=False).returncode == 0:
                 break
             time.sleep(0.1)
         print("== spagent in the camera's namespace connects out (TLS, mutual HMAC, token, tunnel)")
-        agent = Proc("spagent", ns + [os.path.join(BUILD, "agent", "spagent"), "-o", "agent.device_id=cam-1",
-                                      "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={ca}",
-                                      "-o", "agent.server_id=ep-demo", "-o", f"agent.endpoint={HOST_IP}:{EP}",
-                                      "-o", f"agent.allow=127.0.0.1:{CAM_PORT}"], d)
+        agent = Proc("spagent", NET.exec(*agent_argv(BUILD, "cam-1", kf, ca, "ep-demo", f"{host}:{EP}",
+                                                     f"127.0.0.1:{CAM_PORT}")), d)
         procs.append(agent)
         agent.wait_line(r"tunnel .*: up", 30)
         for _ in range(100):
@@ -160,8 +144,7 @@ def main():
             p.stop()
         if cam:
             cam.stop()
-        sh("ip", "netns", "del", NS, check=False)
-        sh("ip", "link", "del", VH, check=False)
+        NET.down()
 
 
 if __name__ == "__main__":

@@ -467,7 +467,6 @@ def test_endpoint_failover_and_backoff(keys):
         delays = [int(m.group(1)) for _, l in lone.lines
                   for m in [re.search(r"next attempt in (\d+) ms", l)] if m]
         assert len(delays) >= 5 and all(0 <= d <= 1000 for d in delays)
-        t0 = lone.lines[0][0]
         time.sleep(2)
         n = lone.count(r"control: connecting")
         # a tight retry loop would make thousands; full jitter allows a few per second

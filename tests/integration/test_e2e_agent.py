@@ -31,16 +31,16 @@ unreachable (UNREACHABLE) and the endpoint SWITCHes it to the live one.
 Needs root (network namespaces); skipped otherwise.
 Ports: 41000-41999 (+ SP_TEST_PORT_OFFSET)."""
 import hashlib
-import hmac
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from camnet import CamNet, agent_argv, sh  # noqa: E402
+from pki import derive, make_pki, write  # noqa: E402
 from sp_procs import BUILD, SANITIZER, Streampoint  # noqa: E402
 from test_agent import Proc  # noqa: E402
 import tun_agent  # noqa: E402
@@ -56,51 +56,13 @@ SP_ID = "sp-e2e"
 SERVER_ID = "ep-e2e"
 BIG = 50 << 20
 PID = os.getpid()
-CAM = f"cam-{PID}"
-VH, VC = f"e2eh{PID}"[:15], f"e2ec{PID}"[:15]
-HOST_IP = f"10.213.{PID % 250 + 1}.1"
-CAM_IP = f"10.213.{PID % 250 + 1}.2"
+NET = CamNet("cam", 213)
+CAM, VC, HOST_IP, CAM_IP = NET.ns, NET.vc, NET.host_ip, NET.cam_ip
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 
 
-def sh(*argv, check=True, timeout=30):
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode:
-        raise AssertionError(f"{argv}: {out.stderr}")
-    return out
-
-
-def in_cam(*argv):
-    return ["ip", "netns", "exec", CAM] + list(argv)
-
-
-def make_pki(d):
-    """A CA, and a server certificate it signs for the host's addresses."""
-    def ossl(*a):
-        sh("openssl", *a, timeout=60)
-    ca, cakey = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
-    crt, key, csr = (os.path.join(d, n) for n in ("sp.pem", "sp.key", "sp.csr"))
-    ext = os.path.join(d, "san.ext")
-    with open(ext, "w") as f:
-        f.write(f"subjectAltName=IP:{HOST_IP},IP:127.0.0.1\n")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    ossl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=e2e test CA", "-keyout", cakey, "-out", ca)
-    ossl("req", "-new", *ec, "-subj", "/CN=sp.e2e", "-keyout", key, "-out", csr)
-    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial", "-days", "2",
-         "-extfile", ext, "-out", crt)
-    return ca, crt, key
-
-
-def write(d, name, text):
-    p = os.path.join(d, name)
-    with open(p, "w") as f:
-        f.write(text)
-    return p
-
-
-def derive(master, device):
-    return hmac.new(master, b"sp-device-key|" + device.encode(), hashlib.sha256).digest()
+in_cam = NET.exec
 
 
 def rendezvous(device, sp):
@@ -151,13 +113,9 @@ class E2E:
 
     def agent(self, device, key):
         kf = write(self.dir, f"{device}.key", key.hex() + "\n")
-        return self.spawn(f"agent-{device}", in_cam(
-            os.path.join(BUILD, "agent/spagent"), "-o", f"agent.device_id={device}",
-            "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={self.ca}",
-            "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{EP}",
-            "-o", f"agent.allow=127.0.0.1:{HTTP}", "-o", "agent.heartbeat_s=1",
-            "-o", "agent.backoff_base_ms=100", "-o", "agent.backoff_cap_ms=1000",
-            "-o", "agent.connect_timeout_ms=3000"))
+        return self.spawn(f"agent-{device}", in_cam(*agent_argv(
+            BUILD, device, kf, self.ca, SERVER_ID, f"{HOST_IP}:{EP}", f"127.0.0.1:{HTTP}",
+            "-o", "agent.connect_timeout_ms=3000")))
 
 
 def tunnels(sp):
@@ -172,7 +130,7 @@ def counters(sp):
 def env(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("e2e"))
     e = E2E(d)
-    e.ca, crt, key = make_pki(d)
+    e.ca, crt, key = make_pki(d, [HOST_IP, "127.0.0.1"])
     e.token_key = os.urandom(32)
     e.master = os.urandom(32)
     # one keyring for both daemons, with a retired key to show rotation
@@ -187,15 +145,8 @@ def env(tmp_path_factory):
     e.sha = hashlib.sha256(data).hexdigest()
     del data
 
-    sh("ip", "netns", "add", CAM)
+    NET.up()
     try:
-        sh("ip", "link", "add", VH, "type", "veth", "peer", "name", VC)
-        sh("ip", "link", "set", VC, "netns", CAM)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", VH)
-        sh("ip", "link", "set", VH, "up")
-        sh(*in_cam("ip", "link", "set", "lo", "up"))
-        sh(*in_cam("ip", "addr", "add", f"{CAM_IP}/30", "dev", VC))
-        sh(*in_cam("ip", "link", "set", VC, "up"))
         e.http = e.spawn("http", in_cam("/usr/bin/python3", "-u", "-m", "http.server", str(HTTP),
                                         "--bind", "127.0.0.1", "--directory", www))
         Streampoint.wait(lambda: sh(*in_cam("curl", "-s", "-o", "/dev/null", "-r", "0-0",
@@ -223,8 +174,7 @@ def env(tmp_path_factory):
     finally:
         for p in reversed(e.procs):
             p.stop()
-        sh("ip", "netns", "del", CAM, check=False)
-        sh("ip", "link", "del", VH, check=False)  # gone with the namespace already
+        NET.down()
     bad = [f"{p.name}: {l}" for p in e.procs for _, l in p.lines if SANITIZER.search(l)]
     assert not bad, "\n".join(bad[:20])
 

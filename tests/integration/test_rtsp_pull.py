@@ -18,14 +18,13 @@ and STOP (TEARDOWN seen by the camera).
 Needs root (network namespaces) and sp_camera; skipped otherwise.
 Ports: 39100-39999 (+ SP_TEST_PORT_OFFSET)."""
 import os
-import subprocess
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from camera import Camera, FfmpegViewer, _Viewer  # noqa: E402
+from camnet import CamNet, agent_argv, endpoint_opts, sh, tunnel_opts  # noqa: E402
 from pki import derive, make_pki, write  # noqa: E402
 from sp_procs import BUILD, SANITIZER, Streampoint  # noqa: E402
 from test_agent import Proc  # noqa: E402
@@ -36,25 +35,10 @@ CAM_PORT, CAM_AUTH_PORT = 39103 + OFF, 39104 + OFF   # inside the camera namespa
 VIEW = 39110 + OFF                                   # viewers' RTP ports on the host
 MEDIA = 39200 + OFF
 SP_ID, SERVER_ID = "sp-rtsp", "ep-rtsp"
-PID = os.getpid()
-NS = f"rp-{PID}"
-VH, VC = f"rph{PID}"[:15], f"rpc{PID}"[:15]
-HOST_IP = f"10.214.{PID % 250 + 1}.1"
-CAM_IP = f"10.214.{PID % 250 + 1}.2"
+NET = CamNet("rp", 214)
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
               pytest.mark.skipif(not Camera.available(), reason="sp_camera not built")]
-
-
-def sh(*argv, check=True, timeout=30):
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode:
-        raise AssertionError(f"{argv}: {out.stderr}")
-    return out
-
-
-def in_ns(*argv):
-    return ["ip", "netns", "exec", NS] + list(argv)
 
 
 def wait(cond, timeout, what):
@@ -86,58 +70,34 @@ def pulls(sp):
 def env(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("rtsp"))
     procs = []
-    ca, crt, key = make_pki(d, [HOST_IP, "127.0.0.1"])
+    ca, crt, key = make_pki(d, [NET.host_ip, "127.0.0.1"])
     master = os.urandom(32)
     keyring = write(d, "token.keys", f"k1 {os.urandom(32).hex()} current\n")
     mfile = write(d, "master.hex", master.hex() + "\n")
-    sh("ip", "netns", "add", NS)
-    try:
-        sh("ip", "link", "add", VH, "type", "veth", "peer", "name", VC)
-        sh("ip", "link", "set", VC, "netns", NS)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", VH)
-        sh("ip", "link", "set", VH, "up")
-        sh(*in_ns("ip", "link", "set", "lo", "up"))
-        sh(*in_ns("ip", "addr", "add", f"{CAM_IP}/30", "dev", VC))
-        sh(*in_ns("ip", "link", "set", VC, "up"))
-        dp = ["-o", f"tunnel.listen={HOST_IP}:{TUN}", "-o", f"tunnel.tls_cert={crt}",
-              "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyring}",
-              "-o", f"tunnel.streampoint_id={SP_ID}", "-o", "tunnel.heartbeat_ms=1000",
-              "-o", f"media.port_max={MEDIA + 399}", "-o", "rtsp.retry_min_ms=200",
-              "-o", "rtsp.retry_max_ms=1000", "-o", "rtsp.silence_ms=3000"]
-        cp = ["-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{EP}",
-              "-o", f"endpoint.tls_cert={crt}", "-o", f"endpoint.tls_key={key}",
-              "-o", f"endpoint.server_id={SERVER_ID}", "-o", f"endpoint.master_key_file={mfile}",
-              "-o", f"endpoint.token_key_file={keyring}", "-o", "endpoint.heartbeat_s=1",
-              "-o", f"endpoint.streampoint={SP_ID}@{HOST_IP}:{TUN}"]
+    kf = write(d, "cam-1.key", derive(master, "cam-1").hex() + "\n")
+    dp = tunnel_opts(f"{NET.host_ip}:{TUN}", crt, key, keyring, SP_ID) + [
+        "-o", "rtsp.retry_min_ms=200", "-o", "rtsp.retry_max_ms=1000", "-o", "rtsp.silence_ms=3000"]
+    cp = endpoint_opts(f"{NET.host_ip}:{EP}", crt, key, SERVER_ID, mfile, keyring,
+                       f"{SP_ID}@{NET.host_ip}:{TUN}")
+    with NET:
         sp = Streampoint(workers=2, port_base=MEDIA, spdp_opts=dp, spcp_opts=cp)
         sp.spdp_opts += ["-o", f"media.port_max={MEDIA + 399}"]
-        cam = Camera(CAM_PORT, netns=NS, size="320x240", fps=15, keyint=15, log_dir=d).start()
-        cam_auth = Camera(CAM_AUTH_PORT, netns=NS, size="160x120", fps=10, keyint=10,
-                          user="admin", password="s3cret", auth="digest", log_dir=d,
-                          name="camera-auth").start()
-        kf = write(d, "cam-1.key", derive(master, "cam-1").hex() + "\n")
-        with sp:
-            agent = Proc("agent", in_ns(
-                os.path.join(BUILD, "agent/spagent"), "-o", "agent.device_id=cam-1",
-                "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={ca}",
-                "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{EP}",
-                "-o", f"agent.allow=127.0.0.1:{CAM_PORT},127.0.0.1:{CAM_AUTH_PORT}",
-                "-o", "agent.heartbeat_s=1", "-o", "agent.backoff_base_ms=100",
-                "-o", "agent.backoff_cap_ms=1000"), d)
+        with Camera(CAM_PORT, netns=NET.ns, size="320x240", fps=15, keyint=15, log_dir=d) as cam, \
+                Camera(CAM_AUTH_PORT, netns=NET.ns, size="160x120", fps=10, keyint=10,
+                       user="admin", password="s3cret", auth="digest", log_dir=d,
+                       name="camera-auth") as cam_auth, sp:
+            agent = Proc("agent", NET.exec(*agent_argv(
+                BUILD, "cam-1", kf, ca, SERVER_ID, f"{NET.host_ip}:{EP}",
+                f"127.0.0.1:{CAM_PORT},127.0.0.1:{CAM_AUTH_PORT}")), d)
             procs.append(agent)
-            agent.wait_line(r"tunnel .*: up", 30)
-            wait(lambda: any(t["device"] == "cam-1" for t in sp.spctl("tunnels")["tunnels"]), 20,
-                 "cam-1's tunnel at spdp")
-            yield type("Env", (), dict(dir=d, sp=sp, cam=cam, cam_auth=cam_auth, agent=agent))
-            for p in procs:
-                p.stop()
-        cam.stop()
-        cam_auth.stop()
-    finally:
-        for p in procs:
-            p.stop()
-        sh("ip", "netns", "del", NS, check=False)
-        sh("ip", "link", "del", VH, check=False)
+            try:
+                agent.wait_line(r"tunnel .*: up", 30)
+                wait(lambda: any(t["device"] == "cam-1" for t in sp.spctl("tunnels")["tunnels"]),
+                     20, "cam-1's tunnel at spdp")
+                yield type("Env", (), dict(dir=d, sp=sp, cam=cam, cam_auth=cam_auth, agent=agent))
+            finally:
+                for p in procs:
+                    p.stop()
     bad = [f"{p.name}: {l}" for p in procs for _, l in p.lines if SANITIZER.search(l)]
     assert not bad, "\n".join(bad[:20])
 

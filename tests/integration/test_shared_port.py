@@ -1,7 +1,6 @@
 """The shared ingest port (issue 3): cameras with known sources push to one
 UDP port; spdp demultiplexes by source address/port and SSRC, and the kernel
 steers each source to the worker that owns its flow (SO_REUSEPORT + BPF)."""
-import socket
 import struct
 import time
 

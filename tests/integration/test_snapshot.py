@@ -26,6 +26,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from camera import SnapshotServer, make_snapshot  # noqa: E402
+from camnet import CamNet, agent_argv, endpoint_opts, sh, tunnel_opts  # noqa: E402
 from pki import derive, make_pki, write  # noqa: E402
 from sp_procs import BUILD, SANITIZER, Streampoint  # noqa: E402
 from test_agent import Proc  # noqa: E402
@@ -35,25 +36,14 @@ TUN, EP = 38101 + OFF, 38102 + OFF
 SNAP, SNAP_AUTH, SNAP_DIGEST = 38103 + OFF, 38104 + OFF, 38105 + OFF  # in the camera namespace
 MEDIA = 38110 + OFF
 SP_ID, SERVER_ID = "sp-snap", "ep-snap"
-PID = os.getpid()
-NS = f"sn-{PID}"
-VH, VC = f"snh{PID}"[:15], f"snc{PID}"[:15]
-HOST_IP = f"10.215.{PID % 250 + 1}.1"
-CAM_IP = f"10.215.{PID % 250 + 1}.2"
+NET = CamNet("sn", 215)
+NS = NET.ns
 PASSWORD = "s3cret-Pw"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 
 
-def sh(*argv, check=True, timeout=30):
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode:
-        raise AssertionError(f"{argv}: {out.stderr}")
-    return out
-
-
-def in_ns(*argv):
-    return ["ip", "netns", "exec", NS] + list(argv)
+in_ns = NET.exec
 
 
 def sha256(path):
@@ -82,41 +72,25 @@ def open_forwards(env):
 def env(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("snap"))
     procs = []
-    ca, crt, key = make_pki(d, [HOST_IP, "127.0.0.1"])
+    ca, crt, key = make_pki(d, [NET.host_ip, "127.0.0.1"])
     master = os.urandom(32)
     keyring = write(d, "token.keys", f"k1 {os.urandom(32).hex()} current\n")
     mfile = write(d, "master.hex", master.hex() + "\n")
     jpeg = make_snapshot(os.path.join(d, "served.jpg"), size="640x360")
-    sh("ip", "netns", "add", NS)
+    NET.up()
     try:
-        sh("ip", "link", "add", VH, "type", "veth", "peer", "name", VC)
-        sh("ip", "link", "set", VC, "netns", NS)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", VH)
-        sh("ip", "link", "set", VH, "up")
-        sh(*in_ns("ip", "link", "set", "lo", "up"))
-        sh(*in_ns("ip", "addr", "add", f"{CAM_IP}/30", "dev", VC))
-        sh(*in_ns("ip", "link", "set", VC, "up"))
-        dp = ["-o", f"tunnel.listen={HOST_IP}:{TUN}", "-o", f"tunnel.tls_cert={crt}",
-              "-o", f"tunnel.tls_key={key}", "-o", f"tunnel.token_key_file={keyring}",
-              "-o", f"tunnel.streampoint_id={SP_ID}", "-o", "tunnel.heartbeat_ms=1000"]
-        cp = ["-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{EP}",
-              "-o", f"endpoint.tls_cert={crt}", "-o", f"endpoint.tls_key={key}",
-              "-o", f"endpoint.server_id={SERVER_ID}", "-o", f"endpoint.master_key_file={mfile}",
-              "-o", f"endpoint.token_key_file={keyring}", "-o", "endpoint.heartbeat_s=1",
-              "-o", f"endpoint.streampoint={SP_ID}@{HOST_IP}:{TUN}"]
+        dp = tunnel_opts(f"{NET.host_ip}:{TUN}", crt, key, keyring, SP_ID)
+        cp = endpoint_opts(f"{NET.host_ip}:{EP}", crt, key, SERVER_ID, mfile, keyring,
+                           f"{SP_ID}@{NET.host_ip}:{TUN}")
         sp = Streampoint(workers=2, port_base=MEDIA, spdp_opts=dp, spcp_opts=cp)
         sp.spdp_opts += ["-o", f"media.port_max={MEDIA + 49}"]
         kf = write(d, "cam-1.key", derive(master, "cam-1").hex() + "\n")
         with SnapshotServer(SNAP, jpeg, netns=NS, log_dir=d) as plain, \
                 SnapshotServer(SNAP_AUTH, jpeg, netns=NS, user="admin", password=PASSWORD,
                                log_dir=d) as auth, sp:
-            agent = Proc("agent", in_ns(
-                os.path.join(BUILD, "agent/spagent"), "-o", "agent.device_id=cam-1",
-                "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={ca}",
-                "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{EP}",
-                "-o", f"agent.allow=127.0.0.1:{SNAP},127.0.0.1:{SNAP_AUTH},127.0.0.1:{SNAP_DIGEST}",
-                "-o", "agent.heartbeat_s=1", "-o", "agent.backoff_base_ms=100",
-                "-o", "agent.backoff_cap_ms=1000"), d)
+            agent = Proc("agent", in_ns(*agent_argv(
+                BUILD, "cam-1", kf, ca, SERVER_ID, f"{NET.host_ip}:{EP}",
+                f"127.0.0.1:{SNAP},127.0.0.1:{SNAP_AUTH},127.0.0.1:{SNAP_DIGEST}")), d)
             procs.append(agent)
             digest = Proc("digest", in_ns(sys.executable, "-u", os.path.abspath(__file__),
                                           "serve-digest", str(SNAP_DIGEST), jpeg, "admin",
@@ -134,8 +108,7 @@ def env(tmp_path_factory):
     finally:
         for p in procs:
             p.stop()
-        sh("ip", "netns", "del", NS, check=False)
-        sh("ip", "link", "del", VH, check=False)
+        NET.down()
     bad = [f"{p.name}: {l}" for p in procs for _, l in p.lines if SANITIZER.search(l)]
     assert not bad, "\n".join(bad[:20])
 

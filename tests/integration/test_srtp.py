@@ -17,7 +17,7 @@ import struct
 import time
 
 import pytest
-from pylibsrtp import Error as SrtpError, Policy, Session
+from pylibsrtp import Policy, Session
 
 from sp_procs import Streampoint
 

@@ -33,7 +33,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import time
 import zlib
 
 import pytest
