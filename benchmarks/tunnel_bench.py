@@ -11,6 +11,8 @@ through each of these, in ONE run with the same source and sink:
   stunnel      a plain TLS relay: stunnel4 TLS server in the camera (plain
                service -> TLS), stunnel4 TLS client on the server side
                (TLS -> plain client); one TLS connection per stream
+  plain        two socat processes relaying plain TCP the same way (no TLS,
+               no framing): what the kernel alone costs a two-hop relay
   direct       plain TCP across the same veth link, no relay (reference:
                must be far faster than any relay, or the source or sink is
                the bottleneck)
@@ -60,6 +62,8 @@ P_TUN, P_EP, P_SSHD, P_SVC, P_SVC_DIRECT = 45400, 45401, 45402, 45403, 45404
 P_SSH_R = 45410      # + agent index: ssh -R listen ports on the host
 P_ST_HOST = 45440    # + agent index: stunnel TLS client (plain accept) on the host
 P_ST_CAM = 45470     # + agent index: stunnel TLS server in the camera
+P_PL_HOST = 45500    # + agent index: plain socat relay, host side
+P_PL_CAM = 45530     # + agent index: plain socat relay, camera side
 SP_ID, SERVER_ID = "sp-tb", "ep-tb"
 PATTERN = 16 << 20
 RECV = 1 << 20
@@ -410,8 +414,12 @@ class Streampoint:
 
     def counters(self):
         try:
-            st = self.spctl("status")["spdp"]
-            return {k: v for k, v in st.get("counters", {}).items() if k.startswith("tun_")}
+            out = {}
+            for w in self.spctl("status")["spdp"].get("workers_stats", []):
+                for k, v in w.get("counters", {}).items():
+                    if k.startswith("tun_") and isinstance(v, (int, float)):
+                        out[k] = out.get(k, 0) + v
+            return out
         except Exception:  # noqa: BLE001 - informative only
             return {}
 
@@ -519,6 +527,45 @@ class Stunnel:
                 "why": "stunnel4 is the standard TLS wrapper: one thread per connection, "
                        "16 KiB records, no per-connection fork (socat OPENSSL forks and copies "
                        "through an 8 KiB buffer by default)"}
+
+    def counters(self):
+        return {}
+
+    def stop(self):
+        self.env.procs.stop(self.procs)
+
+
+class Plain:
+    """Two socat processes relaying plain TCP (camera side and host side,
+    64 KiB copies): the same two-hop shape as every relay here without
+    crypto or framing, i.e. the kernel's share of any such relay."""
+    name = "plain"
+
+    def __init__(self, env, nagents):
+        self.env = env
+        self.procs, self.cmds = [], []
+        for i in range(nagents):
+            cam = ["socat", "-b", "65536", f"TCP-LISTEN:{P_PL_CAM + i},bind={CAM_IP},reuseaddr,fork",
+                   f"TCP:127.0.0.1:{P_SVC}"]
+            host = ["socat", "-b", "65536",
+                    f"TCP-LISTEN:{P_PL_HOST + i},bind=127.0.0.1,reuseaddr,fork",
+                    f"TCP:{CAM_IP}:{P_PL_CAM + i}"]
+            self.procs.append(env.procs.start(f"plain-cam-{i}", in_ns(*cam)))
+            self.procs.append(env.procs.start(f"plain-host-{i}", host))
+            self.cmds = self.cmds or ["ip netns exec <cam> " + " ".join(cam), " ".join(host)]
+        for i in range(nagents):
+            wait(lambda: port_open("127.0.0.1", P_PL_HOST + i), 20, f"socat {i} host side")
+
+    def endpoint(self, agent, stream):
+        return "127.0.0.1", P_PL_HOST + agent
+
+    def cpu_groups(self):
+        return {"socat": [p.pid for p in self.procs]}
+
+    def describe(self):
+        return {"commands": self.cmds,
+                "what": "plain TCP relay, no TLS: the floor for a two-process relay that copies "
+                        "through user space (socat forks per connection; children counted)"}
 
     def counters(self):
         return {}
@@ -648,7 +695,7 @@ def main():
     ap.add_argument("--reps", type=int, default=0, help="timed runs per row (default 3; quick 1)")
     ap.add_argument("--mib", type=int, default=0,
                     help="MiB per timed transfer (default 1024; quick 64)")
-    ap.add_argument("--relays", default="streampoint,ssh,stunnel,direct")
+    ap.add_argument("--relays", default="streampoint,ssh,stunnel,plain,direct")
     ap.add_argument("--scenarios", default="0,1,2", help="indexes into SCENARIOS")
     ap.add_argument("--rtt-ms", type=float, default=20,
                     help="added RTT for the long-path row (netem; 0: none)")
@@ -684,6 +731,7 @@ def main():
         log(f"veth RTT {rtt} ms (TCP connect, median of 20)")
         makers = {"streampoint": lambda: Streampoint(env, nagents, build, a.workers),
                   "ssh": lambda: Ssh(env, nagents), "stunnel": lambda: Stunnel(env, nagents),
+                  "plain": lambda: Plain(env, nagents),
                   "direct": lambda: Direct(env, nagents)}
         for r in relays:
             live[r] = makers[r]()
@@ -753,7 +801,7 @@ def main():
     for (sname, r), e in by.items():
         if r != "streampoint":
             continue
-        for base in ("ssh", "stunnel", "direct"):
+        for base in ("ssh", "stunnel", "plain", "direct"):
             b = by.get((sname, base))
             if not b:
                 continue
@@ -769,7 +817,8 @@ def main():
                           "value": v, "met": v >= 2})
     for sname, *_ in scen:
         d = by.get((sname, "direct"))
-        others = [by[(sname, r)]["gbps"] for r in relays if r != "direct" and (sname, r) in by]
+        others = [by[(sname, r)]["gbps"] for r in relays
+                  if r not in ("direct", "plain") and (sname, r) in by]
         if d and others:
             goals.append({"goal": f"{sname}: direct TCP >= 2x the fastest relay (source and sink "
                                   "are not the bottleneck)",
