@@ -351,13 +351,15 @@ class Streampoint:
         self.dp_cmd = [os.path.join(build, "dataplane/spdp"), "-o", f"spdp.runtime_dir={rt}",
                        "-o", f"spdp.workers={workers}", "-o", "media.address=127.0.0.1",
                        "-o", "media.port_min=45000", "-o", "media.port_max=45399",
-                       "-o", f"io.rx_buf_size={SP_RX_BUF}", "-o", f"io.rx_buffers={SP_RX_BUFFERS}",
-                       "-o", f"io.tx_buffers={SP_TX_BUFFERS}",
                        "-o", f"tunnel.listen={HOST_IP}:{P_TUN}", "-o", f"tunnel.tls_cert={env.crt}",
                        "-o", f"tunnel.tls_key={env.key}", "-o", f"tunnel.token_key_file={keyring}",
-                       "-o", f"tunnel.streampoint_id={SP_ID}",
-                       "-o", f"tunnel.max_streams={SP_MAX_STREAMS}",
-                       "-o", f"tunnel.stream_window={SP_STREAM_WINDOW}"]
+                       "-o", f"tunnel.streampoint_id={SP_ID}"]
+        self.bulk = env.sp_config == "bulk"
+        if self.bulk:
+            self.dp_cmd += ["-o", f"io.rx_buf_size={SP_RX_BUF}", "-o", f"io.rx_buffers={SP_RX_BUFFERS}",
+                            "-o", f"io.tx_buffers={SP_TX_BUFFERS}",
+                            "-o", f"tunnel.max_streams={SP_MAX_STREAMS}",
+                            "-o", f"tunnel.stream_window={SP_STREAM_WINDOW}"]
         self.cp_cmd = [os.path.join(build, "controlplane/spcp"), "-o", f"spcp.runtime_dir={rt}",
                        "-o", "endpoint.enable=true", "-o", f"endpoint.listen={HOST_IP}:{P_EP}",
                        "-o", f"endpoint.tls_cert={env.crt}", "-o", f"endpoint.tls_key={env.key}",
@@ -377,8 +379,9 @@ class Streampoint:
             cmd = [os.path.join(build, "agent/spagent"), "-o", f"agent.device_id={dev}",
                    "-o", f"agent.key_file={kf}", "-o", f"agent.ca_file={env.ca}",
                    "-o", f"agent.server_id={SERVER_ID}", "-o", f"agent.endpoint={HOST_IP}:{P_EP}",
-                   "-o", f"agent.allow=127.0.0.1:{P_SVC}", "-o", f"agent.window={AG_WINDOW}",
-                   "-o", f"agent.queue={AG_QUEUE}"]
+                   "-o", f"agent.allow=127.0.0.1:{P_SVC}"]
+            if self.bulk:
+                cmd += ["-o", f"agent.window={AG_WINDOW}", "-o", f"agent.queue={AG_QUEUE}"]
             self.ag_cmd = self.ag_cmd or cmd
             self.agents.append(env.procs.start(f"spagent-{i}", in_ns(*cmd)))
         wait(lambda: len(self.spctl("tunnels")["tunnels"]) == nagents, 60, "agent tunnels up")
@@ -407,9 +410,12 @@ class Streampoint:
     def describe(self):
         return {"spdp_cmd": " ".join(self.dp_cmd), "spcp_cmd": " ".join(self.cp_cmd),
                 "spagent_cmd": "ip netns exec <cam> " + " ".join(self.ag_cmd),
-                "spdp_stream_window": SP_STREAM_WINDOW, "spdp_rx_buf_size": SP_RX_BUF,
-                "spdp_tx_buffers": SP_TX_BUFFERS, "spdp_max_streams": SP_MAX_STREAMS,
-                "spagent_window": AG_WINDOW, "spagent_queue": AG_QUEUE,
+                "config": self.env.sp_config,
+                **({"spdp_stream_window": SP_STREAM_WINDOW, "spdp_rx_buf_size": SP_RX_BUF,
+                    "spdp_tx_buffers": SP_TX_BUFFERS, "spdp_max_streams": SP_MAX_STREAMS,
+                    "spagent_window": AG_WINDOW, "spagent_queue": AG_QUEUE} if self.bulk else
+                   {"spdp_stream_window": "64K (default)", "spdp_rx_buf_size": "2048 (default)",
+                    "spagent_window": "256K (default)", "spagent_queue": "256K (default)"}),
                 "tls": "TLS 1.3, OpenSSL default suite (TLS_AES_256_GCM_SHA384)"}
 
     def counters(self):
@@ -694,17 +700,20 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="spdp workers (default 1)")
     ap.add_argument("--reps", type=int, default=0, help="timed runs per row (default 3; quick 1)")
     ap.add_argument("--mib", type=int, default=0,
-                    help="MiB per timed transfer (default 1024; quick 64)")
+                    help="MiB per timed transfer (default 768; quick 64)")
     ap.add_argument("--relays", default="streampoint,ssh,stunnel,plain,direct")
     ap.add_argument("--scenarios", default="0,1,2", help="indexes into SCENARIOS")
     ap.add_argument("--rtt-ms", type=float, default=20,
                     help="added RTT for the long-path row (netem; 0: none)")
+    ap.add_argument("--sp-config", choices=("bulk", "default"), default="bulk",
+                    help="bulk: spdp/spagent windows and buffers sized for throughput (below); "
+                         "default: their shipped defaults")
     ap.add_argument("--record", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("tunnel_bench: needs root (network namespaces, sshd)")
     reps = a.reps or (1 if a.quick else 3)
-    total = (a.mib or (64 if a.quick else 1024)) << 20
+    total = (a.mib or (64 if a.quick else 768)) << 20
     build = os.path.abspath(a.build_dir)
     relays = a.relays.split(",")
     scen = [SCENARIOS[int(i)] for i in a.scenarios.split(",")]
@@ -712,6 +721,7 @@ def main():
     t_start = time.monotonic()
 
     env = Env()
+    env.sp_config = a.sp_config
     env.d = tempfile.mkdtemp(prefix="sp-tunnel-bench-")
     env.procs = Procs(env.d)
     env.pattern = os.urandom(PATTERN)
@@ -761,8 +771,10 @@ def main():
         if a.rtt_ms > 0:
             err = set_delay(a.rtt_ms / 2)
             if err:
-                skipped[f"rtt_{a.rtt_ms:g}ms"] = (f"tc qdisc netem: {err} (this kernel has no "
-                                                  "sch_netem and no modprobe); not measured")
+                skipped[f"rtt_{a.rtt_ms:g}ms"] = (
+                    f"tc qdisc netem: {err} (this kernel has no sch_netem, no fq qdisc for an "
+                    "EDT delay either, and no modprobe); not measured. Window arithmetic "
+                    "instead: one stream moves at most window / RTT")
                 log(f"long-RTT rows skipped: {err}")
             else:
                 try:
@@ -841,11 +853,18 @@ def main():
                        "loadavg_end": open("/proc/loadavg").read().split()[:3]},
            "params": {"bytes_per_transfer": total, "reps": reps, "checked_bytes": chk,
                       "pattern_bytes": PATTERN, "sink_recv_bytes": RECV,
-                      "spdp_workers": a.workers, "veth_rtt_ms": rtt,
+                      "spdp_workers": a.workers, "veth_rtt_ms": rtt, "sp_config": a.sp_config,
                       "topology": f"camera netns {CAM_IP} <-veth-> host {HOST_IP}; service on the "
                                   "camera's 127.0.0.1, client on the host's"},
            "relays": describe, "baseline": "ssh -R, stunnel4 pair and direct TCP, same run, "
                                            "same source and sink, interleaved runs",
+           "window_cap_gbps_per_stream": {
+               "rtt_ms": a.rtt_ms,
+               "streampoint": round(SP_STREAM_WINDOW * 8 / (a.rtt_ms / 1e3) / 1e9, 2)
+               if a.sp_config == "bulk" and a.rtt_ms else None,
+               "ssh": round((2 << 20) * 8 / (a.rtt_ms / 1e3) / 1e9, 2) if a.rtt_ms else None,
+               "note": "upper bound per stream from the flow-control window alone (ssh: "
+                       "OpenSSH's 2 MiB channel window; streampoint: spdp's stream_window)"},
            "results": results, "ratios": ratios, "goals": goals, "skipped": skipped,
            "duration_s": round(time.monotonic() - t_start, 1)}
     print(json.dumps(res, indent=1))
