@@ -334,8 +334,18 @@ int aconn_buffer_writes(struct aconn *c, size_t size)
 {
 	BIO *sock, *buf;
 
-	if (c->st != AC_OPEN || c->wbuf)
+	if (c->st != AC_OPEN || !c->wbuf == !size)
 		return 0;
+	if (!size) {
+		if (BIO_wpending(c->wbuf))
+			return 0; /* later, once sent */
+		sock = BIO_next(c->wbuf);
+		if (!BIO_up_ref(sock))
+			return -ENOMEM;
+		SSL_set0_wbio(c->ssl, sock); /* frees the buffer, drops its reference */
+		c->wbuf = NULL;
+		return 0;
+	}
 	sock = SSL_get_wbio(c->ssl);
 	buf = BIO_new(BIO_f_buffer());
 	if (!buf || !BIO_set_write_buffer_size(buf, (long)size) || !BIO_up_ref(sock)) {

@@ -70,7 +70,8 @@ ssize_t aconn_write(struct aconn *c, const void *buf, size_t len);
 /* AC_OPEN: gather TLS records in a buffer of size bytes and write them
  * with one send() per buffer instead of one per 16 KiB record (a bulk
  * tunnel's cost is mostly per system call and per TCP push). The owner
- * must then call aconn_flush() after its writes. 0 or -ENOMEM. */
+ * must then call aconn_flush() after its writes. size 0 drops the buffer
+ * (once it is empty; until then nothing changes). 0 or -ENOMEM. */
 int aconn_buffer_writes(struct aconn *c, size_t size);
 /* Sends what aconn_buffer_writes() gathered: 0 all sent (or unbuffered),
  * 1 some left (the socket is full; aconn_update() asks for EPOLLOUT),

@@ -41,8 +41,9 @@
 #define MS 1000000ull
 #define TICK_MS 100
 #define CTL_QUEUE 8192
-/* TLS records of a tunnel are gathered up to this and sent with one
- * send(): a 64 KiB DATA frame is four records, each was one send(). */
+/* While a tunnel has streams, its TLS records are gathered up to this and
+ * sent with one send(): a 64 KiB DATA frame is four records, each was one
+ * send(). */
 #define TUN_WBUF (128u << 10)
 
 enum ctl_state { CTL_WAIT, CTL_SETUP, CTL_HANDSHAKE, CTL_READY };
@@ -472,10 +473,6 @@ static void tunnel_up(struct tunnel *t, uint64_t now)
 		tunnel_failed(t, "out of memory", now);
 		return;
 	}
-	if (aconn_buffer_writes(&t->c, TUN_WBUF) < 0) {
-		tunnel_failed(t, "out of memory", now);
-		return;
-	}
 	t->st = T_UP;
 	t->up_ns = t->last_rx_ns = t->last_ping_ns = now;
 	log_notice("tunnel %s: up", t->addr);
@@ -542,7 +539,11 @@ static void tunnel_pump(struct tunnel *t, uint64_t now)
 		tun_relay_ping(t->relay, ++t->ping_seq);
 		t->last_ping_ns = now;
 	}
-	/* frames out */
+	/* frames out; the write buffer only while streams live (idle tunnels stay small) */
+	if (aconn_buffer_writes(&t->c, tun_relay_live(t->relay) ? TUN_WBUF : 0) < 0) {
+		tunnel_failed(t, "out of memory", now);
+		return;
+	}
 	size_t queued = tun_relay_out_len(t->relay);
 	while (tun_relay_out_len(t->relay)) {
 		struct iovec iov[2];
