@@ -71,6 +71,8 @@ RECV = 1 << 20
 # Windows for a 20 ms RTT at line rate: 4 MiB per stream covers ~1.6 Gbps
 # per stream at 20 ms (and frp's 6 MiB is the same order). spdp's receive
 # window is what bounds camera -> server; spagent's is the other way.
+# Same AES-GCM key size everywhere: ssh -c aes128-gcm, spagent's order.
+STUNNEL_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
 SP_STREAM_WINDOW = 4 << 20
 SP_RX_BUF = 65536         # [io] rx_buf_size: one receive/transmit buffer
 SP_MAX_STREAMS = 16       # [tunnel] max_streams per worker
@@ -416,7 +418,8 @@ class Streampoint:
                     "spagent_window": AG_WINDOW, "spagent_queue": AG_QUEUE} if self.bulk else
                    {"spdp_stream_window": "64K (default)", "spdp_rx_buf_size": "2048 (default)",
                     "spagent_window": "256K (default)", "spagent_queue": "256K (default)"}),
-                "tls": "TLS 1.3, OpenSSL default suite (TLS_AES_256_GCM_SHA384)"}
+                "tls": "TLS 1.3, TLS_AES_128_GCM_SHA256 (spagent offers it first; spdp takes "
+                       "the client's order)"}
 
     def counters(self):
         try:
@@ -504,14 +507,14 @@ class Stunnel:
         self.procs, self.cmds = [], []
         for i in range(nagents):
             srv = write(d, f"cam-{i}.conf", "\n".join([
-                "foreground = yes", "pid =", "debug = 4", f"[svc{i}]",
+                "foreground = yes", "pid =", "debug = 6", f"[svc{i}]",
                 f"accept = {CAM_IP}:{P_ST_CAM + i}", f"connect = 127.0.0.1:{P_SVC}",
                 f"cert = {env.crt}", f"key = {env.key}", "sslVersionMin = TLSv1.3", ""]))
             cli = write(d, f"host-{i}.conf", "\n".join([
-                "foreground = yes", "pid =", "debug = 4", f"[svc{i}]", "client = yes",
+                "foreground = yes", "pid =", "debug = 6", f"[svc{i}]", "client = yes",
                 f"accept = 127.0.0.1:{P_ST_HOST + i}", f"connect = {CAM_IP}:{P_ST_CAM + i}",
                 f"CAfile = {env.ca}", "verifyChain = yes", f"checkIP = {CAM_IP}",
-                "sslVersionMin = TLSv1.3", ""]))
+                "sslVersionMin = TLSv1.3", f"ciphersuites = {STUNNEL_SUITES}", ""]))
             self.procs.append(env.procs.start(f"stunnel-cam-{i}", in_ns("stunnel4", srv)))
             self.procs.append(env.procs.start(f"stunnel-host-{i}", ["stunnel4", cli]))
             self.cmds = self.cmds or [f"ip netns exec <cam> stunnel4 {srv}", f"stunnel4 {cli}",
@@ -529,7 +532,8 @@ class Stunnel:
     def describe(self):
         return {"commands": self.cmds[:2], "camera_conf": self.cmds[2], "host_conf": self.cmds[3],
                 "version": sh("stunnel4", "-version", check=False).stderr.split("\n")[1:3],
-                "tls": "TLS 1.3, OpenSSL default suite (TLS_AES_256_GCM_SHA384)",
+                "tls": "TLS 1.3, TLS_AES_128_GCM_SHA256 (the client offers it first, as "
+                       "spagent does; OpenSSL's default order starts with AES-256)",
                 "why": "stunnel4 is the standard TLS wrapper: one thread per connection, "
                        "16 KiB records, no per-connection fork (socat OPENSSL forks and copies "
                        "through an 8 KiB buffer by default)"}
