@@ -30,6 +30,7 @@ const char *aconn_state_name(enum aconn_state st)
 static int fail(struct aconn *c, const char *why)
 {
 	c->why = why;
+	c->wbuf = NULL; /* owned by the SSL */
 	if (c->ssl) {
 		SSL_free(c->ssl);
 		c->ssl = NULL;
@@ -298,6 +299,7 @@ ssize_t aconn_read(struct aconn *c, void *buf, size_t cap)
 	}
 	int e = SSL_get_error(c->ssl, n);
 	c->ssl_wants_read = e == SSL_ERROR_WANT_READ;
+	c->rd_blocked = c->ssl_wants_read;
 	c->ssl_wants_write = e == SSL_ERROR_WANT_WRITE;
 	if (c->ssl_wants_read || c->ssl_wants_write)
 		return 0;
@@ -328,6 +330,55 @@ ssize_t aconn_write(struct aconn *c, const void *buf, size_t len)
 	return -1;
 }
 
+int aconn_buffer_writes(struct aconn *c, size_t size)
+{
+	BIO *sock, *buf;
+
+	if (c->st != AC_OPEN || !c->wbuf == !size)
+		return 0;
+	if (!size) {
+		if (BIO_wpending(c->wbuf))
+			return 0; /* later, once sent */
+		sock = BIO_next(c->wbuf);
+		if (!BIO_up_ref(sock))
+			return -ENOMEM;
+		SSL_set0_wbio(c->ssl, sock); /* frees the buffer, drops its reference */
+		c->wbuf = NULL;
+		return 0;
+	}
+	sock = SSL_get_wbio(c->ssl);
+	buf = BIO_new(BIO_f_buffer());
+	if (!buf || !BIO_set_write_buffer_size(buf, (long)size) || !BIO_up_ref(sock)) {
+		BIO_free(buf);
+		return -ENOMEM;
+	}
+	/* the socket BIO stays the read side and ends the write chain */
+	BIO_push(buf, sock);
+	SSL_set0_wbio(c->ssl, buf);
+	c->wbuf = buf;
+	return 0;
+}
+
+int aconn_flush(struct aconn *c)
+{
+	if (!c->wbuf || !BIO_wpending(c->wbuf))
+		return 0;
+	if (BIO_flush(c->wbuf) > 0)
+		return 0;
+	return BIO_should_retry(c->wbuf) ? 1 : -1;
+}
+
+bool aconn_readable(const struct aconn *c)
+{
+	return !c->rd_blocked || aconn_pending(c);
+}
+
+void aconn_event(struct aconn *c, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		c->rd_blocked = false;
+}
+
 bool aconn_pending(const struct aconn *c)
 {
 	return c->st == AC_OPEN && (c->resp_off < c->resp_len || SSL_pending(c->ssl) > 0);
@@ -355,6 +406,8 @@ void aconn_update(struct aconn *c, bool want_read, bool has_output)
 			ev = EPOLLIN;
 		break;
 	case AC_OPEN:
+		if (c->wbuf && BIO_wpending(c->wbuf))
+			has_output = true;
 		ev = (want_read ? EPOLLIN : 0) | (has_output || c->ssl_wants_write ? EPOLLOUT : 0);
 		break;
 	default:
@@ -375,8 +428,10 @@ void aconn_update(struct aconn *c, bool want_read, bool has_output)
 
 void aconn_close(struct aconn *c)
 {
-	if (c->ssl && c->st == AC_OPEN)
+	if (c->ssl && c->st == AC_OPEN) {
 		SSL_shutdown(c->ssl); /* best effort: one close_notify, no wait */
+		aconn_flush(c);
+	}
 	ERR_clear_error();
 	fail(c, c->why);
 	c->st = AC_IDLE;

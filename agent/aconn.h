@@ -31,6 +31,7 @@ struct aconn {
 	uint32_t events;
 	bool ssl_wants_write; /* TLS must write before it can go on */
 	bool ssl_wants_read;
+	bool rd_blocked;      /* the last read would block: wait for EPOLLIN (aconn_readable) */
 	int status;           /* HTTP status of the proxy's / server's answer */
 	const char *why;      /* why it failed (static string) */
 	struct hostport target;
@@ -39,6 +40,7 @@ struct aconn {
 	char resp[8192];      /* answer being read; then bytes after the 101 */
 	size_t resp_len, resp_off;
 	size_t wpending;      /* length of an SSL_write to retry as it was */
+	BIO *wbuf;            /* aconn_buffer_writes(): TLS records gathered here */
 	uint64_t since_ns;    /* start of this attempt */
 	char token[520];      /* Bearer token (tunnel); "" on the control connection */
 	char proxy_auth[260];
@@ -57,9 +59,24 @@ int aconn_start(struct aconn *c, int epfd, SSL_CTX *ctx, const struct hostport *
  * new; -1: failed (c->why, c->status). */
 int aconn_pump(struct aconn *c);
 /* AC_OPEN: >0 bytes read, 0 would block, -1 closed or failed. */
+/* Worth calling aconn_read(): not blocked since the last EPOLLIN, or TLS
+ * or the Upgrade left bytes behind. Saves a failing read() per loop round. */
+bool aconn_readable(const struct aconn *c);
+/* The owner got an epoll event on c. */
+void aconn_event(struct aconn *c, uint32_t events);
 ssize_t aconn_read(struct aconn *c, void *buf, size_t cap);
 /* AC_OPEN: >0 bytes written, 0 would block, -1 failed. */
 ssize_t aconn_write(struct aconn *c, const void *buf, size_t len);
+/* AC_OPEN: gather TLS records in a buffer of size bytes and write them
+ * with one send() per buffer instead of one per 16 KiB record (a bulk
+ * tunnel's cost is mostly per system call and per TCP push). The owner
+ * must then call aconn_flush() after its writes. size 0 drops the buffer
+ * (once it is empty; until then nothing changes). 0 or -ENOMEM. */
+int aconn_buffer_writes(struct aconn *c, size_t size);
+/* Sends what aconn_buffer_writes() gathered: 0 all sent (or unbuffered),
+ * 1 some left (the socket is full; aconn_update() asks for EPOLLOUT),
+ * -1 failed. */
+int aconn_flush(struct aconn *c);
 /* AC_OPEN: TLS holds decrypted bytes epoll cannot see. */
 bool aconn_pending(const struct aconn *c);
 /* Sets the epoll interest: before AC_OPEN from the setup's needs, after it

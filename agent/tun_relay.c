@@ -24,6 +24,7 @@
  * frame, so a control frame always fits. */
 #define DATA_RESERVE 4096u
 #define CTL_ROOM 64u
+#define LOCAL_READS 4
 
 enum { RS_FREE, RS_CONNECTING, RS_OPENING, RS_OPEN };
 
@@ -334,45 +335,77 @@ static void flush_local(struct rstream *x)
 	}
 }
 
-static _Thread_local uint8_t scratch[TUN_MAX_PAYLOAD];
+/* Copies len bytes to offset off of the ring's free space (two segments). */
+static void space_put(const struct iovec *sp, int nsp, size_t off, const uint8_t *p, size_t len)
+{
+	for (int i = 0; i < nsp && len; i++) {
+		if (off >= sp[i].iov_len) {
+			off -= sp[i].iov_len;
+			continue;
+		}
+		size_t k = sp[i].iov_len - off < len ? sp[i].iov_len - off : len;
+		memcpy((uint8_t *)sp[i].iov_base + off, p, k);
+		p += k;
+		len -= k;
+		off = 0;
+	}
+}
 
 /* Reads one chunk from the local socket into a DATA frame, within the
- * stream's credit and the tunnel queue's room. */
-static void read_local(struct rstream *x)
+ * stream's credit and the tunnel queue's room; the payload is read straight
+ * into the queue behind room for the header. Returns the bytes read, 0 at
+ * EOF or when nothing was read. */
+static size_t read_local(struct rstream *x)
 {
 	tun_relay *r = x->r;
 	int64_t credit = tun_session_send_window(r->s, x->id);
 	size_t room = bytering_room(&r->out);
 	struct tun_frame f;
-	size_t allowed;
+	struct iovec sp[2], rd[2];
+	size_t allowed, skip = TUN_HEADER_LEN;
+	int nsp, nrd = 0;
 
 	if (x->local_eof || credit <= 0 || room <= DATA_RESERVE + TUN_HEADER_LEN)
-		return;
+		return 0;
 	size_t want = room - DATA_RESERVE - TUN_HEADER_LEN;
 	if (want > (size_t)credit)
 		want = (size_t)credit;
 	if (want > r->cfg.max_payload)
 		want = r->cfg.max_payload;
-	ssize_t n = read(x->fd, scratch, want);
+	nsp = bytering_space(&r->out, sp, TUN_HEADER_LEN + want);
+	if (nsp <= 0)
+		return 0;
+	for (int i = 0; i < nsp; i++) {
+		if (skip >= sp[i].iov_len) {
+			skip -= sp[i].iov_len;
+			continue;
+		}
+		rd[nrd].iov_base = (uint8_t *)sp[i].iov_base + skip;
+		rd[nrd++].iov_len = sp[i].iov_len - skip;
+		skip = 0;
+	}
+	ssize_t n = readv(x->fd, rd, nrd);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			stream_abort(x, TUN_R_RESET);
-		return;
+		return 0;
 	}
 	if (tun_session_send(r->s, x->id, (size_t)n, n == 0, &allowed, &f) < 0 ||
 	    allowed != (size_t)n) {
 		stream_abort(x, TUN_R_INTERNAL);
-		return;
+		return 0;
 	}
 	uint8_t hdr[TUN_HEADER_LEN];
 	tun_frame_header(hdr, TUN_DATA, f.flags, x->id, (uint16_t)n);
-	bytering_push(&r->out, hdr, sizeof(hdr));
-	bytering_push(&r->out, scratch, (size_t)n);
+	space_put(sp, nsp, 0, hdr, sizeof(hdr));
+	bytering_commit(&r->out, TUN_HEADER_LEN + (size_t)n);
 	r->st.bytes_from_local += (uint64_t)n;
 	if (n == 0) {
 		x->local_eof = true;
 		maybe_finish(x);
+		return 0;
 	}
+	return (size_t)n == want ? (size_t)n : 0;
 }
 
 static void on_data(tun_relay *r, const struct tun_event *ev)
@@ -510,8 +543,12 @@ void tun_relay_event(struct evtag *tag, uint32_t events)
 		return;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		flush_local(x);
-	if (x->state == RS_OPEN && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-		read_local(x);
+	/* a few full chunks per wakeup: fewer loop rounds per byte, and the
+	 * other streams still get their turn */
+	for (int i = 0; i < LOCAL_READS && x->state == RS_OPEN &&
+			(events & (EPOLLIN | EPOLLERR | EPOLLHUP)); i++)
+		if (!read_local(x))
+			break;
 }
 
 void tun_relay_pump(tun_relay *r, uint64_t now_ns)

@@ -35,6 +35,7 @@ from pathlib import Path
 from rtp_report import rtp_tables  # benchmarks/rtp_report.py
 from srtp_report import srtp_tables  # benchmarks/srtp_report.py
 from turn_report import turn_tables  # benchmarks/turn_report.py
+from tunnel_report import tunnel_tables  # benchmarks/tunnel_report.py
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -175,6 +176,18 @@ BENCHMARKS = {
         },
         "table": turn_tables,
     },
+    # A Python script, not an spbench subcommand: it drives real sshd,
+    # stunnel4 and socat next to spdp + spagent (root: network namespaces).
+    "tunnel": {
+        "what": "agent tunnel bulk throughput and CPU per GB: spagent + spdp vs ssh -R vs "
+                "stunnel4 vs a plain socat relay vs direct TCP, 1 and 8 agents",
+        "script": "benchmarks/tunnel_bench.py",
+        "presets": {
+            "quick": ["--quick"],
+            "full": [],
+        },
+        "table": tunnel_tables,
+    },
 }
 
 
@@ -258,7 +271,7 @@ def refresh_readme(name, preset, res, json_path, png_path):
              (f", plot [`{png_path.relative_to(BENCH)}`]({png_path.relative_to(BENCH)})"
               if png_path else ""),
              f"- Command: `{res['runner']['command']}`",
-             f"- spbench: `{res['command']}`",
+             f"- {'Script' if 'script' in BENCHMARKS[name] else 'spbench'}: `{res['command']}`",
              f"- Machine: {m.get('cpu_model', '?')}, {m.get('nproc')} CPUs ({pinned}), "
              f"kernel {m.get('kernel')}, {m.get('os', 'Debian')} ({m.get('debian_version', '?')}),"
              f" {m.get('build_compiler') or m.get('gcc')} "
@@ -347,8 +360,11 @@ def loadavg():
 
 def run_one(name, preset, args, spbench, runner_cmd, outdir, stamp):
     argv = BENCHMARKS[name]["presets"][preset]
-    rel_spbench = os.path.relpath(spbench, REPO)
-    cmd = [rel_spbench] + argv
+    if "script" in BENCHMARKS[name]:
+        cmd = ["/usr/bin/python3", BENCHMARKS[name]["script"], "--build-dir",
+               os.path.relpath(args.build_dir, REPO)] + argv
+    else:
+        cmd = [os.path.relpath(spbench, REPO)] + argv
     print(f"run.py: {name} ({preset}): {shlex.join(cmd)}", file=sys.stderr, flush=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = loadavg()
@@ -430,7 +446,7 @@ def main():
 
     args.build_dir = (REPO / args.build_dir).resolve()
     spbench = args.build_dir / "benchmarks" / "spbench"
-    if not os.access(spbench, os.X_OK):
+    if not os.access(spbench, os.X_OK) and any("script" not in BENCHMARKS[n] for n in names):
         print(f"run.py: {spbench} not found. Build it first, e.g.\n"
               "  cmake --preset release && ninja -C build/release spbench", file=sys.stderr)
         return 2
