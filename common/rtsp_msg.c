@@ -926,6 +926,54 @@ int rtsp_parse_rtp_info(struct rtsp_str v, struct rtsp_rtp_info *out, size_t max
 	return *n ? 0 : -EINVAL;
 }
 
+int rtsp_url_hostport(const char *url, char *out, size_t cap)
+{
+	const char *h;
+	unsigned def;
+
+	if (!strncmp(url, "rtsp://", 7)) {
+		h = url + 7;
+		def = 554;
+	} else if (!strncmp(url, "rtsps://", 8)) {
+		h = url + 8;
+		def = 322;
+	} else {
+		return -EINVAL;
+	}
+	const char *e = h + strcspn(h, "/?#");
+	const char *at = memchr(h, '@', (size_t)(e - h));
+	if (at)
+		h = at + 1;
+	const char *hend = e, *port = NULL;
+	if (h < e && h[0] == '[') {
+		const char *rb = memchr(h, ']', (size_t)(e - h));
+		if (!rb || rb == h + 1)
+			return -EINVAL;
+		hend = rb + 1;
+		if (hend < e && *hend != ':')
+			return -EINVAL;
+	} else {
+		hend = memchr(h, ':', (size_t)(e - h));
+		if (!hend)
+			hend = e;
+	}
+	if (hend == h)
+		return -EINVAL;
+	for (const char *c = h; c < hend; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '\\')
+			return -EINVAL;
+	uint32_t pnum = def;
+	if (hend < e) {
+		port = hend + 1;
+		if (rtsp_parse_u32(port, (size_t)(e - port), 65535, &pnum) < 0 || !pnum)
+			return -EINVAL;
+	}
+	int n = snprintf(out, cap, "%.*s:%u", (int)(hend - h), h, (unsigned)pnum);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
+
 uint32_t rtsp_parse_public(struct rtsp_str v)
 {
 	struct rtsp_str it;

@@ -237,6 +237,12 @@ struct rtsp_rtp_info {
 };
 int rtsp_parse_rtp_info(struct rtsp_str v, struct rtsp_rtp_info *out, size_t max, size_t *n);
 
+/* The "host:port" an rtsp:// (or rtsps://) URL names, for a TCP connect:
+ * userinfo dropped, IPv6 literals kept in brackets, port 554 (322 for
+ * rtsps) when none. NUL-terminated; the length, -EINVAL (not such a URL,
+ * empty host, bad port) or -ENOSPC. */
+int rtsp_url_hostport(const char *url, char *out, size_t cap);
+
 /* Public: bit (1u << method) set for each known method listed. */
 uint32_t rtsp_parse_public(struct rtsp_str v);
 

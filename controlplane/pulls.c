@@ -27,6 +27,7 @@
 #include "ctl.h"
 #include "ctlsock.h"
 #include "log.h"
+#include "rtsp_msg.h"
 #include "tun_frame.h"
 
 enum pstate { PS_STARTING = 0, PS_CONNECTING, PS_PLAYING, PS_RETRYING, PS_STOPPING, PS_STOPPED,
@@ -258,18 +259,11 @@ static cJSON *pull_json(const struct cp_pull *u)
 	return o;
 }
 
-/* The camera-local host:port of an rtsp:// URL (554 when none). */
+/* The camera-local host:port of the URL, if the agent can take it as a target. */
 static bool url_target(const char *url, char *out, size_t cap)
 {
-	const char *h = url + 7, *e = h + strcspn(h, "/?#"), *at = memchr(h, '@', (size_t)(e - h));
-	if (at)
-		h = at + 1;
-	if (e == h)
-		return false;
-	const char *colon = h[0] == '[' ? memchr(h, ']', (size_t)(e - h)) : memchr(h, ':', (size_t)(e - h));
-	bool has_port = colon && (h[0] != '[' || (colon + 1 < e && colon[1] == ':'));
-	int n = snprintf(out, cap, has_port ? "%.*s" : "%.*s:554", (int)(e - h), h);
-	return n > 0 && (size_t)n < cap && tun_target_valid(out, (size_t)n);
+	int n = rtsp_url_hostport(url, out, cap);
+	return n > 0 && tun_target_valid(out, (size_t)n);
 }
 
 static int cmd_pull(void *ctx, const char *cmd, const char *params, cJSON **reply)

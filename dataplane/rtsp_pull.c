@@ -16,10 +16,13 @@
 
 #include "clock.h"
 #include "log.h"
+#include "rtsp_msg.h"
 #include "rtsp_up.h"
+#include "tun_frame.h"
 
 #define NO_FLOW 0u
 #define STABLE_NS (30 * 1000000000ull) /* playing this long: the backoff starts over */
+#define MAX_REDIRECTS 3 /* in a row, without playing in between */
 
 enum pull_state { P_FREE = 0, P_WAIT, P_LIVE };
 
@@ -37,6 +40,8 @@ struct pull {
 	uint64_t h;             /* tunnel stream; 0: none */
 	rtsp_up *up;
 	uint32_t track_flow[RTSP_UP_MAX_TRACKS];
+	uint8_t redirects;      /* followed in a row */
+	char redirect[MSG_RTSP_URL_LEN]; /* the attempt ended with this Location */
 	struct rtsp_pulls *owner;
 	struct msg_rtsp_pull cmd;
 };
@@ -181,6 +186,7 @@ static void up_playing(void *ctx, const struct rtsp_up_track *t, unsigned n)
 	}
 	p->playing = true;
 	p->playing_since = clock_mono_ns();
+	p->redirects = 0;
 	stats_add(p->owner->st, STAT_RTSP_PULL_PLAYING, 1);
 	log_info("worker %u: rtsp pull %u of %s playing (%u tracks)", p->owner->cfg.worker,
 		 p->cmd.pull_id, p->cmd.device, n);
@@ -208,6 +214,9 @@ static void up_ended(void *ctx, enum rtsp_up_end why, unsigned status)
 	p->ended = true;
 	p->end_why = (uint8_t)why;
 	p->end_status = (uint16_t)status;
+	p->redirect[0] = '\0';
+	if (why == RTSP_UP_REDIRECT)
+		snprintf(p->redirect, sizeof(p->redirect), "%s", rtsp_up_redirect(p->up));
 	if (p->h) {
 		tunnel_stream_abort(p->owner->tn, p->h); /* deferred inside a tunnel callback */
 		p->h = 0;
@@ -304,6 +313,25 @@ static uint64_t backoff(rtsp_pulls *ps, struct pull *p)
 	return d / 2 + ps->rng % (d / 2 + 1);
 }
 
+/* A camera's 3xx: the next attempt asks the Location, connecting (through
+ * the agent, so its allow-list still decides) to the host:port it names. */
+static bool follow_redirect(struct pull *p)
+{
+	char hp[MSG_TUNNEL_TARGET_LEN];
+	size_t ul = strlen(p->redirect);
+	int n;
+
+	if (p->end_why != RTSP_UP_REDIRECT || p->redirects >= MAX_REDIRECTS || !ul ||
+	    ul >= sizeof(p->cmd.url) || strncmp(p->redirect, "rtsp://", 7) ||
+	    (n = rtsp_url_hostport(p->redirect, hp, sizeof(hp))) <= 0 ||
+	    !tun_target_valid(hp, (size_t)n))
+		return false;
+	memcpy(p->cmd.url, p->redirect, ul + 1);
+	memcpy(p->cmd.target, hp, (size_t)n + 1);
+	p->redirects++;
+	return true;
+}
+
 /* An attempt ended: report, then retry later or finish a STOP. */
 static void reap(rtsp_pulls *ps, struct pull *p, uint64_t now)
 {
@@ -316,16 +344,21 @@ static void reap(rtsp_pulls *ps, struct pull *p, uint64_t now)
 		pull_free(ps, p);
 		return;
 	}
-	p->fails = was_stable ? 1 : p->fails + 1;
-	uint64_t wait = backoff(ps, p);
+	bool redirected = follow_redirect(p);
+	p->fails = was_stable || redirected ? 1 : p->fails + 1;
+	uint64_t wait = redirected ? 0 : backoff(ps, p);
 	struct msg_rtsp_event ev = { .pull_id = p->cmd.pull_id, .kind = RTSP_EV_ENDED,
 				     .reason = p->end_why, .status = p->end_status,
 				     .error = p->open_error, .attempts = p->attempts,
 				     .retry_ms = (uint32_t)(wait / 1000000) };
-	log_rl(LOG_LVL_INFO, 0, "worker %u: rtsp pull %u of %s ended (%s%s%d), retry in %u ms",
-	       ps->cfg.worker, p->cmd.pull_id, p->cmd.device, rtsp_up_end_name(p->end_why),
-	       p->open_error ? ", stream error " : ", status ",
-	       p->open_error ? p->open_error : p->end_status, ev.retry_ms);
+	if (redirected)
+		log_info("worker %u: rtsp pull %u of %s redirected (%u) to %s", ps->cfg.worker,
+			 p->cmd.pull_id, p->cmd.device, p->end_status, p->cmd.target);
+	else
+		log_rl(LOG_LVL_INFO, 0, "worker %u: rtsp pull %u of %s ended (%s%s%d), retry in %u ms",
+		       ps->cfg.worker, p->cmd.pull_id, p->cmd.device, rtsp_up_end_name(p->end_why),
+		       p->open_error ? ", stream error " : ", status ",
+		       p->open_error ? p->open_error : p->end_status, ev.retry_ms);
 	emit(ps, &ev);
 	p->state = P_WAIT;
 	p->retry_at = now + wait;

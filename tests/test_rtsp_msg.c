@@ -813,3 +813,43 @@ Test(rtsp_msg, names)
 	}
 	cr_assert_str_eq(rtsp_status_reason(461), "Unsupported Transport");
 }
+
+/* ------------------------------------------------------------ URL host:port */
+
+Test(rtsp_url, hostport_table)
+{
+	static const struct {
+		const char *url, *want; /* want NULL: -EINVAL */
+	} urls[] = {
+		{ "rtsp://127.0.0.1/live", "127.0.0.1:554" },
+		{ "rtsp://127.0.0.1:8554/live", "127.0.0.1:8554" },
+		{ "rtsp://admin:pw@cam.local:10554/Streaming/101?x=1", "cam.local:10554" },
+		{ "rtsp://cam", "cam:554" },
+		{ "rtsps://cam/x", "cam:322" },
+		{ "rtsp://[fe80::1]:554/a", "[fe80::1]:554" },
+		{ "rtsp://[::1]/a", "[::1]:554" },
+		{ "rtsp://user@[::1]:9/a", "[::1]:9" },
+		{ "http://cam/x", NULL },
+		{ "rtsp:///x", NULL },
+		{ "rtsp://cam:/x", NULL },
+		{ "rtsp://cam:0/x", NULL },
+		{ "rtsp://cam:65536/x", NULL },
+		{ "rtsp://cam:12a/x", NULL },
+		{ "rtsp://[::1/x", NULL },
+		{ "rtsp://[]/x", NULL },
+		{ "rtsp://[::1]x/x", NULL },
+		{ "rtsp://ca m/x", NULL },
+		{ "rtsp://@/x", NULL },
+	};
+	char out[64];
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		int n = rtsp_url_hostport(urls[i].url, out, sizeof(out));
+		if (!urls[i].want) {
+			cr_expect_eq(n, -EINVAL, "%s: %d", urls[i].url, n);
+			continue;
+		}
+		cr_expect_eq(n, (int)strlen(urls[i].want), "%s: %d", urls[i].url, n);
+		cr_expect_str_eq(out, urls[i].want, "%s", urls[i].url);
+	}
+	cr_expect_eq(rtsp_url_hostport("rtsp://a-long-camera-name/x", out, 8), -ENOSPC);
+}

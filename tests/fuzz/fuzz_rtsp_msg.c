@@ -172,6 +172,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	uint8_t ctl = data[0];
+	/* A Location from a camera, as a pull follows it: host:port or an error. */
+	if (size < 600) {
+		char url[600], hp[300];
+		memcpy(url, data + 1, size - 1);
+		url[size - 1] = '\0';
+		int n = rtsp_url_hostport(url, hp, sizeof(hp));
+		if (n > 0 && (size_t)n != strlen(hp))
+			abort();
+	}
 	static const struct rtsp_limits lims[4] = {
 		{ 0, 0, 0 }, { 64, 2, 16 }, { 256, 8, 1024 }, { 4096, 4096, 70000 } };
 	static const size_t pats[4][3] = { { 1, 1, 1 }, { 3, 7, 2 }, { 4, 5, 1 }, { 100, 1, 5000 } };

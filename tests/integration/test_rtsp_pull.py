@@ -32,6 +32,7 @@ from test_agent import Proc  # noqa: E402
 OFF = int(os.environ.get("SP_TEST_PORT_OFFSET", "0"))
 TUN, EP = 39101 + OFF, 39102 + OFF
 CAM_PORT, CAM_AUTH_PORT = 39103 + OFF, 39104 + OFF   # inside the camera namespace only
+REDIRECTOR = 39105 + OFF                             # answers 302 to CAM_PORT
 VIEW = 39110 + OFF                                   # viewers' RTP ports on the host
 MEDIA = 39200 + OFF
 SP_ID, SERVER_ID = "sp-rtsp", "ep-rtsp"
@@ -88,7 +89,7 @@ def env(tmp_path_factory):
                        name="camera-auth") as cam_auth, sp:
             agent = Proc("agent", NET.exec(*agent_argv(
                 BUILD, "cam-1", kf, ca, SERVER_ID, f"{NET.host_ip}:{EP}",
-                f"127.0.0.1:{CAM_PORT},127.0.0.1:{CAM_AUTH_PORT}")), d)
+                f"127.0.0.1:{CAM_PORT},127.0.0.1:{CAM_AUTH_PORT},127.0.0.1:{REDIRECTOR}")), d)
             procs.append(agent)
             try:
                 agent.wait_line(r"tunnel .*: up", 30)
@@ -213,6 +214,46 @@ def test_on_demand(env):
     assert p["starts"] == 1
     sp.spctl("rtsp", "stop", "id=5")
     assert pulls(sp)[5]["state"] == "stopped"
+
+
+# An RTSP server that sends every request elsewhere (a camera behind a
+# load-balancing front, or one that moved a stream): 302 to Location.
+REDIRECT = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(4096)
+        if not d: break
+        buf += d
+    cseq = [l.split(b":")[1].strip() for l in buf.split(b"\r\n") if l.lower().startswith(b"cseq:")]
+    c.sendall(b"RTSP/1.0 302 Moved Temporarily\r\nCSeq: " + (cseq[0] if cseq else b"0") +
+              b"\r\nLocation: " + sys.argv[2].encode() + b"\r\n\r\n")
+    print("redirected", flush=True); c.close()
+"""
+
+
+def test_redirect_followed(env):
+    sp = env.sp
+    red = Proc("redirector", NET.exec("/usr/bin/python3", "-u", "-c", REDIRECT, str(REDIRECTOR),
+                                      f"rtsp://127.0.0.1:{CAM_PORT}/live"), env.dir)
+    try:
+        red.wait_line("ready", 10)
+        sp.spctl("flow", "add", "id=6", "ingest=cam-1", "codec=h264")
+        wait(lambda: sp.spctl("flow", "6")["state"] == "active", 10, "ingest flow active")
+        sp.spctl("rtsp", "pull", "id=6", "device=cam-1",
+                 f"url=rtsp://127.0.0.1:{REDIRECTOR}/old/path", "flow=6")
+        wait(lambda: pulls(sp)[6]["state"] == "playing", 20, "playing at the Location")
+        p = pulls(sp)[6]
+        assert p["last_end"]["reason"] == "redirect" and p["last_end"]["status"] == 302
+        assert red.count("redirected") == 1
+        env.cam.wait_sessions("/live", 1, timeout=20)
+        sp.spctl("rtsp", "stop", "id=6")
+        wait(lambda: pulls(sp)[6]["state"] == "stopped", 20, "stopped")
+    finally:
+        red.stop()
 
 
 def test_refusals(env):
