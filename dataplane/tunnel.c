@@ -1783,14 +1783,13 @@ int tunnel_stream_close(tunnel *t, uint64_t handle)
 	if (!l)
 		return -EBADF;
 	if (!l->in_done) {
-		l->in_done = true; /* from_local sends the FIN when it is open */
+		/* The FIN goes at the next tunnel_timers (from_local, when open):
+		 * progress here could end the stream and owe a `closed` outside
+		 * any entry point. */
+		l->in_done = true;
 		l->want_write = false;
 		work_mark(t, l, true);
-		if (!t->in_cb)
-			local_progress(t, l, t->now);
 	}
-	if (!t->in_cb)
-		stage_flush(t);
 	return 0;
 }
 

@@ -168,8 +168,8 @@ int tunnel_stream_open(tunnel *t, const char *device, const char *target,
  * connection's room; returns the count (short: `writable` follows), or
  * -ENOTCONN before `opened`, -EPIPE after close, -EBADF (stale handle). */
 ssize_t tunnel_stream_write(tunnel *t, uint64_t handle, const void *d, size_t len);
-/* FIN: no more writes; bytes keep coming until the far side finishes
- * (closed(EOF)). 0 or -EBADF. */
+/* FIN (sent from the next tunnel_timers): no more writes; bytes keep
+ * coming until the far side finishes (closed(EOF)). 0 or -EBADF. */
 int tunnel_stream_close(tunnel *t, uint64_t handle);
 /* CLOSE now, buffers dropped, no callback. 0 or -EBADF. */
 int tunnel_stream_abort(tunnel *t, uint64_t handle);
