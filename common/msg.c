@@ -272,7 +272,9 @@ static int check_fields(const struct ring_msg *m)
 	case MSG_RTSP_PULL: {
 		struct msg_rtsp_pull p;
 		msg_read(m, &p, sizeof(p));
-		return rtsp_pull_ok(&p) ? 0 : DROP_MSG_BAD_FIELD;
+		bool ok = rtsp_pull_ok(&p);
+		explicit_bzero(&p, sizeof(p)); /* a camera password */
+		return ok ? 0 : DROP_MSG_BAD_FIELD;
 	}
 	case MSG_RTSP_EVENT: {
 		struct msg_rtsp_event p;

@@ -124,6 +124,8 @@ void cp_flows_destroy(cp_flows *f);
 int cp_flows_register_ctl(cp_flows *f, struct ctlsock *cs);
 typedef struct cp_tunnels cp_tunnels;
 void cp_flows_set_tunnels(cp_flows *f, const cp_tunnels *t);
+/* Asked before a flow is deleted: true keeps it (an RTSP pull feeds it). */
+void cp_flows_set_in_use(cp_flows *f, bool (*fn)(void *ctx, uint32_t flow_id), void *ctx);
 /* The worker of an ingest flow (flow add ingest=DEVICE), or -ENOENT. */
 int cp_flows_ingest_worker(cp_flows *f, uint32_t id);
 /* Subscribers of a flow (pending ones included), or -ENOENT. */

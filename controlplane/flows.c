@@ -63,6 +63,8 @@ struct cp_flow {
 struct cp_flows {
 	dp_link *link;
 	const cp_tunnels *tunnels; /* ingest flows live where a device's tunnel is */
+	bool (*in_use)(void *ctx, uint32_t flow_id); /* a pull feeds it: not deleted */
+	void *in_use_ctx;
 	struct cp_flow *flows;
 	uint32_t n, max;
 	uint64_t seq;
@@ -509,6 +511,8 @@ static int cmd_flow_del(void *ctx, const char *cmd, const char *params, cJSON **
 	(void)cmd;
 	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(fl = find_flow(f, id)))
 		return ctl_error_reply(reply, "id=<existing flow> required");
+	if (f->in_use && f->in_use(f->in_use_ctx, id))
+		return ctl_error_reply(reply, "an RTSP pull feeds this flow: rtsp stop it first");
 	struct msg_flow_del m = { .seq = ++f->seq, .flow_id = id };
 	if (fl->state != ST_FAILED && dp_link_send(f->link, fl->worker, MSG_FLOW_DEL, &m, sizeof(m)) < 0)
 		return ctl_error_reply(reply, "spdp not attached or command ring full");
@@ -768,6 +772,12 @@ void cp_flows_set_tunnels(cp_flows *f, const cp_tunnels *t)
 	f->tunnels = t;
 }
 
+void cp_flows_set_in_use(cp_flows *f, bool (*fn)(void *ctx, uint32_t flow_id), void *ctx)
+{
+	f->in_use = fn;
+	f->in_use_ctx = ctx;
+}
+
 int cp_flows_ingest_worker(cp_flows *f, uint32_t id)
 {
 	const struct cp_flow *fl = find_flow(f, id);
@@ -780,5 +790,11 @@ int cp_flows_ingest_worker(cp_flows *f, uint32_t id)
 int cp_flows_sub_count(cp_flows *f, uint32_t id)
 {
 	const struct cp_flow *fl = find_flow(f, id);
-	return fl ? (int)fl->nsubs : -ENOENT;
+	int n = 0;
+
+	if (!fl)
+		return -ENOENT;
+	for (uint32_t i = 0; i < fl->nsubs; i++)
+		n += fl->subs[i].state != ST_FAILED;
+	return n;
 }

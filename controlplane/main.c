@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	flows = link ? cp_flows_create(link, cfg.max_flows) : NULL;
 	turn = flows ? cp_turn_create(&cfg, link) : NULL;
 	tunnels = turn ? cp_tunnels_create(link) : NULL;
-	pulls = tunnels ? cp_pulls_create(link, flows) : NULL;
+	pulls = tunnels ? cp_pulls_create(link, flows, tunnels) : NULL;
 	if (flows && tunnels)
 		cp_flows_set_tunnels(flows, tunnels);
 	if (!link || !flows || !turn || !tunnels || !pulls || ctl_register(cs, &cfg, link) < 0 ||

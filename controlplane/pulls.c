@@ -29,11 +29,18 @@
 #include "log.h"
 #include "rtsp_msg.h"
 #include "tun_frame.h"
+#include "tunnels.h"
 
 enum pstate { PS_STARTING = 0, PS_CONNECTING, PS_PLAYING, PS_RETRYING, PS_STOPPING, PS_STOPPED,
-	      PS_FAILED, PS_IDLE };
+	      PS_FAILED, PS_IDLE, PS_LOST };
 static const char *const pstate_names[] = { "starting", "connecting", "playing", "retrying",
-					    "stopping", "stopped", "failed", "idle" };
+					    "stopping", "stopped", "failed", "idle", "lost" };
+
+/* Over for spdp: nothing of it runs there; the id may be started again. */
+static bool over(enum pstate s)
+{
+	return s == PS_STOPPED || s == PS_FAILED || s == PS_LOST;
+}
 
 struct cp_pull {
 	bool used;
@@ -59,12 +66,14 @@ struct cp_pull {
 	uint32_t linger_ms;
 	uint64_t unwatched_since; /* 0: watched */
 	uint32_t starts;
+	int dp_pid;             /* the spdp it was started on */
 	struct msg_rtsp_pull cmd; /* kept (credentials too) to start again */
 };
 
 struct cp_pulls {
 	dp_link *link;
 	cp_flows *flows;
+	const cp_tunnels *tunnels;
 	struct cp_pull pulls[CP_PULLS_MAX];
 	uint64_t seq;
 	uint64_t events, cmd_drops;
@@ -127,7 +136,36 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev
 	}
 }
 
-cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows)
+/* A new spdp (restarted): the pulls started on the old one are gone. */
+static void on_attach(void *ctx)
+{
+	cp_pulls *p = ctx;
+	int pid = dp_link_pid(p->link);
+
+	for (unsigned i = 0; i < CP_PULLS_MAX; i++) {
+		struct cp_pull *u = &p->pulls[i];
+		if (!u->used || over(u->state) || u->state == PS_IDLE || u->dp_pid == pid)
+			continue;
+		log_warn(0, "rtsp pull %u: spdp pid %d is gone; start the pull again", u->id, u->dp_pid);
+		u->state = PS_LOST;
+		u->n_tracks = 0;
+		explicit_bzero(&u->cmd, sizeof(u->cmd));
+	}
+}
+
+static bool feeds(void *ctx, uint32_t flow_id)
+{
+	cp_pulls *p = ctx;
+
+	for (unsigned i = 0; i < CP_PULLS_MAX; i++) {
+		const struct cp_pull *u = &p->pulls[i];
+		if (u->used && !over(u->state) && (u->flow_id[0] == flow_id || u->flow_id[1] == flow_id))
+			return true;
+	}
+	return false;
+}
+
+cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows, const cp_tunnels *tunnels)
 {
 	cp_pulls *p = calloc(1, sizeof(*p));
 
@@ -135,7 +173,10 @@ cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows)
 		return NULL;
 	p->link = link;
 	p->flows = flows;
+	p->tunnels = tunnels;
 	dp_link_on_rtsp_event(link, on_event, p);
+	dp_link_on_attach(link, on_attach, p);
+	cp_flows_set_in_use(flows, feeds, p);
 	return p;
 }
 
@@ -158,6 +199,7 @@ static int send_start(cp_pulls *p, struct cp_pull *u)
 	u->seq = u->cmd.seq;
 	u->state = PS_STARTING;
 	u->starts++;
+	u->dp_pid = dp_link_pid(p->link);
 	u->since_ns = clock_mono_ns();
 	return 0;
 }
@@ -192,7 +234,7 @@ void cp_pulls_tick(cp_pulls *p, uint64_t now)
 				log_info("rtsp pull %u: a viewer came, starting", u->id);
 			continue;
 		}
-		if (u->state == PS_STOPPING || u->state == PS_STOPPED || u->state == PS_FAILED)
+		if (u->state == PS_STOPPING || over(u->state))
 			continue;
 		if (w) {
 			u->unwatched_since = 0;
@@ -277,18 +319,27 @@ static int cmd_pull(void *ctx, const char *cmd, const char *params, cJSON **repl
 	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &m.pull_id) || !m.pull_id)
 		return ctl_error_reply(reply, "id=<1..4294967295> required");
 	struct cp_pull *u = find(p, m.pull_id);
-	if (u && u->state != PS_STOPPED && u->state != PS_FAILED)
+	if (u && !over(u->state))
 		return ctl_error_reply(reply, "pull id in use");
 	if (!ctl_param(params, "device", m.device, sizeof(m.device)) || !m.device[0])
 		return ctl_error_reply(reply, "device=<id> required");
 	if (!ctl_param(params, "url", m.url, sizeof(m.url)) || strncmp(m.url, "rtsp://", 7))
 		return ctl_error_reply(reply, "url=rtsp://host[:port]/path required");
+	if (memchr(m.url + 7, '@', strcspn(m.url + 7, "/?#")))
+		return ctl_error_reply(reply, "no credentials in url: give user= and pass=");
 	if (!ctl_param_u32(params, "flow", UINT32_MAX, &m.flow_id[0]) ||
 	    (w = cp_flows_ingest_worker(p->flows, m.flow_id[0])) < 0)
 		return ctl_error_reply(reply, "flow=<ingest flow id> required (flow add ingest=DEVICE)");
+	if (cp_tunnels_worker(p->tunnels, m.device) != w)
+		return ctl_error_reply(reply, "the device's tunnel is not up on the flow's worker "
+					      "(flow add ingest=DEVICE places it there)");
+	if (feeds(p, m.flow_id[0]))
+		return ctl_error_reply(reply, "another pull feeds that flow");
 	if (ctl_param_u32(params, "audio_flow", UINT32_MAX, &af) && af) {
 		if (af == m.flow_id[0] || cp_flows_ingest_worker(p->flows, af) != w)
 			return ctl_error_reply(reply, "audio_flow=<another ingest flow of the same device>");
+		if (feeds(p, af))
+			return ctl_error_reply(reply, "another pull feeds audio_flow");
 		m.flow_id[1] = af;
 	}
 	if (ctl_param(params, "target", m.target, sizeof(m.target))) {
@@ -314,7 +365,7 @@ static int cmd_pull(void *ctx, const char *cmd, const char *params, cJSON **repl
 			if (!p->pulls[i].used)
 				u = &p->pulls[i];
 		for (unsigned i = 0; i < CP_PULLS_MAX && !u; i++)
-			if (p->pulls[i].state == PS_STOPPED || p->pulls[i].state == PS_FAILED)
+			if (over(p->pulls[i].state))
 				u = &p->pulls[i];
 		if (!u) {
 			explicit_bzero(&m, sizeof(m));
@@ -357,7 +408,10 @@ static int cmd_stop(void *ctx, const char *cmd, const char *params, cJSON **repl
 	(void)cmd;
 	if (!params || !ctl_param_u32(params, "id", UINT32_MAX, &id) || !(u = find(p, id)))
 		return ctl_error_reply(reply, "id=<pull id> unknown");
-	if (u->state == PS_STOPPED || u->state == PS_FAILED)
+	/* A START refused as a duplicate (spdp still runs a pull of that id,
+	 * started by an earlier spcp): STOP it there. */
+	bool orphan = u->state == PS_FAILED && u->last_error == -EEXIST;
+	if ((over(u->state) && !orphan))
 		return ctl_error_reply(reply, "pull not running");
 	u->parking = false;
 	if (u->state == PS_IDLE) {

@@ -12,7 +12,7 @@
 typedef struct cp_pulls cp_pulls;
 struct ctlsock;
 
-cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows);
+cp_pulls *cp_pulls_create(dp_link *link, cp_flows *flows, const cp_tunnels *tunnels);
 void cp_pulls_destroy(cp_pulls *p);
 int cp_pulls_register_ctl(cp_pulls *p, struct ctlsock *cs);
 /* On-demand pulls: start when watched, stop after the linger. Every tick. */

@@ -41,6 +41,10 @@ struct pull {
 	rtsp_up *up;
 	uint32_t track_flow[RTSP_UP_MAX_TRACKS];
 	uint8_t redirects;      /* followed in a row */
+	bool opened;            /* the stream's OPEN was answered */
+	uint64_t attempt_at;
+	char orig_url[MSG_RTSP_URL_LEN];       /* START's, back to after a failed redirect */
+	char orig_target[MSG_TUNNEL_TARGET_LEN];
 	char redirect[MSG_RTSP_URL_LEN]; /* the attempt ended with this Location */
 	struct rtsp_pulls *owner;
 	struct msg_rtsp_pull cmd;
@@ -87,6 +91,8 @@ rtsp_pulls *rtsp_pulls_create(const struct rtsp_pull_cfg *cfg, tunnel *tn, flow_
 		return NULL;
 	}
 	ps->cfg = *cfg;
+	if (!ps->cfg.request_timeout_ns)
+		ps->cfg.request_timeout_ns = 10 * 1000000000ull;
 	ps->tn = tn;
 	ps->ft = ft;
 	ps->st = stats;
@@ -215,8 +221,12 @@ static void up_ended(void *ctx, enum rtsp_up_end why, unsigned status)
 	p->end_why = (uint8_t)why;
 	p->end_status = (uint16_t)status;
 	p->redirect[0] = '\0';
-	if (why == RTSP_UP_REDIRECT)
-		snprintf(p->redirect, sizeof(p->redirect), "%s", rtsp_up_redirect(p->up));
+	if (why == RTSP_UP_REDIRECT) {
+		/* Only a Location that fits whole and has no space is followed. */
+		const char *loc = rtsp_up_redirect(p->up);
+		if (strlen(loc) < sizeof(p->redirect) && !strpbrk(loc, " \t"))
+			memcpy(p->redirect, loc, strlen(loc) + 1);
+	}
 	if (p->h) {
 		tunnel_stream_abort(p->owner->tn, p->h); /* deferred inside a tunnel callback */
 		p->h = 0;
@@ -230,6 +240,7 @@ static const struct rtsp_up_cb up_cb = { up_send, up_playing, up_packet, up_ende
 static void ts_opened(void *ctx)
 {
 	struct pull *p = ctx;
+	p->opened = true;
 	if (p->up)
 		rtsp_up_start(p->up, clock_mono_ns());
 }
@@ -278,6 +289,8 @@ static void attempt(rtsp_pulls *ps, struct pull *p)
 		uc.pass = p->cmd.pass;
 	}
 	p->attempts++;
+	p->attempt_at = clock_mono_ns();
+	p->opened = false;
 	p->ended = false;
 	p->open_error = 0;
 	p->end_why = RTSP_UP_EOF;
@@ -335,7 +348,8 @@ static bool follow_redirect(struct pull *p)
 /* An attempt ended: report, then retry later or finish a STOP. */
 static void reap(rtsp_pulls *ps, struct pull *p, uint64_t now)
 {
-	bool was_stable = p->playing && now - p->playing_since >= STABLE_NS;
+	/* playing_since came from a later clock read than the loop's now. */
+	bool was_stable = p->playing && now > p->playing_since && now - p->playing_since >= STABLE_NS;
 
 	attempt_free(ps, p);
 	stats_add(ps->st, STAT_RTSP_PULL_ENDED, 1);
@@ -345,6 +359,12 @@ static void reap(rtsp_pulls *ps, struct pull *p, uint64_t now)
 		return;
 	}
 	bool redirected = follow_redirect(p);
+	if (!redirected && p->redirects) {
+		/* A Location that did not play: START's URL again. */
+		memcpy(p->cmd.url, p->orig_url, sizeof(p->cmd.url));
+		memcpy(p->cmd.target, p->orig_target, sizeof(p->cmd.target));
+		p->redirects = 0;
+	}
 	p->fails = was_stable || redirected ? 1 : p->fails + 1;
 	uint64_t wait = redirected ? 0 : backoff(ps, p);
 	struct msg_rtsp_event ev = { .pull_id = p->cmd.pull_id, .kind = RTSP_EV_ENDED,
@@ -362,6 +382,16 @@ static void reap(rtsp_pulls *ps, struct pull *p, uint64_t now)
 	emit(ps, &ev);
 	p->state = P_WAIT;
 	p->retry_at = now + wait;
+}
+
+static bool flow_fed(rtsp_pulls *ps, uint32_t flow_id)
+{
+	for (uint32_t i = 0; i < ps->cfg.max_pulls; i++) {
+		const struct pull *p = &ps->pulls[i];
+		if (p->state != P_FREE && (p->cmd.flow_id[0] == flow_id || p->cmd.flow_id[1] == flow_id))
+			return true;
+	}
+	return false;
 }
 
 void rtsp_pulls_cmd(rtsp_pulls *ps, const struct msg_rtsp_pull *m, uint64_t now)
@@ -389,6 +419,8 @@ void rtsp_pulls_cmd(rtsp_pulls *ps, const struct msg_rtsp_pull *m, uint64_t now)
 	else if (!flow_is_ingest(ps->ft, m->flow_id[0]) ||
 		 (m->flow_id[1] && !flow_is_ingest(ps->ft, m->flow_id[1])))
 		ev.error = -ENOENT;
+	else if (flow_fed(ps, m->flow_id[0]) || (m->flow_id[1] && flow_fed(ps, m->flow_id[1])))
+		ev.error = -EBUSY; /* one source per flow */
 	if (!ev.error) {
 		for (uint32_t i = 0; i < ps->cfg.max_pulls && !p; i++)
 			if (ps->pulls[i].state == P_FREE)
@@ -403,6 +435,8 @@ void rtsp_pulls_cmd(rtsp_pulls *ps, const struct msg_rtsp_pull *m, uint64_t now)
 	memset(p, 0, sizeof(*p));
 	p->owner = ps;
 	p->cmd = *m;
+	memcpy(p->orig_url, m->url, sizeof(p->orig_url));
+	memcpy(p->orig_target, m->target, sizeof(p->orig_target));
 	ps->n++;
 	emit_simple(ps, p, m->seq, RTSP_EV_STARTED);
 	attempt(ps, p);
@@ -417,6 +451,10 @@ void rtsp_pulls_timers(rtsp_pulls *ps, uint64_t now)
 		struct pull *p = &ps->pulls[i];
 		if (p->state == P_LIVE && p->up && !p->ended)
 			rtsp_up_timers(p->up, now);
+		/* An agent that never answers the OPEN: the attempt times out too. */
+		if (p->state == P_LIVE && !p->ended && !p->opened && now > p->attempt_at &&
+		    now - p->attempt_at >= ps->cfg.request_timeout_ns)
+			up_ended(p, RTSP_UP_TIMEOUT, 0);
 		if (p->state == P_LIVE && p->ended)
 			reap(ps, p, now);
 		else if (p->state == P_WAIT && p->stopping)

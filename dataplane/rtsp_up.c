@@ -102,13 +102,21 @@ static bool copy_field(char *out, size_t cap, const char *s)
 	return true;
 }
 
+/* Credentials go in user/pass, never in the URL: it is sent as the
+ * request-URI and shown to operators. */
+static bool url_has_userinfo(const char *url)
+{
+	const char *a = url + 7;
+	return memchr(a, '@', strcspn(a, "/?#")) != NULL;
+}
+
 rtsp_up *rtsp_up_new(const struct rtsp_up_cfg *cfg, const struct rtsp_up_cb *cb, void *ctx)
 {
 	rtsp_up *u;
 
 	if (!cfg || !cfg->url || !cb || !cb->send || !cb->playing || !cb->packet || !cb->ended ||
 	    (!cfg->user != !cfg->pass) || strncmp(cfg->url, "rtsp://", 7) ||
-	    strchr(cfg->url, ' ')) {
+	    strchr(cfg->url, ' ') || url_has_userinfo(cfg->url)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -178,6 +186,7 @@ static void flush(rtsp_up *u)
 			n = (ssize_t)u->out_len;
 		memmove(u->out, u->out + n, u->out_len - (size_t)n);
 		u->out_len -= (uint32_t)n;
+		explicit_bzero(u->out + u->out_len, (size_t)n); /* sent requests: no copy left */
 	}
 }
 
@@ -219,7 +228,10 @@ static void send_request(rtsp_up *u, enum rtsp_method m, const char *uri, uint64
 	if (m == RTSP_M_PLAY)
 		h[n++] = (struct rtsp_kv){ "Range", "npt=0.000-" };
 	int len = rtsp_write_request(req, sizeof(req), m, NULL, uri, ++u->cseq, h, n, NULL, 0);
-	if (len < 0 || !out_put(u, req, (size_t)len)) {
+	bool queued = len >= 0 && out_put(u, req, (size_t)len);
+	explicit_bzero(req, sizeof(req)); /* Authorization: Basic is the password */
+	explicit_bzero(auth, sizeof(auth));
+	if (!queued) {
 		end(u, RTSP_UP_IO, 0);
 		return;
 	}

@@ -127,6 +127,12 @@ static void handle_exc_down(struct dp_worker *w, const struct ring_msg *m, uint6
 	turn_relay_send(w->turn, &h, (const uint8_t *)m->payload + sizeof(h), now);
 }
 
+static bool secret_bearing(uint16_t type)
+{
+	return type == MSG_FLOW_ADD || type == MSG_SUB_ADD || type == MSG_SRTP_REKEY ||
+	       type == MSG_RTSP_PULL;
+}
+
 static void handle_cmd(struct dp_worker *w, const struct ring_msg *m, uint64_t now)
 {
 	union {
@@ -243,6 +249,9 @@ static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind, uint64_
 	for (unsigned i = 0; i < n; i++) {
 		int why = msg_check(&msgs[i], kind);
 		if (why) {
+			/* A refused command may still carry a secret. */
+			if (kind == RING_KIND_CMD && secret_bearing(msgs[i].type))
+				explicit_bzero((void *)msgs[i].payload, msgs[i].len);
 			ring_count_reject(r);
 			stats_drop(w->stats, (enum stat_drop)why);
 			log_rl(LOG_LVL_WARNING, 0, "worker %u: rejected message type %u on %s ring: %s",
@@ -253,9 +262,8 @@ static unsigned drain(struct dp_worker *w, ring *r, enum ring_kind kind, uint64_
 		if (kind == RING_KIND_CMD) {
 			stats_add(w->stats, STAT_CMDS, 1);
 			handle_cmd(w, &msgs[i], now);
-			/* SRTP keys leave no copy behind in the ring either. */
-			if (msgs[i].type == MSG_FLOW_ADD || msgs[i].type == MSG_SUB_ADD ||
-			    msgs[i].type == MSG_SRTP_REKEY)
+			/* SRTP keys and camera passwords leave no copy in the ring. */
+			if (secret_bearing(msgs[i].type))
 				explicit_bzero((void *)msgs[i].payload, msgs[i].len);
 		} else {
 			handle_exc_down(w, &msgs[i], now);

@@ -532,6 +532,8 @@ Test(rtsp_up, bad_configs)
 	cr_assert_null(rtsp_up_new(&c, &cb, NULL));
 	c.url = "rtsp://x/a b";
 	cr_assert_null(rtsp_up_new(&c, &cb, NULL));
+	c.url = "rtsp://admin:pw@x/live";
+	cr_assert_null(rtsp_up_new(&c, &cb, NULL), "credentials belong in user/pass, not the URL");
 	c.url = "rtsp://x/";
 	c.user = "u";
 	cr_assert_null(rtsp_up_new(&c, &cb, NULL), "user without password");

@@ -265,9 +265,18 @@ def test_refusals(env):
     assert "error" in r
     r = sp.spctl("flow", "add", "id=3", "ingest=no-such-device", check=False)
     assert "error" in r
+    r = sp.spctl("rtsp", "pull", "id=3", "device=cam-1", f"url=rtsp://u:p@127.0.0.1:{CAM_PORT}/live",
+                 "flow=1", check=False)
+    assert "credentials" in r["error"]
     # a target the agent does not allow: refused by the agent, counted, retried
     sp.spctl("rtsp", "pull", "id=4", "device=cam-1", "url=rtsp://127.0.0.1:1/x", "flow=1")
     wait(lambda: pulls(sp)[4]["ends"] >= 1, 20, "refused by the agent")
     assert pulls(sp)[4]["last_end"]["stream_error"]
+    # one source per flow; a fed flow is not deleted
+    r = sp.spctl("rtsp", "pull", "id=7", "device=cam-1", f"url=rtsp://127.0.0.1:{CAM_PORT}/live",
+                 "flow=1", check=False)
+    assert "another pull" in r["error"]
+    r = sp.spctl("flow", "del", "id=1", check=False)
+    assert "rtsp stop" in r["error"]
     sp.spctl("rtsp", "stop", "id=4")
     wait(lambda: pulls(sp)[4]["state"] == "stopped", 20, "stopped")
