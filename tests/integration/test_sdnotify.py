@@ -3,17 +3,21 @@ systemd here (not PID 1 in the container), so the test listens on the
 $NOTIFY_SOCKET datagram socket itself, the way systemd would, with
 $WATCHDOG_USEC set. Each daemon must send READY=1 once started, WATCHDOG=1
 pings while it runs (several, at about half the interval) and STOPPING=1 on
-SIGTERM. spcp must be ready without an spdp to attach to. The stuck-worker
-case (spdp stops pinging when a worker's heartbeat goes stale) is not driven
-here: stopping one thread from outside stops the whole process; the unit
-test covers the "not alive: no ping" rule and spdp's main.c applies it.
+SIGTERM. spcp must be ready without an spdp to attach to. A stuck worker:
+one spdp worker thread is stopped alone with ptrace (PTRACE_SEIZE +
+PTRACE_INTERRUPT stop a thread, not the process; needs CAP_SYS_PTRACE):
+between spdp's "STATUS=worker 1 stalled" and "STATUS=forwarding" (after the
+thread is let go) no WATCHDOG=1 may arrive.
 Ports 37000-37099 (spdp's media range). No timed assertions: each wait only
-bounds how long a missing message is waited for."""
+bounds how long a missing message is waited for, and the stall is judged by
+the order of the messages."""
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -35,13 +39,18 @@ def expect(sock, prefix, proc, skip=()):
         assert msg.startswith(skip), f"unexpected {msg!r} while waiting for {prefix!r}"
 
 
-def run(cmd, tmp):
+def listen(tmp):
     path = os.path.join(tmp, "notify")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     sock.settimeout(30)
     env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC=str(WATCHDOG_USEC))
     env.pop("WATCHDOG_PID", None)
+    return sock, env
+
+
+def run(cmd, tmp):
+    sock, env = listen(tmp)
     log = open(os.path.join(tmp, "log"), "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
     try:
@@ -73,6 +82,53 @@ def test_spdp_ready_watchdog_stopping(tmp):
                  "-o", "spdp.workers=2", "-o", "media.address=127.0.0.1",
                  "-o", "media.port_min=37000", "-o", "media.port_max=37099"], tmp)
     assert "STATUS=forwarding" in ready
+
+
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
+
+
+def test_spdp_stuck_worker_stops_the_watchdog(tmp):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    sock, env = listen(tmp)
+    log = open(os.path.join(tmp, "log"), "wb")
+    proc = subprocess.Popen([os.path.join(BUILD, "dataplane/spdp"), "-o", f"spdp.runtime_dir={tmp}",
+                             "-o", "spdp.workers=2", "-o", "media.address=127.0.0.1",
+                             "-o", "media.port_min=37000", "-o", "media.port_max=37099"],
+                            env=env, stdout=log, stderr=log)
+    tid = None
+    try:
+        expect(sock, "READY=1", proc)
+        expect(sock, "WATCHDOG=1", proc)
+        task = f"/proc/{proc.pid}/task"
+        tids = [int(t) for t in os.listdir(task)
+                if open(f"{task}/{t}/comm").read().strip() == "spdp-w1"]
+        assert len(tids) == 1, "worker thread spdp-w1 not found"
+        if libc.ptrace(PTRACE_SEIZE, tids[0], None, None) != 0:
+            pytest.skip(f"ptrace: {os.strerror(ctypes.get_errno())}")
+        tid = tids[0]
+        assert libc.ptrace(PTRACE_INTERRUPT, tid, None, None) == 0
+        os.waitpid(tid, WALL)  # the thread is in its ptrace stop
+        expect(sock, "STATUS=worker 1 stalled", proc, skip=("WATCHDOG=1",))
+        # hold the worker for several ping intervals, then let it go: any
+        # WATCHDOG=1 in between would arrive before STATUS=forwarding
+        time.sleep(3 * WATCHDOG_USEC / 1e6)
+        assert libc.ptrace(PTRACE_DETACH, tid, None, None) == 0
+        tid = None
+        msg = sock.recv(4096).decode()
+        assert msg == "STATUS=forwarding", f"{msg!r} while worker 1 was stopped"
+        expect(sock, "WATCHDOG=1", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if tid is not None:
+            libc.ptrace(PTRACE_DETACH, tid, None, None)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+    text = open(os.path.join(tmp, "log"), errors="replace").read()
+    assert "worker 1 has not turned its loop" in text, text
 
 
 def test_spcp_ready_without_spdp(tmp):
