@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "keyhex.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "tun_frame.h"
 #include "tun_relay.h"
 
@@ -675,11 +676,14 @@ static int setup(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	struct sdnotify sdn;
 	sigset_t ss;
 	int rc = setup(argc, argv);
 
 	if (rc)
 		return rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	if ((rc = sdnotify_open(&sdn)) < 0)
+		log_warn(-rc, "NOTIFY_SOCKET/WATCHDOG_USEC unusable: no systemd notifications");
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -696,6 +700,9 @@ int main(int argc, char **argv)
 	epoll_ctl(A.epfd, EPOLL_CTL_ADD, A.sfd, &sev);
 	log_notice("spagent %s: device %s, %d endpoint(s), %d allowed target(s)", SP_VERSION,
 		   A.cfg.device_id, A.conf.nendpoints, A.conf.nallow);
+	/* Ready once configured: reaching an endpoint is the loop's job, with
+	 * backoff, and may take as long as the uplink is down. */
+	sdnotify_ready(&sdn, "connecting");
 
 	for (bool running = true; running;) {
 		struct epoll_event evs[32];
@@ -717,7 +724,10 @@ int main(int argc, char **argv)
 		uint64_t now = clock_mono_ns();
 		ctl_pump(now);
 		tunnels_pump(now);
+		sdnotify_watchdog(&sdn, now, true);
 	}
+	sdnotify_send(&sdn, "STOPPING=1");
+	sdnotify_close(&sdn);
 	log_notice("spagent stopping");
 	if (A.ctl_st >= CTL_HANDSHAKE) {
 		ctl_queue(TUN_GOAWAY, 0, NULL, 0, TUN_R_SHUTDOWN);

@@ -27,6 +27,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "pulls.h"
+#include "sdnotify.h"
 #include "tunnels.h"
 #include "turn.h"
 
@@ -54,7 +55,8 @@ int main(int argc, char **argv)
 	char sock_path[108], ldir[160], lpath[200];
 	gid_t gid = (gid_t)-1;
 	int rc, epfd, sfd, tfd, exit_code = EXIT_FAILURE;
-	bool linked = false;
+	bool linked = false, attached = false;
+	struct sdnotify sdn;
 	ctlsock *cs;
 	dp_link *link;
 	cp_flows *flows = NULL;
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
 	}
 	srand((unsigned)(clock_real_ns() ^ (uint64_t)getpid()));
 	sfd = daemon_signals();
+	if ((rc = sdnotify_open(&sdn)) < 0)
+		log_warn(-rc, "NOTIFY_SOCKET/WATCHDOG_USEC unusable: no systemd notifications");
 
 	if ((rc = attach_path(sock_path, sizeof(sock_path), cfg.runtime_dir, cfg.instance, "spcp.sock")) < 0 ||
 	    (rc = attach_make_dir(cfg.runtime_dir, cfg.instance, (unsigned)gid)) < 0) {
@@ -148,6 +152,9 @@ int main(int argc, char **argv)
 			linked = true;
 	}
 	log_notice("spcp %s instance '%s': control socket %s", SP_VERSION, cfg.instance, sock_path);
+	/* Ready without spdp: spcp attaches whenever spdp comes (and spctl
+	 * works meanwhile); waiting for it would fail the unit's start. */
+	sdnotify_ready(&sdn, "not attached to spdp");
 
 	for (bool running = true; running;) {
 		struct epoll_event evs[16];
@@ -180,7 +187,13 @@ int main(int argc, char **argv)
 		cp_pulls_tick(pulls, clock_mono_ns());
 		if (ep)
 			cp_endpoint_tick(ep, clock_mono_ns());
+		if (dp_link_attached(link) != attached) {
+			attached = !attached;
+			sdnotify_status(&sdn, attached ? "attached to spdp" : "not attached to spdp");
+		}
+		sdnotify_watchdog(&sdn, clock_mono_ns(), true);
 	}
+	sdnotify_send(&sdn, "STOPPING=1");
 	exit_code = EXIT_SUCCESS;
 	if (linked) {
 		unlink(lpath);
@@ -194,6 +207,7 @@ out_ctl:
 	cp_flows_destroy(flows);
 	dp_link_destroy(link);
 	ctlsock_close(cs);
+	sdnotify_close(&sdn);
 	log_notice("spcp stopped");
 	return exit_code;
 }

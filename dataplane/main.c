@@ -26,6 +26,7 @@
 #include "dp.h"
 #include "log.h"
 #include "msg.h"
+#include "sdnotify.h"
 #include "steer.h"
 #include "tls_stream.h"
 #include "tunnel.h"
@@ -100,6 +101,19 @@ static void main_drain(struct dp *dp)
 		}
 		ring_release(dp->main_cmd);
 	}
+}
+
+/* The first worker whose loop has not turned for limit_ns, or -1: the
+ * watchdog must not be fed on behalf of a stuck worker. */
+static int stalled_worker(const struct dp *dp, uint64_t now, uint64_t limit_ns)
+{
+	for (uint32_t w = 0; w < dp->cfg.workers; w++) {
+		uint64_t hb = atomic_load_explicit(&dp->workers[w].stats->heartbeat_ns,
+						   memory_order_relaxed);
+		if (now > hb && now - hb > limit_ns)
+			return (int)w;
+	}
+	return -1;
 }
 
 static int resolve_group(const char *name, gid_t *gid)
@@ -312,7 +326,9 @@ int main(int argc, char **argv)
 	static struct dp dp;
 	struct dp_attach_server *as;
 	char tag_signal, tag_timer, tag_doorbell;
-	int rc, epfd, sfd, tfd, started = 0, exit_code = EXIT_FAILURE;
+	int rc, epfd, sfd, tfd, started = 0, exit_code = EXIT_FAILURE, stalled = -1;
+	struct sdnotify sdn;
+	uint64_t stall_limit;
 
 	rc = cfg_from_args(dp_config_keys, dp_config_nkeys, &dp.cfg, argc, argv, "spdp",
 			   "spdp: streampoint data plane");
@@ -324,6 +340,13 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	sfd = daemon_signals(); /* before the workers start: only this thread takes them */
+	if ((rc = sdnotify_open(&sdn)) < 0) /* before threads: it unsets the variables */
+		log_warn(-rc, "NOTIFY_SOCKET/WATCHDOG_USEC unusable: no systemd notifications");
+	/* Half the watchdog interval, but never less than an idle worker may
+	 * sleep between heartbeats (plus a tick of slack). */
+	stall_limit = sdn.watchdog_ns / 2;
+	if (stall_limit < (2ull * dp.cfg.idle_sleep_ms + TICK_MS) * 1000000)
+		stall_limit = (2ull * dp.cfg.idle_sleep_ms + TICK_MS) * 1000000;
 
 	if (dp_setup(&dp) < 0)
 		goto out;
@@ -401,6 +424,9 @@ int main(int argc, char **argv)
 	log_notice("spdp %s instance '%s' running: %u workers, segment %llu bytes", SP_VERSION,
 		   dp.cfg.instance, dp.cfg.workers,
 		   (unsigned long long)shm_header(dp.seg)->total_size);
+	/* Ready once every worker runs and spcp can attach: the units order spcp
+	 * after spdp on this. */
+	sdnotify_ready(&sdn, "forwarding");
 
 	for (bool running = true; running;) {
 		struct epoll_event evs[16];
@@ -436,7 +462,22 @@ int main(int argc, char **argv)
 		atomic_store_explicit(&dp.main_stats->heartbeat_ns, now, memory_order_relaxed);
 		stats_add(dp.main_stats, STAT_LOOPS, 1);
 		main_drain(&dp);
+		int st = sdn.watchdog_ns ? stalled_worker(&dp, now, stall_limit) : -1;
+		if (st != stalled) {
+			if (st >= 0) {
+				log_warn(0, "worker %d has not turned its loop for %llu ms: "
+					  "holding back the watchdog", st,
+					  (unsigned long long)(stall_limit / 1000000));
+				sdnotify_status(&sdn, "worker %d stalled", st);
+			} else {
+				log_notice("workers turning again");
+				sdnotify_status(&sdn, "forwarding");
+			}
+			stalled = st;
+		}
+		sdnotify_watchdog(&sdn, now, st < 0);
 	}
+	sdnotify_send(&sdn, "STOPPING=1");
 	exit_code = EXIT_SUCCESS;
 	atomic_store(&shm_procinfo(dp.seg)->shutting_down, 1);
 	dp_attach_server_close(as);
@@ -447,6 +488,7 @@ out:
 	tls_server_destroy(dp.turn_tls);
 	tls_server_destroy(dp.tunnel_tls);
 	agent_auth_keyring_free(dp.tunnel_keys);
+	sdnotify_close(&sdn);
 	log_notice("spdp stopped");
 	return exit_code;
 }

@@ -14,6 +14,8 @@ PKGS=(
   mosquitto mosquitto-clients openssl coturn iproute2 nftables procps psmisc util-linux
   python3 python3-pytest python3-yaml python3-pyroute2 python3-scapy python3-pylibsrtp
   gnuplot-nox socat stunnel4 openssh-server openssh-client
+  # deploy/k8s lint (ctest k8s_manifests); systemd-analyze checks deploy/systemd
+  yamllint systemd
   # RTSP: the camera stand-in (tests/camera, gst-rtsp-server) and real viewers
   # (ffmpeg/ffprobe, gst-launch-1.0 rtspsrc); x264enc is in -ugly, h264parse in -bad
   libgstrtspserver-1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base
