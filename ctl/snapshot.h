@@ -41,7 +41,7 @@ struct snap_result {
 	uint8_t *body;          /* malloc'd (the caller frees); NULL unless 2xx */
 	size_t len;
 	int attempts;
-	char why[256];          /* for fail != SNAP_OK */
+	char why[512];          /* for fail != SNAP_OK */
 };
 
 uint64_t snap_now_ms(void);

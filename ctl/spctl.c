@@ -412,8 +412,8 @@ static int read_auth_file(const char *path, char *user, size_t ucap, char *pass,
 		char *c = strchr(line, ':');
 		if (c && c != line && (size_t)(c - line) < ucap && strlen(c + 1) < pcap) {
 			*c = '\0';
-			snprintf(user, ucap, "%s", line);
-			snprintf(pass, pcap, "%s", c + 1);
+			memcpy(user, line, (size_t)(c - line) + 1); /* lengths checked above */
+			memcpy(pass, c + 1, strlen(c + 1) + 1);
 			rc = 0;
 		}
 	}
@@ -505,7 +505,8 @@ static void snap_summary(const char *dev, const struct snap_req *q, const struct
 static int cmd_snapshot(int argc, char **argv)
 {
 	const char *dev, *file = NULL, *auth_file = NULL;
-	char user[256] = "", pass[256] = "", req[1024], err[512], why[320];
+	char user[256] = "", pass[256] = "", req[1024], err[512];
+	char why[sizeof(((struct snap_result *)0)->why) + 64];
 	struct snap_req q = { .host = "127.0.0.1", .port = 80, .path = "/snapshot.jpg",
 			      .max_body = 16u << 20 };
 	struct snap_result r = { .auth = "none" };
