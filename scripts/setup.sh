@@ -13,6 +13,7 @@ PKGS=(
   # peers and tools used by tests, dts and benchmarks
   mosquitto mosquitto-clients openssl coturn iproute2 nftables procps psmisc util-linux
   python3 python3-pytest python3-yaml python3-pyroute2 python3-scapy python3-pylibsrtp
+  python3-paho-mqtt
   gnuplot-nox socat stunnel4 openssh-server openssh-client
   # RTSP: the camera stand-in (tests/camera, gst-rtsp-server) and real viewers
   # (ffmpeg/ffprobe, gst-launch-1.0 rtspsrc); x264enc is in -ugly, h264parse in -bad
