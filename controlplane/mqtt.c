@@ -792,6 +792,8 @@ static int configure(cp_mqtt *m, char *err, size_t errlen)
 		return -1;
 	}
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	/* small requests and responses: Nagle + delayed ACK would add ~40 ms each */
+	mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_threaded_set(m->mosq, true);
 	mosquitto_reconnect_delay_set(m->mosq, cfg->mqtt_reconnect_min_s, cfg->mqtt_reconnect_max_s, true);
 	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
