@@ -373,3 +373,28 @@ def test_broker_outage(broker, sp):
         cam.sendto(rtp(seq), ("127.0.0.1", port))
     assert seqs(drain([viewer], quiet=0.5)[viewer]) == list(range(20, 30))
     ops.close()
+
+
+def test_event_buffer_bound(broker):
+    """Steps: max_events=1; stop the broker; three subscriber events happen;
+    start the broker. Verify: one event kept, two counted dropped; the kept
+    one is published after the reconnect."""
+    opts = sp_opts(broker) + ["-o", "mqtt.max_events=1"]
+    with Streampoint(workers=1, port_base=36100, spcp_opts=opts) as sp:
+        sp.wait(lambda: sp.call("/mqtt")["connected"], 30, "spcp connected")
+        viewer = udp()
+        sp.call("/flow/add,id=1&source=127.0.0.1:36199")
+        broker.stop()
+        sp.wait(lambda: not sp.call("/mqtt")["connected"], 30, "spcp noticed the broker is gone")
+        published = sp.call("/mqtt")["events"]["published"]
+        rtp = f"rtp=127.0.0.1:{viewer.getsockname()[1]}"
+        sp.call(f"/sub/add,flow=1&id=1&{rtp}")
+        sp.call("/sub/del,flow=1&id=1")
+        sp.call(f"/sub/add,flow=1&id=2&{rtp}")
+        ev = sp.call("/mqtt")["events"]
+        assert ev["buffered"] == 1 and ev["dropped"] == 2
+        broker.start()
+        sp.wait(lambda: sp.call("/mqtt")["connected"], 30, "spcp reconnected")
+        sp.wait(lambda: sp.call("/mqtt")["events"]["buffered"] == 0, 30, "buffer flushed")
+        ev = sp.call("/mqtt")["events"]
+        assert ev["published"] == published + 1 and ev["dropped"] == 2
