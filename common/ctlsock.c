@@ -506,6 +506,22 @@ static int builtin_help(void *ctx, const char *cmd, const char *params, cJSON **
 	return 0;
 }
 
+int ctlsock_invoke(ctlsock *cs, const char *cmd, const char *params, cJSON **reply)
+{
+	const struct ctlsock_cmd *c = find_cmd(cs, cmd);
+	int rc;
+
+	*reply = NULL;
+	if (!c)
+		return -ENOENT;
+	rc = c->fn(c->ctx, c->name, params && *params ? params : NULL, reply);
+	if (rc < 0) {
+		cJSON_Delete(*reply);
+		*reply = NULL;
+	}
+	return rc;
+}
+
 int ctlsock_register(ctlsock *cs, const char *cmd, ctlsock_handler fn, void *ctx, const char *help)
 {
 	size_t len;

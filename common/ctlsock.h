@@ -114,6 +114,13 @@ ctlsock *ctlsock_listen(const struct ctlsock_cfg *cfg);
  * 0, -EINVAL (bad name/help), -EEXIST (taken), -ENOSPC (table full).
  */
 int ctlsock_register(ctlsock *cs, const char *cmd, ctlsock_handler fn, void *ctx, const char *help);
+/*
+ * Run a registered command as a client's request would (other front ends
+ * such as MQTT reuse the handlers). params may be NULL. The handler's
+ * return value, or -ENOENT when no such command is registered; *reply as
+ * for a handler (caller frees).
+ */
+int ctlsock_invoke(ctlsock *cs, const char *cmd, const char *params, cJSON **reply);
 /* One pollable fd (an internal epoll fd): readable when dispatch has work. */
 int ctlsock_fd(const ctlsock *cs);
 /* Accept, read and answer whatever is ready; never blocks. 0 or -errno. */

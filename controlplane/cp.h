@@ -63,6 +63,23 @@ struct cp_config {
 	uint32_t ep_handshake_timeout_ms;
 	uint32_t ep_max_agents;
 	uint32_t ep_fail_burst, ep_fail_window_s, ep_rl_entries;
+	/* [mqtt] (controlplane/mqtt.c) */
+	bool mqtt_enable;
+	char mqtt_host[256];
+	uint32_t mqtt_port;
+	bool mqtt_tls;
+	char mqtt_ca_file[256], mqtt_cert_file[256], mqtt_key_file[256];
+	char mqtt_username[128];
+	char mqtt_password_file[256];
+	char mqtt_client_id[128];
+	char mqtt_sp_id[65];
+	char mqtt_addresses[1024];    /* "kind=address,..." */
+	uint32_t mqtt_keepalive_s;
+	uint32_t mqtt_reconnect_min_s, mqtt_reconnect_max_s;
+	uint32_t mqtt_status_interval_s;
+	uint32_t mqtt_max_events;
+	uint32_t mqtt_idem_entries;
+	char mqtt_acl[2048];          /* "identity:command-pattern,..." */
 };
 
 extern const struct cfg_key cp_config_keys[];

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "agent_auth.h"
 #include "clock.h"
+#include "cp_event.h"
 #include "keyhex.h"
 #include "log.h"
 
@@ -329,6 +330,7 @@ static void conn_free(struct ep_conn *c)
 	cp_endpoint *ep = c->ep;
 
 	if (c->st == EPC_READY || (c->st == EPC_CLOSING && c->sp >= 0)) {
+		cp_event_str("agent_offline", "device", c->device);
 		ep->nagents--;
 		if (c->sp >= 0)
 			ep->sps[c->sp].agents--;
@@ -471,6 +473,10 @@ static void authenticated(struct ep_conn *c, uint64_t now)
 	ep->authenticated++;
 	log_notice("endpoint: device %s authenticated from %s, streampoint %s (%s)", c->device,
 		   sp_addr_str(&c->peer, ab), ep->sps[sp].id, ep->sps[sp].addr);
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "device", c->device);
+	cJSON_AddStringToObject(e, "streampoint", ep->sps[sp].id);
+	cp_event("agent_online", e);
 }
 
 static int do_switch(cp_endpoint *ep, struct ep_conn *c, int sp);

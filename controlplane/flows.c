@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 
 #include "cp.h"
+#include "cp_event.h"
 #include "ctl.h"
 #include "ctlsock.h"
 #include "log.h"
@@ -208,6 +209,15 @@ static void reconcile(cp_flows *f)
 		log_notice("re-installed %u flows and %u subscribers spdp did not have", flows, subs);
 }
 
+static void sub_event(const char *kind, uint32_t flow, uint32_t sub, const char *why)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddNumberToObject(e, "flow", flow);
+	cJSON_AddNumberToObject(e, "sub", sub);
+	cJSON_AddStringToObject(e, "reason", why);
+	cp_event(kind, e);
+}
+
 static void on_event(void *ctx, uint32_t worker, const struct msg_flow_event *ev)
 {
 	cp_flows *f = ctx;
@@ -282,6 +292,10 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_flow_event *ev
 					   ev->reason == SUB_RM_SEND_ERRORS ? "send errors" :
 					   ev->reason == SUB_RM_RTCP_TIMEOUT ? "no RTCP" :
 					   ev->reason == SUB_RM_KEY_EXPIRED ? "SRTP key expired" : "flow removed");
+				sub_event("subscriber_removed", ev->flow_id, ev->sub_id,
+					  ev->reason == SUB_RM_SEND_ERRORS ? "send_errors" :
+					  ev->reason == SUB_RM_RTCP_TIMEOUT ? "rtcp_timeout" :
+					  ev->reason == SUB_RM_KEY_EXPIRED ? "key_expired" : "flow_removed");
 			}
 			remove_sub(fl, s);
 		}
@@ -573,6 +587,7 @@ static int cmd_sub_add(void *ctx, const char *cmd, const char *params, cJSON **r
 	cJSON_AddStringToObject(*reply, "state", "pending");
 	cJSON_AddStringToObject(*reply, "mode", mode_name(ns->mode));
 	cJSON_AddStringToObject(*reply, "srtp", sdes_suite_name(ns->srtp_tx.suite));
+	sub_event("subscriber_added", fid, ns->id, "command");
 	if (generated) {
 		/* The only time a key leaves spcp: the caller hands it to the viewer. */
 		char b64[72];
@@ -676,6 +691,7 @@ static int cmd_sub_del(void *ctx, const char *cmd, const char *params, cJSON **r
 	if (dp_link_send(f->link, fl->worker, MSG_SUB_DEL, &m, sizeof(m)) < 0)
 		return ctl_error_reply(reply, "spdp not attached or command ring full");
 	remove_sub(fl, s);
+	sub_event("subscriber_removed", fid, id, "command");
 	*reply = cJSON_CreateObject();
 	cJSON_AddNumberToObject(*reply, "flow", fid);
 	cJSON_AddNumberToObject(*reply, "sub", id);

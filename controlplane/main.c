@@ -3,7 +3,8 @@
  *
  * One epoll loop: the link to spdp (attach, heartbeats, events, TURN
  * requests passed up by spdp), the agent endpoint (when enabled), the
- * control socket for spctl and dpdk-telemetry.py, signals and a 100 ms tick. spcp can
+ * control socket for spctl and dpdk-telemetry.py, the MQTT session's queue
+ * (when enabled), signals and a 100 ms tick. spcp can
  * be restarted at any time; spdp keeps forwarding meanwhile and the new spcp
  * attaches again.
  */
@@ -26,6 +27,7 @@
 #include "daemon.h"
 #include "endpoint.h"
 #include "log.h"
+#include "mqtt.h"
 #include "pulls.h"
 #include "sdnotify.h"
 #include "tunnels.h"
@@ -51,7 +53,7 @@ static int dpdk_link_path(const struct cp_config *cfg, char *dir, size_t dlen, c
 int main(int argc, char **argv)
 {
 	static struct cp_config cfg;
-	char tag_signal, tag_timer, tag_ctl, tag_ep;
+	char tag_signal, tag_timer, tag_ctl, tag_ep, tag_mqtt;
 	char sock_path[108], ldir[160], lpath[200];
 	gid_t gid = (gid_t)-1;
 	int rc, epfd, sfd, tfd, exit_code = EXIT_FAILURE;
@@ -64,6 +66,7 @@ int main(int argc, char **argv)
 	cp_endpoint *ep = NULL;
 	cp_tunnels *tunnels = NULL;
 	cp_pulls *pulls = NULL;
+	cp_mqtt *mqtt = NULL;
 
 	rc = cfg_from_args(cp_config_keys, cp_config_nkeys, &cfg, argc, argv, "spcp",
 			   "spcp: streampoint control plane");
@@ -141,6 +144,19 @@ int main(int argc, char **argv)
 			goto out_ctl;
 		}
 	}
+	{
+		char err[512];
+		mqtt = cp_mqtt_create(&cfg, cs, link, err, sizeof(err));
+		if (!mqtt) {
+			log_error(0, "%s", err);
+			goto out_ctl;
+		}
+		if (cp_mqtt_register_ctl(mqtt, cs) < 0 ||
+		    (cp_mqtt_fd(mqtt) >= 0 && add_fd(epfd, cp_mqtt_fd(mqtt), &tag_mqtt) < 0)) {
+			log_error(errno, "mqtt startup");
+			goto out_ctl;
+		}
+	}
 	if (cfg.dpdk_link) {
 		if (dpdk_link_path(&cfg, ldir, sizeof(ldir), lpath, sizeof(lpath)) < 0 ||
 		    (mkdir(cfg.dpdk_runtime_dir, 0755) < 0 && errno != EEXIST) ||
@@ -175,6 +191,8 @@ int main(int argc, char **argv)
 				(void)r;
 			} else if (tag == &tag_ctl) {
 				ctlsock_dispatch(cs);
+			} else if (tag == &tag_mqtt) {
+				cp_mqtt_dispatch(mqtt);
 			} else if (tag == &tag_ep) {
 				cp_endpoint_dispatch(ep, clock_mono_ns());
 			} else if (dp_link_owns(link, tag)) {
@@ -187,6 +205,7 @@ int main(int argc, char **argv)
 		cp_pulls_tick(pulls, clock_mono_ns());
 		if (ep)
 			cp_endpoint_tick(ep, clock_mono_ns());
+		cp_mqtt_tick(mqtt, clock_mono_ns());
 		if (dp_link_attached(link) != attached) {
 			attached = !attached;
 			sdnotify_status(&sdn, attached ? "attached to spdp" : "not attached to spdp");
@@ -200,6 +219,8 @@ int main(int argc, char **argv)
 		rmdir(ldir);
 	}
 out_ctl:
+	/* first: its down status may still read the other modules */
+	cp_mqtt_destroy(mqtt);
 	cp_endpoint_destroy(ep);
 	cp_pulls_destroy(pulls);
 	cp_tunnels_destroy(tunnels);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cp_event.h"
 #include "ctl.h"
 #include "ctlsock.h"
 #include "log.h"
@@ -87,6 +88,14 @@ static struct cp_pull *find(cp_pulls *p, uint32_t id)
 	return NULL;
 }
 
+static void pull_event(const char *kind, const struct cp_pull *u)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddNumberToObject(e, "pull", u->id);
+	cJSON_AddNumberToObject(e, "flow", u->flow_id[0]);
+	cp_event(kind, e);
+}
+
 static void on_event(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev)
 {
 	cp_pulls *p = ctx;
@@ -106,6 +115,7 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev
 		if (u->state != PS_STOPPING)
 			u->state = PS_PLAYING;
 		u->plays++;
+		pull_event("pull_playing", u);
 		u->n_tracks = ev->n_tracks;
 		memcpy(u->tracks, ev->tracks, sizeof(u->tracks));
 		break;
@@ -113,6 +123,7 @@ static void on_event(void *ctx, uint32_t worker, const struct msg_rtsp_event *ev
 		if (u->state != PS_STOPPING)
 			u->state = PS_RETRYING;
 		u->ends++;
+		pull_event("pull_ended", u);
 		u->last_reason = ev->reason;
 		u->last_status = ev->status;
 		u->last_error = ev->error;

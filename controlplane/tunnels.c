@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cp_event.h"
 #include "ctl.h"
 #include "ctlsock.h"
 #include "log.h"
@@ -191,6 +192,7 @@ static void on_up(cp_tunnels *t, uint32_t worker, const struct msg_tunnel_event 
 	struct cp_tun *u = find_tun(t, ev->device);
 
 	t->n.up++;
+	cp_event_str("tunnel_up", "device", ev->device);
 	if (u && u->id != ev->tunnel_id) {
 		t->n.replaced++;
 		if (u->worker != worker) {
@@ -253,6 +255,7 @@ void cp_tunnels_on_event(cp_tunnels *t, uint32_t worker, const struct msg_tunnel
 	case TUNNEL_EV_DOWN: {
 		struct cp_tun *u = find_tun(t, dev);
 		t->n.down++;
+		cp_event_str("tunnel_down", "device", dev);
 		log_info("tunnel %" PRIx64 " of device %s on worker %u down: %s", ev->tunnel_id, dev,
 			 worker, ev->reason <= TUNNEL_DOWN__MAX ? down_names[ev->reason] : "?");
 		if (u && u->id == ev->tunnel_id) {

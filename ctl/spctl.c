@@ -53,6 +53,7 @@ static void usage(FILE *f)
 		"  agent revoke DEVICE refuse a device from now on (GOAWAY auth if connected)\n"
 		"  streampoint down|up ID  stop/resume assigning a streampoint (down moves its agents)\n"
 		"  tunnels             agent tunnels (device, worker) and forwards\n"
+		"  mqtt                MQTT session: connected, broker, last error, counters\n"
 		"  tunnel open DEVICE PORT [--host H] [--idle-ms N]\n"
 		"                      a local port forwarded through DEVICE's tunnel to H:PORT\n"
 		"                      (default 127.0.0.1 on the agent side); prints 127.0.0.1:LOCALPORT\n"
@@ -733,6 +734,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "tunnels") && optind == argc)
 		return print_call("/tunnels");
+	if (!strcmp(cmd, "mqtt") && optind == argc)
+		return print_call("/mqtt");
 	if (!strcmp(cmd, "tunnel") && argc - optind >= 1 && !strcmp(argv[optind], "open"))
 		return cmd_tunnel_open(argc - optind - 1, argv + optind + 1);
 	if (!strcmp(cmd, "tunnel") && argc - optind == 2 && !strcmp(argv[optind], "close")) {

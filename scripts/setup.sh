@@ -13,6 +13,7 @@ PKGS=(
   # peers and tools used by tests, dts and benchmarks
   mosquitto mosquitto-clients openssl coturn iproute2 nftables procps psmisc util-linux
   python3 python3-pytest python3-yaml python3-pyroute2 python3-scapy python3-pylibsrtp
+  python3-paho-mqtt
   gnuplot-nox socat stunnel4 openssh-server openssh-client
   # deploy/k8s lint (ctest k8s_manifests); systemd-analyze checks deploy/systemd
   yamllint systemd
