@@ -110,6 +110,10 @@ def test_joining_viewer_starts_at_keyframe(cam):
         holder.wait_frames(KEYINT + 3)   # the shared media is mid-GOP for the joiner
         first = C.first_frames(cam.url("/live"), 3)
         assert first[0]["key_frame"] == 1 and first[0]["pict_type"] == "I", first
+        # ffprobe's session must be gone before the next joiner: a shared
+        # media still tearing one down answers the next SETUP with an error
+        # (seen under ASan on a loaded machine).
+        cam.wait_sessions("/live", 1)
         r = C.ffmpeg_view(cam.url("/live"), "udp", frames=KEYINT)
         assert (r.rc, r.frames, r.errors) == (0, KEYINT, [])
         cam.wait_sessions("/live", 1)    # the joiner's TEARDOWN may still be on its way
