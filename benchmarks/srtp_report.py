@@ -8,18 +8,7 @@ can also be run by hand on a result file:
 
 import json
 import sys
-
-
-def _rate(v):
-    if not v:
-        return "–"
-    if v >= 1e6:
-        return f"{v / 1e6:.2f} M/s"
-    return f"{v / 1e3:.0f} k/s"
-
-
-def _num(v, fmt="{:.2f}"):
-    return "–" if v is None else fmt.format(v)
+from report_fmt import num as _num, rate as _rate
 
 
 def _pct(v):

@@ -7,15 +7,12 @@ hand on a result file:
 
 import json
 import sys
+from report_fmt import num as _n
 
 ORDER = ("streampoint", "ssh", "stunnel", "plain", "direct")
 LABEL = {"streampoint": "streampoint (spagent + spdp)", "ssh": "ssh -R",
          "stunnel": "stunnel4 pair", "plain": "plain socat pair (no TLS)",
          "direct": "direct TCP"}
-
-
-def _n(v, fmt="{:.2f}"):
-    return "–" if v is None else fmt.format(v)
 
 
 def tunnel_tables(res):
